@@ -1,0 +1,74 @@
+from django.db import models
+
+from segments.models import Application, EndUser, Segment
+
+
+class Experience(models.Model):
+    """A tour, checklist, tooltip or banner: who sees it (segments, OR'd), where, how often."""
+
+    class Kind(models.TextChoices):
+        TOUR = "tour", "Tour"
+        CHECKLIST = "checklist", "Checklist"
+        TOOLTIP = "tooltip", "Tooltip"
+        BANNER = "banner", "Banner"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+
+    class Frequency(models.TextChoices):
+        ONCE = "once", "Once (until dismissed or completed)"
+        UNTIL_COMPLETED = "until_completed", "Until completed"
+        EVERY_TIME = "every_time", "Every time"
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="experiences"
+    )
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # OR'd: a user in any of them is in the audience.
+    segments = models.ManyToManyField(Segment, related_name="experiences", blank=True)
+    # The kind's content (docs/experiences.md): text, steps, items...
+    content = models.JSONField(default=dict, blank=True)
+    # URL patterns (docs/api.md): no include pattern means every page; exclude wins.
+    url_include = models.JSONField(default=list, blank=True)
+    url_exclude = models.JSONField(default=list, blank=True)
+    frequency = models.CharField(max_length=16, choices=Frequency.choices, default=Frequency.ONCE)
+    priority = models.IntegerField(default=0, help_text="Higher is served first.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-priority", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "name"], name="one_experience_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Event(models.Model):
+    """What the snippet reports back: shown, step, dismissed, completed."""
+
+    class Type(models.TextChoices):
+        SHOWN = "shown", "Shown"
+        STEP = "step", "Step"
+        DISMISSED = "dismissed", "Dismissed"
+        COMPLETED = "completed", "Completed"
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="events")
+    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="events")
+    experience = models.ForeignKey(Experience, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=10, choices=Type.choices)
+    step = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["end_user", "experience"], name="event_user_experience")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.experience} by {self.end_user}"

@@ -1,0 +1,317 @@
+"""Every write to applications, traits, users and segments goes through here.
+
+Keyword-only, atomic and validated: the UI, the admin, the API and seed_demo share one path,
+so a bad rule or trait is refused the same way everywhere and nothing is half-written.
+Errors are ``ValidationError`` with a dict keyed by field (``name``, ``rules.1.value``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import evaluator
+from .evaluator import RuleError
+from .models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
+from .traits import TraitError, check_key, check_traits, infer_type, merge
+
+RuleInput = Mapping[str, Any]
+
+
+# --- Applications ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def application_create(*, name: str, owner: Any = None) -> Application:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": ["Give the application a name."]})
+    application = Application.objects.create(name=name)
+    if owner is not None:
+        Membership.objects.create(user=owner, application=application, role=Membership.Role.OWNER)
+    return application
+
+
+@transaction.atomic
+def application_rotate_keys(*, application: Application) -> Application:
+    from .models import generate_public_key, generate_secret_key
+
+    application.public_key = generate_public_key()
+    application.secret_key = generate_secret_key()
+    application.save(update_fields=["public_key", "secret_key"])
+    return application
+
+
+# --- Trait definitions -------------------------------------------------------------------
+
+
+def _check_trait_fields(key: str, type: str) -> None:
+    try:
+        check_key(key)
+    except TraitError as error:
+        raise ValidationError({"key": [error.message]}) from None
+    if type not in evaluator.TRAIT_TYPES:
+        raise ValidationError(
+            {"type": [f"Type must be one of {', '.join(evaluator.TRAIT_TYPES)}."]}
+        )
+
+
+@transaction.atomic
+def trait_definition_create(
+    *,
+    application: Application,
+    key: str,
+    type: str = evaluator.STRING,
+    label: str = "",
+    description: str = "",
+    auto_discovered: bool = False,
+) -> TraitDefinition:
+    key = (key or "").strip()
+    _check_trait_fields(key, type)
+    if application.trait_definitions.filter(key=key).exists():
+        raise ValidationError({"key": [f'A trait "{key}" already exists.']})
+    return TraitDefinition.objects.create(
+        application=application,
+        key=key,
+        type=type,
+        label=label.strip(),
+        description=description.strip(),
+        auto_discovered=auto_discovered,
+    )
+
+
+def segments_using(trait: TraitDefinition) -> list[Segment]:
+    return list(Segment.objects.filter(rules__trait=trait).distinct().order_by("name"))
+
+
+@transaction.atomic
+def trait_definition_update(
+    *,
+    trait: TraitDefinition,
+    label: str | None = None,
+    type: str | None = None,
+    description: str | None = None,
+) -> TraitDefinition:
+    """Changing the type is allowed; rules whose operator no longer fits then match nobody
+    (the UI shows which segments are affected before saving)."""
+    if type is not None:
+        _check_trait_fields(trait.key, type)
+        trait.type = type
+        # A manual decision now stands behind the type.
+        trait.auto_discovered = False
+    if label is not None:
+        trait.label = label.strip()
+    if description is not None:
+        trait.description = description.strip()
+    trait.save()
+    return trait
+
+
+@transaction.atomic
+def trait_definition_delete(*, trait: TraitDefinition) -> None:
+    using = segments_using(trait)
+    if using:
+        names = ", ".join(f'"{s.name}"' for s in using)
+        raise ValidationError(f'Trait "{trait.key}" is used by the rules of {names}.')
+    trait.delete()
+
+
+# --- Segments ----------------------------------------------------------------------------
+
+
+def _clean_rules(application: Application, rules: Iterable[RuleInput]) -> list[Rule]:
+    """Rule inputs -> unsaved Rule objects; every problem, keyed by rule and field."""
+    traits = {t.key: t for t in application.trait_definitions.all()}
+    errors: dict[str, list[str]] = {}
+    cleaned = []
+    for index, data in enumerate(rules):
+        prefix = f"rules.{index}"
+        trait = data.get("trait")
+        if isinstance(trait, TraitDefinition):
+            trait = traits.get(trait.key) if trait.application_id == application.pk else None
+        else:
+            trait = traits.get(trait)
+        if trait is None:
+            errors[f"{prefix}.trait"] = [f"Rule {index + 1}: choose a trait of this application."]
+            continue
+        operator = data.get("operator") or ""
+        op = evaluator.OPERATORS.get(operator)
+        if op is None or trait.type not in op.types:
+            errors[f"{prefix}.operator"] = [
+                f"Rule {index + 1}: choose an operator for a {trait.type} trait."
+            ]
+            continue
+        try:
+            value = evaluator.clean_value(trait.type, operator, data.get("value"))
+        except RuleError as error:
+            errors[f"{prefix}.value"] = [f"Rule {index + 1} ({trait.key} {op.label}): {error}."]
+            continue
+        case_sensitive = bool(data.get("case_sensitive")) and evaluator.case_applies(
+            trait.type, operator
+        )
+        cleaned.append(
+            Rule(
+                trait=trait,
+                operator=operator,
+                value=value,
+                case_sensitive=case_sensitive,
+                position=index,
+            )
+        )
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _clean_name(application: Application, name: str, exclude: Segment | None = None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": ["Give the segment a name."]})
+    if len(name) > 100:
+        raise ValidationError({"name": ["Keep the name under 100 characters."]})
+    clash = application.segments.filter(name__iexact=name)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude.pk)
+    if clash.exists():
+        raise ValidationError({"name": [f'A segment named "{name}" already exists.']})
+    return name
+
+
+def _collect(*checks: Any) -> list[Any]:
+    """Run every check and raise all their errors together, so a form shows them at once."""
+    results, errors = [], {}
+    for check in checks:
+        try:
+            results.append(check())
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return results
+
+
+@transaction.atomic
+def segment_create(
+    *,
+    application: Application,
+    name: str,
+    rules: Iterable[RuleInput] = (),
+    description: str = "",
+) -> Segment:
+    rules = list(rules)
+    name, cleaned = _collect(
+        lambda: _clean_name(application, name), lambda: _clean_rules(application, rules)
+    )
+    try:
+        segment = Segment.objects.create(
+            application=application, name=name, description=(description or "").strip()
+        )
+    except IntegrityError:  # a concurrent create with the same name
+        raise ValidationError({"name": [f'A segment named "{name}" already exists.']}) from None
+    for rule in cleaned:
+        rule.segment = segment
+    Rule.objects.bulk_create(cleaned)
+    return segment
+
+
+def _refuse_builtin(segment: Segment, verb: str) -> None:
+    if segment.is_builtin:
+        raise ValidationError(f'The built-in "{segment.name}" segment cannot be {verb}.')
+
+
+@transaction.atomic
+def segment_update(
+    *,
+    segment: Segment,
+    name: str | None = None,
+    description: str | None = None,
+    rules: Iterable[RuleInput] | None = None,
+) -> Segment:
+    _refuse_builtin(segment, "edited")
+    rules = None if rules is None else list(rules)
+    application = segment.application
+    new_name, cleaned = _collect(
+        lambda: segment.name if name is None else _clean_name(application, name, segment),
+        lambda: None if rules is None else _clean_rules(application, rules),
+    )
+    segment.name = new_name
+    if description is not None:
+        segment.description = description.strip()
+    segment.save()
+    if cleaned is not None:
+        segment.rules.all().delete()
+        for rule in cleaned:
+            rule.segment = segment
+        Rule.objects.bulk_create(cleaned)
+    for cached in ("conditions", "compiled"):
+        segment.__dict__.pop(cached, None)
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, segment: Segment) -> None:
+    _refuse_builtin(segment, "deleted")
+    segment.delete()
+
+
+# --- End users ---------------------------------------------------------------------------
+
+
+def _discover_traits(application: Application, traits: Mapping[str, Any]) -> None:
+    """Unknown trait keys get a definition with an inferred type, marked auto-discovered."""
+    if not traits:
+        return
+    known = set(
+        application.trait_definitions.filter(key__in=list(traits)).values_list("key", flat=True)
+    )
+    new = [
+        TraitDefinition(
+            application=application, key=key, type=infer_type(value), auto_discovered=True
+        )
+        for key, value in traits.items()
+        if key not in known and value is not None
+    ]
+    if new:
+        TraitDefinition.objects.bulk_create(new, ignore_conflicts=True)
+
+
+@transaction.atomic
+def end_user_identify(
+    *, application: Application, external_id: str, traits: Mapping[str, Any] | None = None
+) -> EndUser:
+    """Create or update a user; traits merge into what is stored (null removes one)."""
+    if not isinstance(external_id, str) or not 1 <= len(external_id) <= 255:
+        raise ValidationError({"id": ["id must be text of 1 to 255 characters."]})
+    try:
+        changes = check_traits(traits or {})
+    except TraitError as error:
+        raise ValidationError({error.field: [error.message]}) from None
+    now = timezone.now()
+    # Lock the row so that parallel identify calls for one user merge instead of overwriting.
+    user = (
+        EndUser.objects.select_for_update()
+        .filter(application=application, external_id=external_id)
+        .first()
+    )
+    if user is None:
+        try:
+            with transaction.atomic():
+                user = EndUser.objects.create(
+                    application=application, external_id=external_id, traits={}
+                )
+        except IntegrityError:  # created meanwhile by a parallel call
+            user = EndUser.objects.select_for_update().get(
+                application=application, external_id=external_id
+            )
+    try:
+        user.traits = merge(user.traits, changes)
+    except TraitError as error:
+        raise ValidationError({error.field: [error.message]}) from None
+    user.last_seen = now
+    user.save(update_fields=["traits", "last_seen"])
+    _discover_traits(application, changes)
+    return user

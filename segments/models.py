@@ -1,0 +1,206 @@
+import secrets
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+
+from . import evaluator
+from .evaluator import CompiledSegment, Condition
+from .sql import conditions_q
+
+EVERYONE = "Everyone"
+
+
+def generate_public_key() -> str:
+    return "pk_" + secrets.token_urlsafe(18)
+
+
+def generate_secret_key() -> str:
+    return "sk_" + secrets.token_urlsafe(30)
+
+
+class Application(models.Model):
+    """A customer's app. Every other object belongs to exactly one application."""
+
+    name = models.CharField(max_length=100)
+    public_key = models.CharField(max_length=64, unique=True, default=generate_public_key)
+    secret_key = models.CharField(max_length=64, unique=True, default=generate_secret_key)
+    require_user_hash = models.BooleanField(
+        default=False, help_text="Refuse identify calls without a valid HMAC user_hash."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="applications"
+    )
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The built-in Everyone segment exists from the moment the application does, whichever
+        # path created it (action, admin, factory).
+        adding = self._state.adding
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if adding:
+                Segment.objects.create(
+                    application=self,
+                    name=EVERYONE,
+                    is_builtin=True,
+                    description="Every identified user.",
+                )
+
+    @property
+    def everyone(self) -> "Segment":
+        return self.segments.get(is_builtin=True)
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        EDITOR = "editor", "Editor"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "application"], name="one_membership")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.application} ({self.role})"
+
+
+class TraitDefinition(models.Model):
+    class Type(models.TextChoices):
+        STRING = evaluator.STRING, "Text"
+        NUMBER = evaluator.NUMBER, "Number"
+        BOOLEAN = evaluator.BOOLEAN, "True / false"
+        DATE = evaluator.DATE, "Date"
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="trait_definitions"
+    )
+    key = models.CharField(max_length=128)
+    type = models.CharField(max_length=10, choices=Type.choices, default=Type.STRING)
+    label = models.CharField(max_length=128, blank=True)
+    description = models.TextField(blank=True)
+    auto_discovered = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "key"], name="one_trait_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.key
+
+
+class EndUser(models.Model):
+    """An identified user of the customer's app; traits is a JSON object of scalars."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="end_users")
+    external_id = models.CharField(max_length=255)
+    traits = models.JSONField(default=dict, blank=True)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["external_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "external_id"], name="one_end_user_per_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Segment(models.Model):
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="segments")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    is_builtin = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # The built-in Everyone segment first, then by name.
+        ordering = ["-is_builtin", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "name"], name="one_segment_name"),
+            models.UniqueConstraint(
+                fields=["application"], condition=Q(is_builtin=True), name="one_builtin_segment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @cached_property
+    def conditions(self) -> list[Condition]:
+        """The rules as plain data (uses prefetched rules and traits when present)."""
+        return [rule.condition for rule in self.rules.all()]
+
+    @cached_property
+    def compiled(self) -> CompiledSegment:
+        return CompiledSegment(self.conditions)
+
+    def matches(self, traits: dict[str, Any], now: Any = None) -> bool:
+        """In memory, no query once the rules are loaded."""
+        return self.compiled.matches(traits, None if now is None else evaluator.now_seconds(now))
+
+    def members(self, now: Any = None) -> models.QuerySet["EndUser"]:
+        """The same rules as one SQL query."""
+        return EndUser.objects.filter(application_id=self.application_id).filter(
+            conditions_q(self.conditions, now)
+        )
+
+    def describe(self) -> str:
+        if not self.conditions:
+            return "all identified users"
+        return " AND ".join(c.describe() for c in self.conditions)
+
+
+class Rule(models.Model):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="rules")
+    # PROTECT: a trait that rules use cannot disappear under them.
+    trait = models.ForeignKey(TraitDefinition, on_delete=models.PROTECT, related_name="rules")
+    operator = models.CharField(
+        max_length=32, choices=[(name, op.label) for name, op in evaluator.OPERATORS.items()]
+    )
+    value = models.JSONField(null=True, blank=True)
+    case_sensitive = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.condition.describe()
+
+    @property
+    def condition(self) -> Condition:
+        return Condition(
+            self.trait.key, self.trait.type, self.operator, self.value, self.case_sensitive
+        )

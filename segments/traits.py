@@ -1,0 +1,99 @@
+"""What a trait may be: key and value limits, and the type a new key is given. Pure Python."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from .evaluator import BOOLEAN, DATE, NUMBER, STRING, parse_iso
+
+KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")
+MAX_TRAITS = 200
+MAX_STRING = 2000
+MAX_ID = 255
+MAX_INT = 2**63 - 1
+
+
+class TraitError(ValueError):
+    """A trait that cannot be stored; ``field`` names it (``traits.plan``)."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def check_key(key: Any) -> str:
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+        raise TraitError(
+            f"Trait key {key!r} is invalid: 1-128 characters, starting with a letter or _, "
+            "then letters, digits, _, - or .",
+            f"traits.{key}",
+        )
+    return key
+
+
+def check_value(key: str, value: Any) -> Any:
+    """A storable value: a JSON scalar within limits (None means: remove the trait)."""
+    field = f"traits.{key}"
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise TraitError(f"Trait {key!r}: the number is out of range.", field)
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TraitError(f"Trait {key!r}: the number must be finite.", field)
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise TraitError(f"Trait {key!r}: text is longer than {MAX_STRING} characters.", field)
+        if "\x00" in value:
+            raise TraitError(f"Trait {key!r}: text contains a NUL character.", field)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise TraitError(f"Trait {key!r}: text is not valid Unicode.", field) from None
+        return value
+    kind = (
+        "a list"
+        if isinstance(value, list)
+        else "an object"
+        if isinstance(value, dict)
+        else (type(value).__name__)
+    )
+    raise TraitError(
+        f"Trait {key!r} is {kind}; trait values must be text, numbers, true/false or null.",
+        field,
+    )
+
+
+def check_traits(traits: Any) -> dict[str, Any]:
+    if not isinstance(traits, dict):
+        raise TraitError("traits must be a JSON object.", "traits")
+    return {check_key(key): check_value(key, value) for key, value in traits.items()}
+
+
+def merge(stored: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Omitted keys are kept; null removes a trait."""
+    merged = dict(stored)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if len(merged) > MAX_TRAITS:
+        raise TraitError(f"A user can have at most {MAX_TRAITS} traits.", "traits")
+    return merged
+
+
+def infer_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return BOOLEAN
+    if isinstance(value, int | float):
+        return NUMBER
+    if isinstance(value, str) and parse_iso(value) is not None:
+        return DATE
+    return STRING

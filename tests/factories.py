@@ -1,0 +1,91 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from experiences.models import Event, Experience
+from segments.models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"manager{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery")
+
+
+class ApplicationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Application
+
+    name = factory.Sequence(lambda n: f"App {n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    application = factory.SubFactory(ApplicationFactory)
+    role = Membership.Role.EDITOR
+
+
+class TraitDefinitionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TraitDefinition
+        django_get_or_create = ("application", "key")
+
+    application = factory.SubFactory(ApplicationFactory)
+    key = factory.Sequence(lambda n: f"trait{n}")
+    type = "string"
+
+
+class EndUserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EndUser
+
+    application = factory.SubFactory(ApplicationFactory)
+    external_id = factory.Sequence(lambda n: f"user-{n}")
+    traits = factory.LazyFunction(dict)
+
+
+class SegmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Segment
+
+    application = factory.SubFactory(ApplicationFactory)
+    name = factory.Sequence(lambda n: f"Segment {n}")
+
+
+class RuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Rule
+
+    segment = factory.SubFactory(SegmentFactory)
+    trait = factory.SubFactory(
+        TraitDefinitionFactory, application=factory.SelfAttribute("..segment.application")
+    )
+    operator = "is_set"
+    value = None
+
+
+class ExperienceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Experience
+
+    application = factory.SubFactory(ApplicationFactory)
+    name = factory.Sequence(lambda n: f"Experience {n}")
+    kind = Experience.Kind.BANNER
+    content = factory.LazyFunction(lambda: {"text": "Hello"})
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Event
+
+    experience = factory.SubFactory(ExperienceFactory)
+    application = factory.SelfAttribute("experience.application")
+    end_user = factory.SubFactory(EndUserFactory, application=factory.SelfAttribute("..application"))
+    type = Event.Type.SHOWN

@@ -1,0 +1,113 @@
+import pytest
+
+from segments.evaluator import (
+    OPERATORS,
+    CompiledSegment,
+    Condition,
+    RuleError,
+    clean_value,
+    coerce_date,
+    coerce_number,
+    number_text,
+    now_seconds,
+    operators_for,
+)
+
+from .cases import CASES, MISSING, NOW, case_id
+
+
+def traits_with(stored):
+    return {} if stored is MISSING else {"t": stored}
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_operator_examples(case):
+    trait_type, operator, value, stored, expected = case
+    condition = Condition("t", trait_type, operator, value)
+    assert CompiledSegment([condition]).matches(traits_with(stored), now_seconds(NOW)) is expected
+
+
+def test_every_operator_has_a_worked_example():
+    assert {case[1] for case in CASES} == set(OPERATORS)
+
+
+def test_match_case__makes_string_comparison_exact():
+    condition = Condition("plan", "string", "equals", "free", case_sensitive=True)
+    segment = CompiledSegment([condition])
+    assert segment.matches({"plan": "free"})
+    assert not segment.matches({"plan": "Free"})
+
+
+def test_rules_are_anded_and_no_rules_match_everyone():
+    free_admins = CompiledSegment(
+        [Condition("plan", "string", "equals", "free"), Condition("role", "string", "equals", "admin")]
+    )
+    assert free_admins.matches({"plan": "free", "role": "admin"})
+    assert not free_admins.matches({"plan": "free", "role": "member"})
+    assert CompiledSegment([]).matches({})
+
+
+def test_rule_whose_trait_changed_type__matches_nobody_even_when_negated():
+    assert not CompiledSegment([Condition("plan", "number", "contains", "x")]).matches({"plan": "x"})
+    assert not CompiledSegment([Condition("plan", "number", "not_contains", "x")]).matches({})
+
+
+def test_explain__says_which_rule_failed():
+    segment = CompiledSegment(
+        [Condition("plan", "string", "equals", "free"), Condition("role", "string", "equals", "admin")]
+    )
+    assert segment.explain({"plan": "free", "role": "member"}) == [True, False]
+
+
+def test_numbers__coerce_from_text_but_not_from_booleans_or_words():
+    assert coerce_number("12") == coerce_number(12) == coerce_number(12.0) == 12.0
+    assert coerce_number(True) is None
+    assert coerce_number("12abc") is None
+    assert coerce_number("١٢") is None  # Arabic-Indic digits are not numbers here
+
+
+def test_timestamps_above_ten_to_the_eleven__read_as_milliseconds():
+    assert coerce_date(1795258800) == coerce_date(1795258800000) == 1795258800.0
+
+
+def test_date_only__means_midnight_utc():
+    assert coerce_date("2026-11-20") == coerce_date("2026-11-20T00:00:00Z")
+    assert coerce_date("2026-11-20T05:00:00+05:00") == coerce_date("2026-11-20")
+
+
+def test_number_text__is_plain_notation():
+    assert number_text(1e-07) == "0.0000001"
+    assert number_text(1e16) == "10000000000000000"
+    assert number_text(-0.0) == "0.0"
+    assert number_text(42) == "42"
+
+
+@pytest.mark.parametrize(
+    ("trait_type", "operator", "value", "message"),
+    [
+        ("number", "greater_than", "ten", "needs a number"),
+        ("string", "greater_than", 3, "does not apply to a string trait"),
+        ("date", "within_last_days", 0, "whole number of days"),
+        ("date", "within_last_days", 2.5, "whole number of days"),
+        ("string", "in", [], "at least one value"),
+        ("number", "in", [1, "x"], "list item 'x' needs a number"),
+        ("date", "before", "yesterday", "needs a date"),
+        ("string", "equals", "  ", "needs a text value"),
+        ("string", "sounds_like", "x", "is not an operator"),
+    ],
+)
+def test_invalid_rule_values_are_refused_with_a_reason(trait_type, operator, value, message):
+    with pytest.raises(RuleError, match=message):
+        clean_value(trait_type, operator, value)
+
+
+def test_rule_values_are_normalised():
+    assert clean_value("number", "greater_than", "10") == 10
+    assert clean_value("string", "in", "free, pro,free") == ["free", "pro"]
+    assert clean_value("date", "within_last_days", "7") == 7
+    assert clean_value("boolean", "is_true", "ignored") is None
+
+
+def test_operators_for_a_type():
+    assert [op.name for op in operators_for("boolean")] == ["is_true", "is_false", "is_set",
+                                                            "is_not_set"]

@@ -1,0 +1,53 @@
+"""The SQL engine on the same worked examples as the evaluator, on the test database."""
+
+import importlib
+
+import pytest
+
+from segments import evaluator
+from segments.evaluator import Condition
+from segments.models import EndUser
+from segments.sql import conditions_q
+from tests.factories import ApplicationFactory, EndUserFactory
+
+from .cases import CASES, MISSING, NOW, case_id
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def stored_users(django_db_setup, django_db_blocker):
+    """One user per distinct stored value, shared by every case in this module."""
+    with django_db_blocker.unblock():
+        application = ApplicationFactory()
+        users = {}
+        for case in CASES:
+            stored = case[3]
+            key = "missing" if stored is MISSING else repr(stored)
+            if key not in users:
+                traits = {} if stored is MISSING else {"t": stored}
+                users[key] = EndUserFactory(application=application, traits=traits).pk
+        yield application, users
+        application.delete()
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_operator_examples_in_sql(case, stored_users):
+    application, users = stored_users
+    trait_type, operator, value, stored, expected = case
+    key = "missing" if stored is MISSING else repr(stored)
+    q = conditions_q([Condition("t", trait_type, operator, value)], NOW)
+    matched = EndUser.objects.filter(application=application, pk=users[key]).filter(q).exists()
+    assert matched is expected
+
+
+def test_no_rules__match_every_user(stored_users):
+    application, users = stored_users
+    everyone = EndUser.objects.filter(application=application).filter(conditions_q([], NOW))
+    assert everyone.count() == len(users)
+
+
+def test_the_postgresql_functions_use_the_evaluators_patterns():
+    migration = importlib.import_module("segments.migrations.0002_sql_functions")
+    assert migration.NUMERIC == evaluator.NUMERIC_PATTERN
+    assert migration.ISO == evaluator.ISO_PATTERN
