@@ -18,6 +18,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 TESTING = "PYTEST_VERSION" in os.environ
 DEBUG = os.environ.get("DEBUG", "0") == "1"
 
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+
 # Without SECRET_KEY a development key is used; `manage.py check --deploy` flags it.
 SECRET_KEY = os.environ.get("SECRET_KEY") or "django-insecure-callout-development-only-key"
 
@@ -63,6 +65,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "segments.context_processors.navigation",
             ],
         },
     },
