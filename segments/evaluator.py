@@ -425,25 +425,19 @@ def _never(traits: Mapping[str, Any], now: float) -> bool:
     return False
 
 
-def compile_condition(condition: Condition) -> Matcher:
-    """One rule as a function of (traits, now)."""
-    if not condition.valid:
-        return _never
-    op = OPERATORS[condition.operator]
-    key = condition.trait
-    if op.positive.name == "is_set":
-        present: Matcher = lambda traits, now: traits.get(key) is not None  # noqa: E731
-        return present if not op.negates else lambda traits, now: traits.get(key) is None
-
+def _value_test(condition: Condition) -> Callable[[Any, float], bool]:
+    """The positive rule on one stored value (None when absent): coerce, fold, compare."""
+    op = OPERATORS[condition.operator].positive
+    if op.name == "is_set":
+        return lambda raw, now: raw is not None
     coerce = COERCE[condition.type]
     operand = condition.operand()
-    build = op.positive.test
+    build = op.test
     folds = condition.folds
     dated = condition.type == DATE and op.value_kind(DATE) == DAYS
     static_test = None if dated else build(operand, 0.0)
 
-    def positive(traits: Mapping[str, Any], now: float) -> bool:
-        raw = traits.get(key)
+    def test(raw: Any, now: float) -> bool:
         if raw is None:
             return False
         value = coerce(raw)
@@ -453,26 +447,115 @@ def compile_condition(condition: Condition) -> Matcher:
             value = fold(value)
         return (static_test or build(operand, now))(value)
 
-    if not op.negates:
-        return positive
-    return lambda traits, now: not positive(traits, now)
+    return test
+
+
+def compile_condition(condition: Condition) -> Matcher:
+    """One rule as a function of (traits, now)."""
+    if not condition.valid:
+        return _never
+    key = condition.trait
+    test = _value_test(condition)
+    if OPERATORS[condition.operator].negates:
+        return lambda traits, now: not test(traits.get(key), now)
+    return lambda traits, now: test(traits.get(key), now)
+
+
+# --- Code generation for the hot path ------------------------------------------------------
+#
+# ``matches`` runs for every segment of every experience on every page load of every customer,
+# so a segment compiles to one generated function shaped like a hand-written lambda chain:
+# each rule inlines its common case (a str for a string rule, an int or float for a number
+# rule) and falls back to ``_value_test`` (the reference above) for everything else. The
+# parity tests run both paths; ``explain`` uses the reference.
+
+# Comparisons a rule inlines on the common case, {x} being the (folded) value.
+_INLINE = {
+    "equals": "{x} == {o}",
+    "in": "{x} in {o}",
+    "contains": "{o} in {x}",
+    "starts_with": "{x}.startswith({o})",
+    "ends_with": "{x}.endswith({o})",
+    "greater_than": "{x} > {o}",
+    "greater_than_or_equal": "{x} >= {o}",
+    "less_than": "{x} < {o}",
+    "less_than_or_equal": "{x} <= {o}",
+}
+_EXACT_INT = 2**53  # ints up to here compare the same as their float
+
+
+def _rule_source(i: int, condition: Condition, env: dict[str, Any]) -> str:
+    if not condition.valid:
+        return "False"
+    op = OPERATORS[condition.operator]
+    positive = op.positive
+    env[f"slow{i}"] = _value_test(condition)
+    key = repr(condition.trait)  # keys and scalar operands are inlined as literals
+    fallback = f"slow{i}(v{i}, now)"
+    inline = _INLINE.get(positive.name)
+    if inline is None or condition.type not in (STRING, NUMBER):
+        source = f"slow{i}(traits.get({key}), now)"
+    else:
+        operand = condition.operand()
+        if positive.name == "in":
+            env[f"o{i}"] = frozenset(operand)
+            literal, magnitudes = f"o{i}", operand
+        else:
+            # An integral operand as an int literal: int-to-int comparison is the fast one.
+            exact = type(operand) is float and operand.is_integer() and abs(operand) < _EXACT_INT
+            literal, magnitudes = repr(int(operand) if exact else operand), [operand]
+        if condition.type == STRING:
+            x = f"v{i}.lower()" if condition.folds else f"v{i}"
+            common = f"type(v{i} := traits.get({key})) is str"
+        else:
+            x = f"v{i}"
+            common = f"(t{i} := type(v{i} := traits.get({key}))) is int or t{i} is float"
+            # An int compares with an operand below 2**53 exactly as its float would; beyond,
+            # large ints take the reference path.
+            if any(abs(m) >= _EXACT_INT for m in magnitudes):
+                common = (
+                    f"(t{i} := type(v{i} := traits.get({key}))) is float or "
+                    f"t{i} is int and -{_EXACT_INT} < v{i} < {_EXACT_INT}"
+                )
+        test = inline.format(x=x, o=literal)
+        source = f"(({test}) if {common} else {fallback})"
+    return f"not {source}" if op.negates else source
+
+
+def _generate(conditions: tuple[Condition, ...]) -> Callable[..., bool]:
+    env: dict[str, Any] = {}
+    rules = [_rule_source(i, c, env) for i, c in enumerate(conditions)]
+    body = " and ".join(f"({rule})" for rule in rules) or "True"
+    names = ", ".join(env)
+    # Only rules counting days from now need the clock; reading it costs more than a rule.
+    dated = any(
+        c.valid and c.type == DATE and OPERATORS[c.operator].value_kind(DATE) == DAYS
+        for c in conditions
+    )
+    clock = "        if now is None:\n            now = now_seconds()\n" if dated else ""
+    source = (
+        f"def make({names}):\n"
+        f"    def matches(traits, now=None):\n"
+        f"{clock}"
+        f"        return {body}\n"
+        f"    return matches\n"
+    )
+    namespace: dict[str, Any] = {"now_seconds": now_seconds}
+    exec(compile(source, "<segment>", "exec"), namespace)  # only our own source, no user text
+    return namespace["make"](**env)
 
 
 class CompiledSegment:
-    """A segment's rules compiled once; ``matches`` runs no query and allocates little."""
+    """A segment's rules compiled once; ``matches(traits, now=None)`` runs no query.
 
-    __slots__ = ("conditions", "matchers")
+    ``matches`` is the generated function itself (no wrapper call on the hot path)."""
+
+    __slots__ = ("conditions", "matchers", "matches")
 
     def __init__(self, conditions: Iterable[Condition]):
         self.conditions = tuple(conditions)
         self.matchers = tuple(compile_condition(c) for c in self.conditions)
-
-    def matches(self, traits: Mapping[str, Any], now: float | None = None) -> bool:
-        when = now_seconds() if now is None else now
-        for matcher in self.matchers:
-            if not matcher(traits, when):
-                return False
-        return True
+        self.matches: Callable[..., bool] = _generate(self.conditions)
 
     def explain(self, traits: Mapping[str, Any], now: float | None = None) -> list[bool]:
         """Whether each rule passes, in order (for "why" screens)."""

@@ -123,3 +123,27 @@ def test_operators_for_a_type():
         "is_set",
         "is_not_set",
     ]
+
+
+def test_large_integers_compare_as_64_bit_floats_on_the_fast_path_too():
+    # 2**53 + 1 is not a float: as a float it is 2**53, so it does not exceed 2**53.
+    big = CompiledSegment([Condition("n", "number", "greater_than", 2**53)])
+    assert not big.matches({"n": 2**53 + 1})
+    assert big.matches({"n": 2**53 + 2})
+    small = CompiledSegment([Condition("n", "number", "greater_than", 18)])
+    assert small.matches({"n": 19}) and small.matches({"n": 18.5}) and not small.matches({"n": 18})
+
+
+def test_segments_without_day_windows_never_read_the_clock(monkeypatch):
+    from segments import evaluator
+
+    class NoClock:
+        @staticmethod
+        def now(tz=None):
+            pytest.fail("read the clock")
+
+    monkeypatch.setattr(evaluator, "datetime", NoClock)
+    assert CompiledSegment([Condition("plan", "string", "equals", "pro")]).matches({"plan": "PRO"})
+    recent = CompiledSegment([Condition("signup", "date", "within_last_days", 7)])
+    with pytest.raises(pytest.fail.Exception):
+        recent.matches({"signup": "2026-11-20"})

@@ -170,6 +170,9 @@ def test_evaluator_and_sql_agree(scenario):
             for i, value in enumerate(stored)
         )
         expected = {u.external_id for u in users if segment.matches(u.traits, now)}
+        # The generated hot path and the per-rule reference (used by "why" screens) agree.
+        for user in users:
+            assert all(segment.explain(user.traits, now)) == segment.matches(user.traits, now)
         in_sql = set(
             EndUser.objects.filter(application=application)
             .filter(conditions_q(rules, NOW))
