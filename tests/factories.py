@@ -87,5 +87,7 @@ class EventFactory(factory.django.DjangoModelFactory):
 
     experience = factory.SubFactory(ExperienceFactory)
     application = factory.SelfAttribute("experience.application")
-    end_user = factory.SubFactory(EndUserFactory, application=factory.SelfAttribute("..application"))
+    end_user = factory.SubFactory(
+        EndUserFactory, application=factory.SelfAttribute("..application")
+    )
     type = Event.Type.SHOWN

@@ -8,8 +8,8 @@ from segments.evaluator import (
     clean_value,
     coerce_date,
     coerce_number,
-    number_text,
     now_seconds,
+    number_text,
     operators_for,
 )
 
@@ -40,7 +40,10 @@ def test_match_case__makes_string_comparison_exact():
 
 def test_rules_are_anded_and_no_rules_match_everyone():
     free_admins = CompiledSegment(
-        [Condition("plan", "string", "equals", "free"), Condition("role", "string", "equals", "admin")]
+        [
+            Condition("plan", "string", "equals", "free"),
+            Condition("role", "string", "equals", "admin"),
+        ]
     )
     assert free_admins.matches({"plan": "free", "role": "admin"})
     assert not free_admins.matches({"plan": "free", "role": "member"})
@@ -48,13 +51,18 @@ def test_rules_are_anded_and_no_rules_match_everyone():
 
 
 def test_rule_whose_trait_changed_type__matches_nobody_even_when_negated():
-    assert not CompiledSegment([Condition("plan", "number", "contains", "x")]).matches({"plan": "x"})
+    assert not CompiledSegment([Condition("plan", "number", "contains", "x")]).matches(
+        {"plan": "x"}
+    )
     assert not CompiledSegment([Condition("plan", "number", "not_contains", "x")]).matches({})
 
 
 def test_explain__says_which_rule_failed():
     segment = CompiledSegment(
-        [Condition("plan", "string", "equals", "free"), Condition("role", "string", "equals", "admin")]
+        [
+            Condition("plan", "string", "equals", "free"),
+            Condition("role", "string", "equals", "admin"),
+        ]
     )
     assert segment.explain({"plan": "free", "role": "member"}) == [True, False]
 
@@ -109,5 +117,9 @@ def test_rule_values_are_normalised():
 
 
 def test_operators_for_a_type():
-    assert [op.name for op in operators_for("boolean")] == ["is_true", "is_false", "is_set",
-                                                            "is_not_set"]
+    assert [op.name for op in operators_for("boolean")] == [
+        "is_true",
+        "is_false",
+        "is_set",
+        "is_not_set",
+    ]

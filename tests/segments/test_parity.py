@@ -67,17 +67,35 @@ offsets = st.builds(
     st.sampled_from([0, 1, -1, 0.5, -0.5, 3600, -86399]),
 )
 dates = st.one_of(
-    st.builds(lambda off, style: iso(NOW + timedelta(seconds=off), style), offsets,
-              st.integers(0, 3)),
+    st.builds(
+        lambda off, style: iso(NOW + timedelta(seconds=off), style), offsets, st.integers(0, 3)
+    ),
     st.builds(lambda off: round(now_seconds(NOW) + off), offsets),
     st.builds(lambda off: round((now_seconds(NOW) + off) * 1000), offsets),
-    st.sampled_from(["2026-02-29", "2024-02-29", "2026-13-01", "0000-01-01", "9999-12-31T23:59:59-05:00",
-                     "2026-11-28T24:00:00", "2026-11-28\n", "1e11", "2026-11-28T12:00:00.5+14:59"]),
+    st.sampled_from(
+        [
+            "2026-02-29",
+            "2024-02-29",
+            "2026-13-01",
+            "0000-01-01",
+            "9999-12-31T23:59:59-05:00",
+            "2026-11-28T24:00:00",
+            "2026-11-28\n",
+            "1e11",
+            "2026-11-28T12:00:00.5+14:59",
+        ]
+    ),
 )
 booleans_text = st.sampled_from(["true", "TRUE", "False", "yes", "1", "tRuE ", "ｔｒｕｅ"])
 
 stored_values = st.one_of(
-    st.just(MISSING), st.none(), st.booleans(), numbers, texts, numeric_text, dates,
+    st.just(MISSING),
+    st.none(),
+    st.booleans(),
+    numbers,
+    texts,
+    numeric_text,
+    dates,
     booleans_text,
 )
 
@@ -144,8 +162,11 @@ def test_evaluator_and_sql_agree(scenario):
     try:
         application = ApplicationFactory()
         users = EndUser.objects.bulk_create(
-            EndUser(application=application, external_id=str(i),
-                    traits={} if value is MISSING else {"t": value})
+            EndUser(
+                application=application,
+                external_id=str(i),
+                traits={} if value is MISSING else {"t": value},
+            )
             for i, value in enumerate(stored)
         )
         expected = {u.external_id for u in users if segment.matches(u.traits, now)}
@@ -155,7 +176,9 @@ def test_evaluator_and_sql_agree(scenario):
             .values_list("external_id", flat=True)
         )
         # Read back what the database stored: the evaluator must agree on that too.
-        reloaded = {u.external_id: u.traits for u in EndUser.objects.filter(application=application)}
+        reloaded = {
+            u.external_id: u.traits for u in EndUser.objects.filter(application=application)
+        }
         assert expected == {i for i, t in reloaded.items() if segment.matches(t, now)}
         assert in_sql == expected, {
             "rules": [r.describe() for r in rules],

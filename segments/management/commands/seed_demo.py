@@ -25,18 +25,36 @@ TRAITS = [
 
 SEGMENTS = [
     ("Free Plan Users", "Everyone on the free plan.", [("plan", "equals", "free")]),
-    ("Pro Plan Admins", "Admins of pro teams.",
-     [("plan", "equals", "pro"), ("role", "equals", "admin")]),
-    ("Free Admins", "Admins on the free plan: the upgrade decision makers.",
-     [("plan", "equals", "free"), ("role", "equals", "admin")]),
+    (
+        "Pro Plan Admins",
+        "Admins of pro teams.",
+        [("plan", "equals", "pro"), ("role", "equals", "admin")],
+    ),
+    (
+        "Free Admins",
+        "Admins on the free plan: the upgrade decision makers.",
+        [("plan", "equals", "free"), ("role", "equals", "admin")],
+    ),
     ("Enterprise", "Enterprise customers.", [("plan", "equals", "enterprise")]),
     ("Acme Companies", "", [("company", "contains", "Acme")]),
     ("Large Teams", "", [("teamSize", "greater_than", 10)]),
     ("New Signups", "Signed up within the last week.", [("signupDate", "within_last_days", 7)]),
 ]
 
-COMPANIES = ["Acme Corp", "Acme Labs", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries",
-             "Wayne Enterprises", "Vandelay Industries", "Soylent", "Wonka", "Cyberdyne"]
+COMPANIES = [
+    "Acme Corp",
+    "Acme Labs",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Stark Industries",
+    "Wayne Enterprises",
+    "Vandelay Industries",
+    "Soylent",
+    "Wonka",
+    "Cyberdyne",
+]
 
 
 def demo_traits(rng: random.Random, today: Any) -> dict[str, Any]:
@@ -72,8 +90,9 @@ class Command(BaseCommand):
         if application is None:
             application = actions.application_create(name="Acme App", owner=manager)
             self.seed(application, users)
-        Membership.objects.get_or_create(user=manager, application=application,
-                                         defaults={"role": Membership.Role.OWNER})
+        Membership.objects.get_or_create(
+            user=manager, application=application, defaults={"role": Membership.Role.OWNER}
+        )
         self.stdout.write(
             f"Demo data: {application.name} with {application.end_users.count()} users.\n"
             f"Log in as {USERNAME} / {PASSWORD} (the admin is at /admin/)."
@@ -81,15 +100,21 @@ class Command(BaseCommand):
 
     def seed(self, application: Application, count: int) -> None:
         for key, type_, label, description in TRAITS:
-            actions.trait_definition_create(application=application, key=key, type=type_,
-                                            label=label, description=description)
+            actions.trait_definition_create(
+                application=application, key=key, type=type_, label=label, description=description
+            )
         rng = random.Random(2026)
         today = timezone.now().date()
         for n in range(count):
-            actions.end_user_identify(application=application, external_id=f"user-{n + 1:04d}",
-                                      traits=demo_traits(rng, today))
+            actions.end_user_identify(
+                application=application,
+                external_id=f"user-{n + 1:04d}",
+                traits=demo_traits(rng, today),
+            )
         for name, description, rules in SEGMENTS:
             actions.segment_create(
-                application=application, name=name, description=description,
+                application=application,
+                name=name,
+                description=description,
                 rules=[{"trait": t, "operator": op, "value": v} for t, op, v in rules],
             )
