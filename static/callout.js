@@ -16,7 +16,7 @@
     url: null,
     seq: 0,
     mounted: {}, // experience id -> {exp, destroy(), esc()}
-    closed: {}, // experience id -> frequency, closed on this page view
+    closed: {}, // experience id -> "again" | "never" (see closedFor)
     shadow: null,
     layer: null,
     escStack: []
@@ -122,7 +122,7 @@
     var url = window.location.href;
     if (url !== state.url) {
       // A new page view: "every time" experiences closed on the last one may show again.
-      for (var id in state.closed) if (state.closed[id] === "every_time") delete state.closed[id];
+      for (var id in state.closed) if (state.closed[id] === "again") delete state.closed[id];
     }
     state.url = url;
     var seq = ++state.seq;
@@ -285,8 +285,15 @@
     if (m) safe(m.destroy)();
   }
 
+  // Closed experiences stay closed on this page view; on the next one, "again" ones may show
+  // again (the server decides), "never" ones are not re-shown even if an answer races the event.
+  function closedFor(exp, type) {
+    var again = exp.frequency === "every_time" || (exp.frequency === "until_completed" && type !== "completed");
+    return again ? "again" : "never";
+  }
+
   function close(exp, type, step) {
-    state.closed[exp.id] = exp.frequency || "once";
+    state.closed[exp.id] = closedFor(exp, type);
     send(exp, type, step);
     unmount(exp.id);
   }
@@ -614,7 +621,7 @@
         });
         if (count === items.length && !finished) {
           finished = true;
-          state.closed[exp.id] = exp.frequency || "once";
+          state.closed[exp.id] = closedFor(exp, "completed");
           send(exp, "completed");
           window.setTimeout(safe(function () { unmount(exp.id); }), 1500);
         }
