@@ -197,6 +197,16 @@ def _verify(app: Targeting, user_id: str, data: dict[str, Any]) -> None:
         )
 
 
+def _url(data: dict[str, Any], *, required: bool) -> str | None:
+    url = _text(data, "url", max_length=MAX_URL, required=required)
+    if url is not None:
+        try:
+            targeting.parse_url(url)
+        except ValueError:
+            raise invalid("url", "url is not a valid URL.") from None
+    return url
+
+
 def _end_user(app: Targeting, user_id: str) -> EndUser:
     user = EndUser.objects.filter(application_id=app.application.pk, external_id=user_id).first()
     if user is None:
@@ -217,7 +227,7 @@ def identify(request: HttpRequest) -> HttpResponse:
     app = _application(data)
     user_id = _user_id(data)
     _verify(app, user_id, data)
-    url = _text(data, "url", max_length=MAX_URL, required=False)
+    url = _url(data, required=False)
     traits = data.get("traits")
     try:
         user = end_user_identify(
@@ -244,7 +254,7 @@ def experiences(request: HttpRequest) -> HttpResponse:
     app = _application(data)
     user_id = _text(data, "id", max_length=MAX_ID)
     _verify(app, user_id, data)
-    url = _text(data, "url", max_length=MAX_URL)
+    url = _url(data, required=True)
     user = _end_user(app, user_id)
     return JsonResponse({"id": user.external_id, "experiences": _experiences(app, user, url)})
 

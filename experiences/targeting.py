@@ -95,7 +95,8 @@ def _query_pairs(query: str) -> list[tuple[str, str | None]]:
 
 
 def parse_url(url: str) -> ParsedUrl:
-    """A full URL (``https://app.example.com/dashboard?tab=1#x``) or a path (``/dashboard``)."""
+    """A full URL (``https://app.example.com/dashboard?tab=1#x``) or a path (``/dashboard``);
+    raises ValueError for what is neither (``http://[oops``)."""
     parts = urlsplit(url.strip())
     try:
         port = parts.port

@@ -359,6 +359,7 @@ def test_a_rotated_key_stops_working_at_once(client, app):
         ({"id": "u1", "traits": {"n": 2**64}}, "traits.n"),
         ({"id": "u1", "url": 5}, "url"),
         ({"id": "u1", "url": "/" + "x" * 5000}, "url"),
+        ({"id": "u1", "url": "http://[oops/dashboard"}, "url"),
     ],
 )
 def test_identify__invalid_field__400_naming_it__nothing_stored(client, app, body, field):
@@ -659,3 +660,19 @@ def test_parallel_identify_calls_for_one_user_lose_no_trait():
     traits = EndUser.objects.get(application=app, external_id="same").traits
     assert traits == {f"t{n}_{r}": n for n in range(threads_count) for r in range(rounds)}
     assert TraitDefinition.objects.filter(application=app).count() == threads_count * rounds
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    params=st.dictionaries(
+        st.sampled_from(["key", "id", "url", "user_hash"]),
+        st.text(max_size=30) | st.sampled_from(["http://[x", "//[", "/a\x00b"]),
+    )
+)
+def test_any_query__never_a_500(client, app, params):
+    EndUser.objects.get_or_create(application=app, external_id="u1")
+    params = {"key": app.public_key, "id": "u1", **params}
+    response = client.get(EXPERIENCES, params)
+    assert response.status_code in (200, 400, 401, 404), response.content
