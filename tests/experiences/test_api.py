@@ -676,3 +676,35 @@ def test_any_query__never_a_500(client, app, params):
     params = {"key": app.public_key, "id": "u1", **params}
     response = client.get(EXPERIENCES, params)
     assert response.status_code in (200, 400, 401, 404), response.content
+
+
+def test_merged_traits_read_the_same_in_python_and_in_sql(client, app):
+    """The merge happens in the database (json_patch / jsonb ||): what it stores must be what
+    the evaluator and the SQL engine both read."""
+    values = {
+        "s": 'café ✓ "quoted" \\ back',
+        "f": 0.1,
+        "e": 1e-7,
+        "big": 2**62,
+        "neg": -3,
+        "t": True,
+        "d": "2026-11-20T14:30:00+02:00",
+    }
+    key = app.public_key
+    post(client, IDENTIFY, {"key": key, "id": "u1", "traits": {"first": 1}})
+    response = post(client, IDENTIFY, {"key": key, "id": "u1", "traits": values})
+    assert response.json()["traits"] == {"first": 1, **values}
+    user = EndUser.objects.get(external_id="u1")
+    assert user.traits == {"first": 1, **values}
+    for trait, type_, operator, value in [
+        ("s", "string", "equals", values["s"]),
+        ("f", "number", "equals", 0.1),
+        ("e", "number", "less_than", 1e-6),
+        ("big", "number", "equals", 2**62),
+        ("neg", "number", "less_than", 0),
+        ("t", "boolean", "is_true", None),
+        ("d", "date", "before", "2026-11-20T13:00:00Z"),
+    ]:
+        segment = segment_with_rules(app, f"seg {trait}", (trait, type_, operator, value))
+        assert segment.matches(user.traits), trait
+        assert list(segment.members()) == [user], trait
