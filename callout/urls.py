@@ -11,4 +11,5 @@ urlpatterns = [
     path("apps/<int:app_id>/", include("segments.urls")),
     path("apps/<int:app_id>/", include("experiences.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("experiences.api_urls")),
 ]

@@ -7,17 +7,19 @@ Errors are ``ValidationError`` with a dict keyed by field (``name``, ``rules.1.v
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Collection, Iterable, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import evaluator
 from .evaluator import RuleError
 from .models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
-from .traits import TraitError, check_key, check_traits, infer_type, merge
+from .traits import MAX_ID, MAX_TRAITS, TraitError, check_key, check_traits, infer_type
 
 RuleInput = Mapping[str, Any]
 
@@ -279,39 +281,82 @@ def _discover_traits(application: Application, traits: Mapping[str, Any]) -> Non
         TraitDefinition.objects.bulk_create(new, ignore_conflicts=True)
 
 
-@transaction.atomic
+# One statement creates or updates the user and merges the traits inside the database, so
+# parallel calls for one user (each a row-level atomic upsert) lose none of each other's traits,
+# and the refused case (too many traits) writes nothing. {t} is the quoted table name.
+_UPSERT = {
+    "postgresql": """
+        INSERT INTO {t} (application_id, external_id, traits, first_seen, last_seen)
+        VALUES (%s, %s, %s::jsonb, %s, %s)
+        ON CONFLICT (application_id, external_id) DO UPDATE
+        SET traits = ({t}.traits || %s::jsonb) - %s::text[], last_seen = EXCLUDED.last_seen
+        WHERE (SELECT count(*) FROM jsonb_object_keys(({t}.traits || %s::jsonb) - %s::text[]))
+            <= %s
+        RETURNING id, application_id, external_id, traits, first_seen, last_seen""",
+    # json_patch is RFC 7396 merge-patch: a null removes the key, a scalar replaces it.
+    "sqlite": """
+        INSERT INTO {t} (application_id, external_id, traits, first_seen, last_seen)
+        VALUES (%s, %s, %s, %s, %s)
+        ON CONFLICT (application_id, external_id) DO UPDATE
+        SET traits = json_patch({t}.traits, %s), last_seen = excluded.last_seen
+        WHERE (SELECT count(*) FROM json_each(json_patch({t}.traits, %s))) <= %s
+        RETURNING id, application_id, external_id, traits, first_seen, last_seen""",
+}
+
+
+def _upsert_end_user(
+    application: Application, external_id: str, changes: Mapping[str, Any]
+) -> EndUser | None:
+    """Create or merge in one statement; None if the merge would exceed MAX_TRAITS."""
+    kept = {key: value for key, value in changes.items() if value is not None}
+    removed = [key for key, value in changes.items() if value is None]
+    vendor = connection.vendor
+    table = connection.ops.quote_name(EndUser._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    insert = [application.pk, external_id, json.dumps(kept), now, now]
+    if vendor == "postgresql":
+        patch = [json.dumps(kept), removed]
+        params = [*insert, *patch, *patch, MAX_TRAITS]
+    elif vendor == "sqlite":
+        patch = [json.dumps(dict(changes))]
+        params = [*insert, *patch, *patch, MAX_TRAITS]
+    else:  # pragma: no cover - Callout runs on PostgreSQL and SQLite only
+        raise NotImplementedError(vendor)
+    sql = _UPSERT[vendor].format(t=table)
+    rows = list(EndUser.objects.raw(sql, params))
+    return rows[0] if rows else None
+
+
 def end_user_identify(
-    *, application: Application, external_id: str, traits: Mapping[str, Any] | None = None
+    *,
+    application: Application,
+    external_id: str,
+    traits: Mapping[str, Any] | None = None,
+    known_traits: Collection[str] | None = None,
 ) -> EndUser:
-    """Create or update a user; traits merge into what is stored (null removes one)."""
-    if not isinstance(external_id, str) or not 1 <= len(external_id) <= 255:
-        raise ValidationError({"id": ["id must be text of 1 to 255 characters."]})
+    """Create or update a user; traits merge into what is stored (null removes one).
+
+    Unknown trait keys get an auto-discovered definition. ``known_traits`` (the application's
+    trait keys, e.g. from the cached targeting) lets the common call skip looking them up: then
+    a call whose keys are all known is one SQL statement.
+    """
+    if (
+        not isinstance(external_id, str)
+        or not 1 <= len(external_id) <= MAX_ID
+        or "\x00" in external_id
+    ):
+        raise ValidationError({"id": [f"id must be text of 1 to {MAX_ID} characters."]})
     try:
         changes = check_traits(traits or {})
     except TraitError as error:
         raise ValidationError({error.field: [error.message]}) from None
-    now = timezone.now()
-    # Lock the row so that parallel identify calls for one user merge instead of overwriting.
-    user = (
-        EndUser.objects.select_for_update()
-        .filter(application=application, external_id=external_id)
-        .first()
-    )
-    if user is None:
-        try:
-            with transaction.atomic():
-                user = EndUser.objects.create(
-                    application=application, external_id=external_id, traits={}
-                )
-        except IntegrityError:  # created meanwhile by a parallel call
-            user = EndUser.objects.select_for_update().get(
-                application=application, external_id=external_id
-            )
-    try:
-        user.traits = merge(user.traits, changes)
-    except TraitError as error:
-        raise ValidationError({error.field: [error.message]}) from None
-    user.last_seen = now
-    user.save(update_fields=["traits", "last_seen"])
-    _discover_traits(application, changes)
+    present = [key for key, value in changes.items() if value is not None]
+    if len(present) > MAX_TRAITS:
+        raise ValidationError({"traits": [f"A user can have at most {MAX_TRAITS} traits."]})
+    unknown = present if known_traits is None else [k for k in present if k not in known_traits]
+    with transaction.atomic() if unknown else nullcontext():
+        user = _upsert_end_user(application, external_id, changes)
+        if user is None:
+            raise ValidationError({"traits": [f"A user can have at most {MAX_TRAITS} traits."]})
+        _discover_traits(application, {key: changes[key] for key in unknown})
     return user

@@ -91,3 +91,26 @@ class EventFactory(factory.django.DjangoModelFactory):
         EndUserFactory, application=factory.SelfAttribute("..application")
     )
     type = Event.Type.SHOWN
+
+
+class PublishedExperienceFactory(ExperienceFactory):
+    """A published experience; ``segments=[...]`` sets its audience."""
+
+    class Meta:
+        skip_postgeneration_save = True
+
+    status = Experience.Status.PUBLISHED
+
+    @factory.post_generation
+    def segments(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.segments.set(extracted)
+
+
+def segment_with_rules(application, name, *rules):
+    """A segment whose rules are (trait key, type, operator, value) tuples."""
+    segment = SegmentFactory(application=application, name=name)
+    for position, (key, type_, operator, value) in enumerate(rules):
+        trait = TraitDefinitionFactory(application=application, key=key, type=type_)
+        RuleFactory(segment=segment, trait=trait, operator=operator, value=value, position=position)
+    return segment

@@ -1,0 +1,310 @@
+"""The JSON API the snippet calls from the customer's site (documented in docs/api.md).
+
+Authentication is the application's public key, so there is no CSRF to protect against and
+every response, errors included, carries CORS headers for any origin. Bodies are JSON sent as
+``text/plain`` or ``application/json`` (text/plain needs no preflight in the browser).
+Every failure is a JSON error with the right status; nothing is written unless the whole
+request is valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.db import DatabaseError, IntegrityError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from segments.actions import end_user_identify
+from segments.models import EndUser
+from segments.traits import MAX_ID
+
+from . import targeting
+from .models import Event
+from .targeting import Targeting
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+MAX_URL = 4096
+MAX_STEP = 10_000
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> JsonResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return JsonResponse({"error": error}, status=status)
+
+
+def invalid(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_field", message, field)
+
+
+def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A public API endpoint: CORS on every response, OPTIONS answered, JSON errors (405
+    included), no CSRF (the public key authenticates, there is no session)."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        allowed = require_http_methods([*methods, "OPTIONS"])(view)
+
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method == "OPTIONS":
+                response = HttpResponse(status=204)
+                response["Allow"] = ", ".join([*methods, "OPTIONS"])
+            else:
+                try:
+                    response = allowed(request, *args, **kwargs)
+                except ApiError as error:
+                    response = error_response(error.status, error.code, error.message, error.field)
+                except DatabaseError:
+                    logger.exception("database error in %s", view.__name__)
+                    response = error_response(
+                        503, "unavailable", "The service is busy; retry in a moment."
+                    )
+                if response.status_code == 405 and "application/json" not in response.get(
+                    "Content-Type", ""
+                ):
+                    allow = response["Allow"]
+                    response = error_response(
+                        405,
+                        "method_not_allowed",
+                        f"{request.method} is not allowed here; use {allow}.",
+                    )
+                    response["Allow"] = allow
+            for header, value in CORS_HEADERS.items():
+                response[header] = value
+            return response
+
+        return wrapper
+
+    return decorator
+
+
+# --- Reading the request -----------------------------------------------------------------
+
+
+def _reject_nan(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The body as a JSON object, whatever the Content-Type (text/plain avoids a preflight)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ApiError(400, "invalid_request", "Content-Length is not a number.") from None
+    too_big = ApiError(413, "body_too_large", f"The body is larger than {MAX_BODY // 1024} KB.")
+    if declared > MAX_BODY:
+        raise too_big
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise too_big from None
+    if len(raw) > MAX_BODY:
+        raise too_big
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_nan)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
+        message = getattr(error, "msg", None) or "not UTF-8 JSON"
+        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {message}.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    return data
+
+
+def _text(
+    data: dict[str, Any], field: str, *, max_length: int, required: bool = True
+) -> str | None:
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise invalid(field, f"{field} is required.")
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= max_length:
+        raise invalid(field, f"{field} must be text of 1 to {max_length} characters.")
+    if "\x00" in value:
+        raise invalid(field, f"{field} contains a NUL character.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(field, f"{field} is not valid Unicode.") from None
+    return value
+
+
+def _user_id(data: dict[str, Any]) -> str:
+    value = data.get("id")
+    # Many apps number their users: an integer id is taken as its decimal text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        data = {**data, "id": str(value)}
+    return _text(data, "id", max_length=MAX_ID)  # type: ignore[return-value]
+
+
+def _application(data: dict[str, Any]) -> Targeting:
+    key = data.get("key")
+    if key is None or key == "":
+        raise invalid("key", "key (the application's public key) is required.")
+    if not isinstance(key, str):
+        raise invalid("key", "key must be text.")
+    found = targeting.targeting_for_key(key)
+    if found is None:
+        raise ApiError(401, "unknown_key", "No application has this public key.", "key")
+    return found
+
+
+def user_hash(secret_key: str, user_id: str) -> str:
+    """What the customer's server computes: hex HMAC-SHA256 of the user id with the secret key."""
+    return hmac.new(secret_key.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _verify(app: Targeting, user_id: str, data: dict[str, Any]) -> None:
+    if not app.application.require_user_hash:
+        return
+    given = data.get("user_hash")
+    if not isinstance(given, str) or not hmac.compare_digest(
+        given.lower().encode(), user_hash(app.application.secret_key, user_id).encode()
+    ):
+        raise ApiError(
+            403,
+            "identity_verification_failed",
+            "This application requires user_hash: the hex HMAC-SHA256 of the user id with "
+            "the application's secret key."
+            + (" It is missing." if given is None else " It does not match."),
+            "user_hash",
+        )
+
+
+def _url(data: dict[str, Any], *, required: bool) -> str | None:
+    url = _text(data, "url", max_length=MAX_URL, required=required)
+    if url is not None:
+        try:
+            targeting.parse_url(url)
+        except ValueError:
+            raise invalid("url", "url is not a valid URL.") from None
+    return url
+
+
+def _end_user(app: Targeting, user_id: str) -> EndUser:
+    user = EndUser.objects.filter(application_id=app.application.pk, external_id=user_id).first()
+    if user is None:
+        raise ApiError(404, "unknown_user", f"No user {user_id!r}: identify the user first.", "id")
+    return user
+
+
+def _experiences(app: Targeting, user: EndUser, url: str) -> list[dict[str, Any]]:
+    return [e.as_json() for e in targeting.serve(app, user, url)]
+
+
+# --- Endpoints ---------------------------------------------------------------------------
+
+
+@api_view("POST")
+def identify(request: HttpRequest) -> HttpResponse:
+    data = json_body(request)
+    app = _application(data)
+    user_id = _user_id(data)
+    _verify(app, user_id, data)
+    url = _url(data, required=False)
+    traits = data.get("traits")
+    try:
+        user = end_user_identify(
+            application=app.application,
+            external_id=user_id,
+            traits={} if traits is None else traits,
+            known_traits=app.trait_keys,
+        )
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise invalid(field, messages[0]) from None
+    if traits and any(k not in app.trait_keys and v is not None for k, v in traits.items()):
+        # New trait definitions were bulk-created (no signal): recompile with them.
+        targeting.invalidate(app.application.pk)
+    body: dict[str, Any] = {"id": user.external_id, "traits": user.traits}
+    if url is not None:
+        body["experiences"] = _experiences(app, user, url)
+    return JsonResponse(body)
+
+
+@api_view("GET")
+def experiences(request: HttpRequest) -> HttpResponse:
+    data = request.GET.dict()
+    app = _application(data)
+    user_id = _text(data, "id", max_length=MAX_ID)
+    _verify(app, user_id, data)
+    url = _url(data, required=True)
+    user = _end_user(app, user_id)
+    return JsonResponse({"id": user.external_id, "experiences": _experiences(app, user, url)})
+
+
+@api_view("POST")
+def events(request: HttpRequest) -> HttpResponse:
+    data = json_body(request)
+    app = _application(data)
+    user_id = _user_id(data)
+    _verify(app, user_id, data)
+    experience_id = data.get("experience")
+    if experience_id is None:
+        raise invalid("experience", "experience (an experience id) is required.")
+    if isinstance(experience_id, bool) or not isinstance(experience_id, int):
+        raise invalid("experience", "experience must be an experience id (a whole number).")
+    kind = data.get("type")
+    if kind not in Event.Type.values:
+        raise invalid("type", f"type must be one of {', '.join(Event.Type.values)}.")
+    step = data.get("step")
+    if step is not None and (
+        isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP
+    ):
+        raise invalid("step", f"step must be a whole number from 0 to {MAX_STEP}.")
+    if kind == Event.Type.STEP and step is None:
+        raise invalid("step", "A step event needs step (the 0-based step index).")
+    if experience_id not in app.experience_ids:
+        raise ApiError(
+            404, "unknown_experience", f"No experience {experience_id} here.", "experience"
+        )
+    user = _end_user(app, user_id)
+    try:
+        event = Event.objects.create(
+            application_id=app.application.pk,
+            end_user=user,
+            experience_id=experience_id,
+            type=kind,
+            step=step,
+        )
+    except IntegrityError:  # the experience was deleted a moment ago
+        raise ApiError(
+            404, "unknown_experience", f"No experience {experience_id} here.", "experience"
+        ) from None
+    return JsonResponse(
+        {
+            "recorded": {
+                "experience": experience_id,
+                "type": kind,
+                "step": step,
+                "at": event.created_at.isoformat(),
+            }
+        },
+        status=201,
+    )

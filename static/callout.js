@@ -1,0 +1,681 @@
+/*! Callout snippet: identifies the user, asks the Callout API which experiences to show on
+ * this page and renders them (banner, tooltip, tour, checklist) in a Shadow DOM.
+ * Plain JavaScript, no dependencies, no build step. Never throws into the host page: every
+ * problem goes to console.warn. Embed and API: docs/api.md. Content format: docs/experiences.md.
+ */
+(function (window, document) {
+  "use strict";
+  var stub = window.Callout;
+  if (stub && stub.loaded) return;
+
+  var script = document.currentScript;
+  var state = {
+    key: null,
+    host: script && script.src ? script.src.replace(/\/static\/callout\.js.*$/, "") : "",
+    user: null, // {id, user_hash}
+    url: null,
+    seq: 0,
+    mounted: {}, // experience id -> {exp, destroy(), esc()}
+    closed: {}, // experience id -> "again" | "never" (see closedFor)
+    shadow: null,
+    layer: null,
+    escStack: []
+  };
+
+  function warn(message) {
+    try {
+      window.console && console.warn("Callout: " + message);
+    } catch (e) { /* a console that throws is not our problem */ }
+  }
+
+  function safe(fn) {
+    return function () {
+      try {
+        return fn.apply(this, arguments);
+      } catch (e) {
+        warn((e && e.message) || String(e));
+      }
+    };
+  }
+
+  // --- API ---------------------------------------------------------------------------
+
+  function call(method, path, body, query) {
+    if (!window.fetch) {
+      warn("this browser has no fetch(); experiences are not shown.");
+      return Promise.resolve(null);
+    }
+    var url = state.host + "/api/v1/" + path;
+    if (query) {
+      url += "?" + Object.keys(query).filter(function (k) { return query[k] != null; })
+        .map(function (k) { return encodeURIComponent(k) + "=" + encodeURIComponent(query[k]); })
+        .join("&");
+    }
+    // A string body goes as text/plain: a "simple" request, so no CORS preflight.
+    var options = { method: method, credentials: "omit", mode: "cors", keepalive: path === "events" };
+    if (body) options.body = JSON.stringify(body);
+    return window.fetch(url, options).then(function (response) {
+      return response.json().catch(function () { return null; }).then(function (data) {
+        if (response.ok) return data;
+        var error = data && data.error;
+        warn((error && error.message) || "the API answered " + response.status + " for " + path + ".");
+        return null;
+      });
+    }).catch(function (e) {
+      warn("cannot reach " + state.host + " (" + ((e && e.message) || e) + ").");
+      return null;
+    });
+  }
+
+  function credentials() {
+    var c = { key: state.key, id: state.user.id };
+    if (state.user.user_hash) c.user_hash = state.user.user_hash;
+    return c;
+  }
+
+  function send(exp, type, step) {
+    if (!state.user) return;
+    var body = credentials();
+    body.experience = exp.id;
+    body.type = type;
+    if (step != null) body.step = step;
+    call("POST", "events", body);
+  }
+
+  function ready(key) {
+    if (!state.key) {
+      warn("call Callout.init({key: ...}) before Callout." + key + "().");
+      return false;
+    }
+    return true;
+  }
+
+  // --- Public methods ------------------------------------------------------------------
+
+  function init(options) {
+    options = options || {};
+    if (!options.key) warn("Callout.init needs {key: your application's public key}.");
+    state.key = options.key || null;
+    if (options.host) state.host = String(options.host).replace(/\/+$/, "");
+  }
+
+  function identify(user) {
+    if (!ready("identify")) return;
+    if (!user || user.id == null || user.id === "") {
+      warn("Callout.identify needs {id: the user's id, traits: {...}}.");
+      return;
+    }
+    if (state.user && state.user.id !== String(user.id)) clearAll();
+    state.user = { id: String(user.id), user_hash: user.user_hash || null };
+    var body = credentials();
+    body.traits = user.traits || {};
+    body.url = window.location.href;
+    state.url = body.url;
+    var seq = ++state.seq;
+    call("POST", "identify", body).then(safe(function (data) {
+      if (data && seq === state.seq && state.user) show(data.experiences || []);
+    }));
+  }
+
+  function page() {
+    if (!state.user || !ready("page")) return;
+    var url = window.location.href;
+    if (url !== state.url) {
+      // A new page view: "every time" experiences closed on the last one may show again.
+      for (var id in state.closed) if (state.closed[id] === "again") delete state.closed[id];
+    }
+    state.url = url;
+    var seq = ++state.seq;
+    var query = credentials();
+    query.url = url;
+    call("GET", "experiences", null, query).then(safe(function (data) {
+      if (data && seq === state.seq && state.user) show(data.experiences || []);
+    }));
+  }
+
+  function reset() {
+    state.user = null;
+    state.seq++;
+    clearAll();
+  }
+
+  function track(name) {
+    if (!state.user || !name) return;
+    var seen = load(trackKey()) || [];
+    if (seen.indexOf(name) < 0) seen.push(name);
+    save(trackKey(), seen.slice(-200));
+    for (var id in state.mounted) {
+      var m = state.mounted[id];
+      if (m.track) m.track(name);
+    }
+  }
+
+  // --- Storage (checklist progress lives in the host page's localStorage) ---------------
+
+  function load(key) {
+    try {
+      return JSON.parse(window.localStorage.getItem(key) || "null");
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function save(key, value) {
+    try {
+      window.localStorage.setItem(key, JSON.stringify(value));
+    } catch (e) { /* private mode, sandbox: progress is kept for this page only */ }
+  }
+
+  function trackKey() {
+    return "callout:" + state.key + ":" + state.user.id + ":events";
+  }
+
+  // --- Rendering -----------------------------------------------------------------------
+
+  var CSS = [
+    ".c-layer{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1f2330;text-align:left}",
+    ".c-layer *{box-sizing:border-box}",
+    ".c-layer button{font:inherit;cursor:pointer;margin:0}",
+    ".c-layer :focus-visible{outline:3px solid #ffbf47;outline-offset:2px}",
+    ".c-banner{position:fixed;left:0;right:0;display:flex;align-items:center;justify-content:center;gap:12px;padding:10px 56px 10px 16px;color:#fff;background:#3451d1;box-shadow:0 1px 4px rgba(0,0,0,.2);z-index:1}",
+    ".c-top{top:0}.c-bottom{bottom:0}.c-success{background:#1e7f4f}.c-warning{background:#9a5b00}",
+    ".c-cta{background:#fff;color:#1f2330;border-radius:4px;padding:4px 12px;text-decoration:none;font-weight:600}",
+    ".c-x{position:absolute;top:6px;right:8px;width:32px;height:32px;border:0;border-radius:4px;background:transparent;color:inherit;font-size:20px;line-height:1}",
+    ".c-banner .c-x{top:50%;transform:translateY(-50%)}",
+    ".c-card{position:fixed;max-width:320px;padding:16px 16px 12px;background:#fff;color:#1f2330;border-radius:8px;box-shadow:0 8px 30px rgba(0,0,0,.25);z-index:3}",
+    ".c-card .c-x{color:#666}",
+    ".c-modal{top:50%;left:50%;transform:translate(-50%,-50%);width:420px;max-width:calc(100vw - 32px)}",
+    ".c-backdrop{position:fixed;top:0;left:0;right:0;bottom:0;background:rgba(15,18,30,.45);z-index:2}",
+    ".c-title{margin:0 28px 6px 0;font-size:16px;font-weight:650}",
+    ".c-text{margin:0 0 12px}",
+    ".c-foot{display:flex;align-items:center;gap:8px}",
+    ".c-progress{margin-right:auto;color:#666;font-size:12px}",
+    ".c-btn{padding:6px 14px;border:1px solid #3451d1;border-radius:6px;background:#3451d1;color:#fff}",
+    ".c-btn.c-alt{background:#fff;color:#3451d1}",
+    ".c-checklist{position:fixed;right:16px;bottom:16px;width:300px;max-width:calc(100vw - 32px);padding:14px;background:#fff;color:#1f2330;border-radius:10px;box-shadow:0 8px 30px rgba(0,0,0,.25);z-index:1}",
+    ".c-checklist .c-x{color:#666}.c-min{right:40px}",
+    ".c-bar{height:6px;margin:6px 0 8px;background:#e6e9f5;border-radius:3px;overflow:hidden}",
+    ".c-bar span{display:block;height:100%;background:#3451d1}",
+    ".c-items{list-style:none;margin:0;padding:0}",
+    ".c-item{display:flex;align-items:center;gap:8px;width:100%;padding:8px;border:0;border-radius:6px;background:none;color:inherit;text-align:left}",
+    ".c-item:hover{background:#f1f3fa}",
+    ".c-check{display:inline-flex;align-items:center;justify-content:center;flex:none;width:18px;height:18px;border:2px solid #3451d1;border-radius:50%;color:#fff;font-size:11px}",
+    ".c-done .c-check{background:#3451d1}.c-done .c-label{color:#777;text-decoration:line-through}",
+    ".c-collapsed .c-items,.c-collapsed .c-bar{display:none}"
+  ].join("\n");
+
+  function layer() {
+    if (state.layer && state.layer.isConnected) return state.layer;
+    var host = document.createElement("callout-root");
+    // Inline !important beats any host stylesheet rule on the host element; inside, the shadow
+    // root keeps host CSS out and ours in.
+    host.setAttribute("style", "all:initial!important;display:block!important;position:fixed!important;" +
+      "top:0!important;left:0!important;width:0!important;height:0!important;z-index:2147483000!important");
+    var shadow = host.attachShadow({ mode: "open" });
+    var style = document.createElement("style");
+    style.textContent = CSS;
+    shadow.appendChild(style);
+    state.layer = el("div", { "class": "c-layer" });
+    shadow.appendChild(state.layer);
+    state.shadow = shadow;
+    (document.body || document.documentElement).appendChild(host);
+    return state.layer;
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    for (var name in attrs || {}) {
+      var value = attrs[name];
+      if (value == null) continue;
+      if (name === "text") node.textContent = String(value);
+      else if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), safe(value));
+      else node.setAttribute(name, value);
+    }
+    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
+    return node;
+  }
+
+  var uid = 0;
+  function uniqueId(prefix) {
+    return "c-" + prefix + "-" + (++uid);
+  }
+
+  function safeUrl(url) {
+    try {
+      var parsed = new URL(url, window.location.href);
+      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function closeButton(label, onclick) {
+    return el("button", { "class": "c-x", type: "button", "aria-label": label, text: "\u00d7", onclick: onclick });
+  }
+
+  function show(experiences) {
+    var wanted = {};
+    var tour = null;
+    for (var key in state.mounted) if (state.mounted[key].exp.kind === "tour") tour = key;
+    experiences.forEach(function (exp) {
+      if (state.closed[exp.id] || !KINDS[exp.kind]) return;
+      if (exp.kind === "tour") {
+        if (tour && String(tour) !== String(exp.id)) return; // one tour at a time
+        tour = exp.id;
+      }
+      wanted[exp.id] = exp;
+    });
+    for (var mountedId in state.mounted) {
+      if (!wanted[mountedId]) unmount(mountedId);
+    }
+    experiences.forEach(function (exp) {
+      if (wanted[exp.id] && !state.mounted[exp.id]) {
+        try {
+          state.mounted[exp.id] = KINDS[exp.kind](exp, exp.content || {});
+        } catch (e) {
+          warn('cannot show "' + exp.name + '": ' + ((e && e.message) || e));
+        }
+      }
+    });
+  }
+
+  function unmount(expId) {
+    var m = state.mounted[expId];
+    delete state.mounted[expId];
+    if (m) safe(m.destroy)();
+  }
+
+  // Closed experiences stay closed on this page view; on the next one, "again" ones may show
+  // again (the server decides), "never" ones are not re-shown even if an answer races the event.
+  function closedFor(exp, type) {
+    var again = exp.frequency === "every_time" || (exp.frequency === "until_completed" && type !== "completed");
+    return again ? "again" : "never";
+  }
+
+  function close(exp, type, step) {
+    state.closed[exp.id] = closedFor(exp, type);
+    send(exp, type, step);
+    unmount(exp.id);
+  }
+
+  function clearAll() {
+    for (var id in state.mounted) unmount(id);
+    state.closed = {};
+  }
+
+  // Esc closes the topmost layer that listens (a tour, then the latest tooltip).
+  function pushEsc(handler) {
+    state.escStack.push(handler);
+    return function () {
+      var i = state.escStack.indexOf(handler);
+      if (i >= 0) state.escStack.splice(i, 1);
+    };
+  }
+
+  document.addEventListener("keydown", safe(function (event) {
+    if (event.key === "Escape" && state.escStack.length) {
+      state.escStack[state.escStack.length - 1]();
+    }
+  }));
+
+  // --- Anchoring: wait for an element, keep a card next to it --------------------------
+
+  function waitFor(selector, found) {
+    var observer = null;
+    var stopped = false;
+    function stop() {
+      stopped = true;
+      if (observer) observer.disconnect();
+    }
+    function check() {
+      if (stopped) return;
+      var target;
+      try {
+        target = document.querySelector(selector);
+      } catch (e) {
+        warn('"' + selector + '" is not a valid CSS selector.');
+        stop();
+        return;
+      }
+      if (target && target.getClientRects().length) {
+        stop();
+        found(target);
+      }
+    }
+    check();
+    if (!stopped) {
+      observer = new MutationObserver(safe(check));
+      observer.observe(document.documentElement, { childList: true, subtree: true, attributes: true });
+    }
+    return stop;
+  }
+
+  function anchor(card, target, placement) {
+    function place() {
+      if (!target.isConnected) return;
+      var r = target.getBoundingClientRect();
+      var b = card.getBoundingClientRect();
+      var gap = 10;
+      var top = r.bottom + gap;
+      var left = r.left + r.width / 2 - b.width / 2;
+      if (placement === "top") top = r.top - b.height - gap;
+      if (placement === "left" || placement === "right") {
+        top = r.top + r.height / 2 - b.height / 2;
+        left = placement === "left" ? r.left - b.width - gap : r.right + gap;
+      }
+      var maxLeft = document.documentElement.clientWidth - b.width - 8;
+      var maxTop = document.documentElement.clientHeight - b.height - 8;
+      card.style.left = Math.max(8, Math.min(left, maxLeft)) + "px";
+      card.style.top = Math.max(8, Math.min(top, maxTop)) + "px";
+    }
+    var onMove = safe(place);
+    window.addEventListener("scroll", onMove, true);
+    window.addEventListener("resize", onMove);
+    place();
+    return function () {
+      window.removeEventListener("scroll", onMove, true);
+      window.removeEventListener("resize", onMove);
+    };
+  }
+
+  function card(titleText, bodyText, extraClass, role, modal) {
+    var titleId = uniqueId("title");
+    var bodyId = uniqueId("body");
+    var node = el("div", {
+      "class": "c-card " + (extraClass || ""),
+      role: role || "dialog",
+      "aria-modal": modal ? "true" : "false",
+      "aria-labelledby": titleText ? titleId : null,
+      "aria-describedby": bodyText ? bodyId : null,
+      tabindex: "-1"
+    }, [
+      titleText ? el("h2", { "class": "c-title", id: titleId, text: titleText }) : null,
+      bodyText ? el("p", { "class": "c-text", id: bodyId, text: bodyText }) : null
+    ]);
+    return node;
+  }
+
+  // Keep Tab inside a modal dialog.
+  function trapFocus(node) {
+    node.addEventListener("keydown", safe(function (event) {
+      if (event.key !== "Tab") return;
+      var items = node.querySelectorAll("button, a[href]");
+      if (!items.length) return;
+      var first = items[0];
+      var last = items[items.length - 1];
+      var active = state.shadow.activeElement;
+      if (event.shiftKey && (active === first || active === node)) {
+        last.focus();
+        event.preventDefault();
+      } else if (!event.shiftKey && active === last) {
+        first.focus();
+        event.preventDefault();
+      }
+    }));
+  }
+
+  // --- The four kinds ------------------------------------------------------------------
+
+  var KINDS = {
+    banner: function (exp, c) {
+      var position = c.position === "bottom" ? "c-bottom" : "c-top";
+      var style = { success: "c-success", warning: "c-warning" }[c.style] || "c-info";
+      var href = c.button_label && c.button_url ? safeUrl(c.button_url) : null;
+      var node = el("div", { "class": "c-banner " + position + " " + style, role: "region", "aria-label": exp.name }, [
+        el("span", { "class": "c-message", text: c.text || "" }),
+        href ? el("a", { "class": "c-cta", href: href, text: c.button_label, onclick: function () { close(exp, "completed"); } }) : null,
+        closeButton("Close", function () { close(exp, "dismissed"); })
+      ]);
+      node.addEventListener("keydown", safe(function (event) {
+        if (event.key === "Escape") close(exp, "dismissed");
+      }));
+      layer().appendChild(node);
+      // A spacer in the host page's flow keeps the bar from covering the top (or bottom).
+      var spacer = document.createElement("callout-spacer");
+      var body = document.body || document.documentElement;
+      function fit() {
+        spacer.setAttribute("style", "display:block!important;margin:0!important;padding:0!important;" +
+          "height:" + Math.ceil(node.getBoundingClientRect().height) + "px!important");
+      }
+      fit();
+      if (position === "c-top") body.insertBefore(spacer, body.firstChild);
+      else body.appendChild(spacer);
+      var onResize = safe(fit);
+      window.addEventListener("resize", onResize);
+      send(exp, "shown");
+      return {
+        exp: exp,
+        destroy: function () {
+          window.removeEventListener("resize", onResize);
+          spacer.remove();
+          node.remove();
+        }
+      };
+    },
+
+    tooltip: function (exp, c) {
+      var node = null;
+      var unanchor = null;
+      var unesc = null;
+      var stopWaiting = waitFor(c.selector, function (target) {
+        node = card(c.title, c.body, "c-tooltip", "dialog", false);
+        node.appendChild(closeButton("Close", function () { close(exp, "dismissed"); }));
+        node.appendChild(el("div", { "class": "c-foot" }, [
+          el("span", { "class": "c-progress" }),
+          el("button", { "class": "c-btn", type: "button", text: "Got it", onclick: function () { close(exp, "completed"); } })
+        ]));
+        layer().appendChild(node);
+        unanchor = anchor(node, target, c.placement);
+        unesc = pushEsc(function () { close(exp, "dismissed"); });
+        send(exp, "shown");
+      });
+      return {
+        exp: exp,
+        destroy: function () {
+          stopWaiting();
+          if (unanchor) unanchor();
+          if (unesc) unesc();
+          if (node) node.remove();
+        }
+      };
+    },
+
+    tour: function (exp, c) {
+      var steps = (c.steps || []).filter(Boolean);
+      if (!steps.length) throw new Error("a tour needs steps");
+      var index = 0;
+      var nodes = [];
+      var cleanups = [];
+      var returnFocus = document.activeElement;
+      var unesc = pushEsc(function () { close(exp, "dismissed", index); });
+
+      function clear() {
+        cleanups.forEach(function (fn) { safe(fn)(); });
+        cleanups = [];
+        nodes.forEach(function (n) { n.remove(); });
+        nodes = [];
+      }
+
+      function go(next) {
+        index = next;
+        send(exp, "step", index);
+        render();
+      }
+
+      function build(step, modal) {
+        var last = index === steps.length - 1;
+        var node = card(step.title, step.body, modal ? "c-modal" : "c-tooltip", "dialog", modal);
+        node.setAttribute("aria-roledescription", "tour step");
+        var primary = last
+          ? el("button", { "class": "c-btn", type: "button", text: "Done", onclick: function () { close(exp, "completed", index); } })
+          : el("button", { "class": "c-btn", type: "button", text: "Next", onclick: function () { go(index + 1); } });
+        node.appendChild(closeButton("Close tour", function () { close(exp, "dismissed", index); }));
+        node.appendChild(el("div", { "class": "c-foot" }, [
+          el("span", { "class": "c-progress", "aria-live": "polite", text: (index + 1) + " of " + steps.length }),
+          index > 0 ? el("button", { "class": "c-btn c-alt", type: "button", text: "Back", onclick: function () { go(index - 1); } }) : null,
+          primary
+        ]));
+        trapFocus(node);
+        if (modal) {
+          var backdrop = el("div", { "class": "c-backdrop" });
+          layer().appendChild(backdrop);
+          nodes.push(backdrop);
+        }
+        layer().appendChild(node);
+        nodes.push(node);
+        primary.focus();
+        return node;
+      }
+
+      function render() {
+        clear();
+        var step = steps[index];
+        if (step.type !== "tooltip" || !step.selector) {
+          build(step, true);
+          return;
+        }
+        // A tooltip step waits for its element; if it never comes, the step shows centred.
+        var fallback = window.setTimeout(safe(function () {
+          stopWaiting();
+          build(step, true);
+        }), 4000);
+        var stopWaiting = waitFor(step.selector, function (target) {
+          window.clearTimeout(fallback);
+          var node = build(step, false);
+          cleanups.push(anchor(node, target, step.placement));
+        });
+        cleanups.push(stopWaiting, function () { window.clearTimeout(fallback); });
+      }
+
+      render();
+      send(exp, "shown");
+      return {
+        exp: exp,
+        destroy: function () {
+          unesc();
+          clear();
+          if (returnFocus && returnFocus.focus && returnFocus.isConnected) safe(function () { returnFocus.focus(); })();
+        }
+      };
+    },
+
+    checklist: function (exp, c) {
+      var items = (c.items || []).filter(function (item) { return item && item.id != null; });
+      if (!items.length) throw new Error("a checklist needs items");
+      var storeKey = "callout:" + state.key + ":" + state.user.id + ":checklist:" + exp.id;
+      var done = load(storeKey) || [];
+      var tracked = load(trackKey()) || [];
+      items.forEach(function (item) {
+        if (item.complete_on === "event" && tracked.indexOf(item.event) >= 0 && done.indexOf(item.id) < 0) done.push(item.id);
+      });
+      var titleId = uniqueId("title");
+      var list = el("ul", { "class": "c-items" });
+      var progress = el("span", { "class": "c-progress" });
+      var fill = el("span");
+      var bar = el("div", { "class": "c-bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(items.length), "aria-labelledby": titleId }, [fill]);
+      var minimize = el("button", {
+        "class": "c-x c-min", type: "button", "aria-label": "Minimise checklist", "aria-expanded": "true", text: "\u2013",
+        onclick: function () { toggle(); }
+      });
+      var node = el("div", { "class": "c-checklist", role: "complementary", "aria-labelledby": titleId }, [
+        el("h2", { "class": "c-title", id: titleId, text: c.title || exp.name }),
+        progress,
+        bar,
+        list,
+        minimize,
+        closeButton("Close checklist", function () { close(exp, "dismissed"); })
+      ]);
+      var finished = false;
+
+      function toggle() {
+        var collapsed = node.classList.toggle("c-collapsed");
+        minimize.setAttribute("aria-expanded", collapsed ? "false" : "true");
+      }
+
+      function mark(item) {
+        if (done.indexOf(item.id) >= 0) return;
+        done.push(item.id);
+        save(storeKey, done);
+        send(exp, "step", items.indexOf(item));
+        draw();
+      }
+
+      function draw() {
+        var count = items.filter(function (item) { return done.indexOf(item.id) >= 0; }).length;
+        progress.textContent = count + " of " + items.length;
+        bar.setAttribute("aria-valuenow", String(count));
+        fill.style.width = Math.round((100 * count) / items.length) + "%";
+        while (list.firstChild) list.removeChild(list.firstChild);
+        items.forEach(function (item) {
+          var isDone = done.indexOf(item.id) >= 0;
+          list.appendChild(el("li", { "class": isDone ? "c-done" : null }, [
+            el("button", {
+              "class": "c-item", type: "button", role: "checkbox", "aria-checked": isDone ? "true" : "false",
+              onclick: function () {
+                if (item.complete_on !== "event") mark(item);
+                var href = item.url ? safeUrl(item.url) : null;
+                if (href) window.location.assign(href);
+              }
+            }, [el("span", { "class": "c-check", "aria-hidden": "true", text: isDone ? "\u2713" : "" }), el("span", { "class": "c-label", text: item.label || item.id })])
+          ]));
+        });
+        if (count === items.length && !finished) {
+          finished = true;
+          state.closed[exp.id] = closedFor(exp, "completed");
+          send(exp, "completed");
+          window.setTimeout(safe(function () { unmount(exp.id); }), 1500);
+        }
+      }
+
+      node.addEventListener("keydown", safe(function (event) {
+        if (event.key === "Escape" && !node.classList.contains("c-collapsed")) toggle();
+      }));
+      layer().appendChild(node);
+      send(exp, "shown");
+      draw();
+      return {
+        exp: exp,
+        track: function (name) {
+          items.forEach(function (item) { if (item.complete_on === "event" && item.event === name) mark(item); });
+        },
+        destroy: function () { node.remove(); }
+      };
+    }
+  };
+
+  // --- Single-page apps: re-evaluate when the URL changes ------------------------------
+
+  function onNavigate() {
+    window.setTimeout(safe(function () {
+      if (state.user && window.location.href !== state.url) page();
+    }), 0);
+  }
+
+  ["pushState", "replaceState"].forEach(function (name) {
+    var original = window.history && window.history[name];
+    if (typeof original !== "function") return;
+    window.history[name] = function () {
+      var result = original.apply(this, arguments);
+      onNavigate();
+      return result;
+    };
+  });
+  window.addEventListener("popstate", onNavigate);
+  window.addEventListener("hashchange", onNavigate);
+
+  // --- Install, then run what the page queued before the script loaded -----------------
+
+  var api = {
+    loaded: true,
+    init: safe(init),
+    identify: safe(identify),
+    page: safe(page),
+    reset: safe(reset),
+    track: safe(track)
+  };
+  var queued = (stub && stub.q) || [];
+  window.Callout = api;
+  queued.forEach(function (entry) {
+    if (api[entry[0]]) api[entry[0]].apply(null, entry[1] || []);
+  });
+})(window, document);
