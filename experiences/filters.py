@@ -12,7 +12,10 @@ class ExperienceFilter(django_filters.FilterSet):
         choices=Experience.Status.choices, empty_label="Any status"
     )
     segment = django_filters.ModelChoiceFilter(
-        field_name="segments", queryset=Segment.objects.none(), label="Segment", empty_label="Any segment"
+        field_name="segments",
+        queryset=Segment.objects.none(),
+        label="Segment",
+        empty_label="Any segment",
     )
 
     class Meta:

@@ -55,4 +55,6 @@ def experiences_for_list(application_id: int) -> QuerySet[Experience]:
             dismissed_count=Count("events", filter=Q(events__type=Event.Type.DISMISSED)),
         )
         .prefetch_related("segments__rules__trait")
+        # Meta.ordering does not apply to an aggregating query: say it again.
+        .order_by("-priority", "name", "pk")
     )
