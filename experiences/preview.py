@@ -48,8 +48,11 @@ def _results(patterns: list[str], url: str) -> list[PatternResult]:
     for pattern in patterns:
         problem = check_url_pattern(pattern)
         matches = None
-        if problem is None and url_matches is not None:
-            matches = bool(url_matches(pattern, url))
+        if problem is None and url_matches is not None and url:
+            try:
+                matches = bool(url_matches(pattern, url))
+            except ValueError as error:  # the matcher's PatternError: it never matches
+                problem = str(error)
         results.append(PatternResult(pattern, problem, matches))
     return results
 
@@ -71,6 +74,12 @@ def try_url(url: str, include: list[str], exclude: list[str]) -> UrlTest:
     else:
         result.shows, result.reason = False, "no include pattern matches"
     return result
+
+
+def _experience_id(decision: Any) -> int | None:
+    """A Decision names its experience (``decision.experience.id``)."""
+    named = getattr(decision, "experience", None)
+    return getattr(named, "id", getattr(decision, "experience_id", None))
 
 
 @dataclass
@@ -96,7 +105,7 @@ def preview(experience: Experience, end_user: EndUser, url: str) -> Preview:
     decision = None
     if explain_serve is not None:
         decisions = explain_serve(experience.application, end_user, url)
-        decision = next((d for d in decisions if d.experience_id == experience.pk), None)
+        decision = next((d for d in decisions if _experience_id(d) == experience.pk), None)
     return Preview(
         end_user=end_user,
         url=url,

@@ -174,45 +174,55 @@ def test_unknown_kind__is_refused():
 # --- URL patterns ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "pattern",
-    [
-        "/dashboard",
-        "/dashboard/",
-        "/projects/*/settings",
-        "/docs/**",
-        "/projects/:id/edit",
-        "/settings?tab=billing",
-        "/settings?tab=billing&mode",
-        "/help#faq",
-        "app.example.com/dashboard",
-        "https://app.example.com/**",
-        "*.example.com/**",
-        "localhost:8000/x",
-        "/caf%C3%A9",
-    ],
-)
+VALID_PATTERNS = [
+    "/dashboard",
+    "/dashboard/",
+    "/projects/*",
+    "/projects/*/settings",
+    "/docs/**",
+    "/users/:id",
+    "/reports/*.pdf",
+    "/settings?tab=billing",
+    "/settings?tab",
+    "?tab=billing",
+    "/help#faq",
+    "app.example.com/dashboard",
+    "https://app.example.com/**",
+    "*.example.com/**",
+    "localhost:8000/**",
+    "app.example.com",
+    "/caf%C3%A9",
+]
+INVALID_PATTERNS = [
+    ("dashboard", "start with / for a path"),
+    ("", "cannot be empty"),
+    ("/users/:", "a named segment is"),
+    ("/users/:1d", "a named segment is"),
+    ("/docs/a**", "** stands for a whole segment"),
+    ("/settings?", "name a query parameter"),
+    ("/" + "a" * 500, "under 500 characters"),
+]
+
+
+@pytest.mark.parametrize("pattern", VALID_PATTERNS)
 def test_url_pattern__valid(pattern):
     assert check_url_pattern(pattern) is None
 
 
-@pytest.mark.parametrize(
-    "pattern, problem",
-    [
-        ("dashboard", "start with / for a path"),
-        ("/docs*", "* stands for a whole segment"),
-        ("/a//b", "empty segment"),
-        ("/**/x", "must be the last segment"),
-        ("/:id/:id", "named twice"),
-        ("/:1d", "a named segment is"),
-        ("/a?", "name a query parameter"),
-        ("/a b", "cannot contain spaces"),
-        ("app.example.com", "add a path after the host"),
-        ("/caf<e>", "escape them as %XX"),
-    ],
-)
+@pytest.mark.parametrize("pattern, problem", INVALID_PATTERNS)
 def test_url_pattern__invalid__says_why(pattern, problem):
     assert problem in check_url_pattern(pattern)
+
+
+def test_url_pattern__the_editor_and_the_api_accept_the_same_patterns():
+    targeting = pytest.importorskip(
+        "experiences.targeting", reason="waits for the api branch (experiences/targeting.py)"
+    )
+    for pattern in VALID_PATTERNS:
+        targeting.check_pattern(pattern)
+    for pattern, _problem in INVALID_PATTERNS:
+        with pytest.raises(ValueError):
+            targeting.check_pattern(pattern)
 
 
 def test_url_patterns__lines_are_stripped_and_deduplicated():
@@ -221,6 +231,6 @@ def test_url_patterns__lines_are_stripped_and_deduplicated():
 
 def test_url_patterns__every_bad_pattern_is_reported_under_the_field():
     with pytest.raises(ValidationError) as caught:
-        clean_url_patterns(["/ok", "bad", "/x*"], "url_exclude")
+        clean_url_patterns(["/ok", "bad", "/x/a**"], "url_exclude")
     messages = caught.value.message_dict["url_exclude"]
     assert len(messages) == 2 and messages[0].startswith("bad: ")

@@ -1,9 +1,12 @@
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from experiences import preview as previews
 from experiences.models import Experience
+from segments.models import EndUser
 from tests.factories import (
     ChecklistFactory,
     EndUserFactory,
@@ -18,6 +21,27 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
+needs_targeting = pytest.mark.skipif(
+    not previews.TARGETING_READY, reason="waits for the api branch (experiences/targeting.py)"
+)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Managers are created per test; the production hasher costs about a second each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def fresh_targeting():
+    """The API caches compiled targeting; ids repeat after a rolled-back test."""
+    from experiences import targeting
+
+    cache.clear()
+    targeting.clear_local()
+    yield
+    cache.clear()
+    targeting.clear_local()
 
 
 @pytest.fixture
@@ -338,10 +362,10 @@ def test_audience_sentence__states_the_or_and_the_reach(client, app):
 def test_url_tester__flags_invalid_patterns(client, app):
     html = client.get(
         url("url_test", app),
-        {"test_url": "/dashboard", "url_include": "/dashboard\n/docs*", "url_exclude": ""},
+        {"test_url": "/dashboard", "url_include": "/dashboard\n/docs/a**", "url_exclude": ""},
         **HTMX,
     ).content.decode()
-    assert "* stands for a whole segment" in html
+    assert "** stands for a whole segment" in html
 
 
 # --- Publish, unpublish, delete, preview ---------------------------------------------------
@@ -412,3 +436,45 @@ def test_preview__an_unknown_user_or_another_applications_user_is_explained(clie
         url("detail", app, experience.pk), {"user": "elsewhere", "url": "/"}, **HTMX
     ).content.decode()
     assert "No user with id &quot;elsewhere&quot;" in html
+
+
+# --- With the JSON API's matcher and serve decision (experiences/targeting.py) -------------
+
+
+@needs_targeting
+def test_url_tester__says_which_patterns_match_and_whether_it_shows(client, app):
+    def verdict(test_url, include="/dashboard\n/projects/*", exclude="/projects/secret"):
+        params = {"test_url": test_url, "url_include": include, "url_exclude": exclude}
+        return client.get(url("url_test", app), params, **HTMX).context["url_test"]
+
+    result = verdict("/projects/42?tab=1")
+    assert (result.shows, result.reason) == (True, "matches /projects/*")
+    assert [r.matches for r in result.include] == [False, True]
+    result = verdict("/projects/secret")
+    assert (result.shows, result.reason) == (False, "excluded by /projects/secret")
+    assert verdict("/billing").reason == "no include pattern matches"
+    assert verdict("/anything", include="").reason == "no include pattern: every page"
+
+
+@needs_targeting
+def test_preview__served_says_which_segment_and_pattern(client, app, fresh_targeting):
+    experience = ExperienceFactory(application=app, url_include=["/dashboard"], status="published")
+    experience.segments.add(free_segment(app, "Free Plan"))
+    EndUserFactory(application=app, external_id="u-free", traits={"plan": "free"})
+    EndUserFactory(application=app, external_id="u-pro", traits={"plan": "pro"})
+
+    def decision(user, page="/dashboard"):
+        params = {"user": user, "url": page}
+        return client.get(url("detail", app, experience.pk), params, **HTMX).context["preview"]
+
+    served = decision("u-free").decision
+    assert served.served and served.matched_segment == "Free Plan"
+    assert served.matched_pattern == "/dashboard"
+    assert not decision("u-pro").decision.served
+    assert not decision("u-free", "/settings").decision.served
+    EventFactory(
+        experience=experience, end_user=EndUser.objects.get(external_id="u-free"), type="dismissed"
+    )
+    blocked = decision("u-free")
+    assert not blocked.decision.served and "dismissed" in blocked.decision.reason
+    assert blocked.events == {"dismissed": 1}
