@@ -20,8 +20,3 @@ def where_words(experience: Any) -> str:
     if experience.url_exclude:
         return f"{include} except {', '.join(experience.url_exclude)}"
     return include
-
-
-@register.filter
-def index_of(sequence: Any, number: int) -> Any:
-    return sequence[number]
