@@ -6,4 +6,12 @@ app_name = "experiences"
 
 urlpatterns = [
     path("experiences/", views.experience_list, name="list"),
+    path("experiences/new/<str:kind>/", views.experience_create, name="create"),
+    path("experiences/url-test/", views.experience_url_test, name="url_test"),
+    path("experiences/audience/", views.experience_audience, name="audience"),
+    path("experiences/<int:pk>/", views.experience_detail, name="detail"),
+    path("experiences/<int:pk>/edit/", views.experience_edit, name="edit"),
+    path("experiences/<int:pk>/publish/", views.experience_publish, name="publish"),
+    path("experiences/<int:pk>/unpublish/", views.experience_unpublish, name="unpublish"),
+    path("experiences/<int:pk>/delete/", views.experience_delete, name="delete"),
 ]

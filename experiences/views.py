@@ -1,16 +1,231 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""Engage > Experiences: list, editor per kind, detail with publish and preview.
 
-from segments.access import application_view
+Thin views (STYLE.md): read the request, call an action or a selector, render the page or,
+for an HTMX request, the one ``{% partialdef %}`` fragment it swaps.
+"""
 
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from segments.access import application_view, get_in_application
+from segments.models import EndUser, Segment
+
+from . import actions
+from .filters import ExperienceFilter
+from .forms import ROWS, Editor, apply_row_op, rows_from_data
 from .models import Experience
+from .preview import TARGETING_READY, preview, try_url
+from .selectors import audience_q, experiences_for_list, reach_by_experience
+
+PAGE_SIZE = 25
+LIST = "experiences/experience_list.html"
+FORM = "experiences/experience_form.html"
+DETAIL = "experiences/experience_detail.html"
+
+KIND_HELP = {
+    Experience.Kind.TOUR: "Steps through the page: tooltips and centred modals.",
+    Experience.Kind.CHECKLIST: "A floating panel of tasks to complete.",
+    Experience.Kind.TOOLTIP: "One hint next to an element.",
+    Experience.Kind.BANNER: "A bar across the top or bottom of the page.",
+}
+
+
+def _fragment(request: HttpRequest, template: str, fragment: str) -> str:
+    return f"{template}#{fragment}" if request.htmx and not request.htmx.boosted else template
 
 
 @require_GET
 @application_view
 def experience_list(request: HttpRequest) -> HttpResponse:
-    experiences = Experience.objects.filter(application=request.application).prefetch_related(
-        "segments"
+    application = request.application
+    filters = ExperienceFilter(
+        request.GET, queryset=experiences_for_list(application.pk), application=application
     )
-    return render(request, "experiences/experience_list.html", {"experiences": experiences})
+    experiences = filters.qs if filters.is_valid() else filters.queryset.none()
+    page = Paginator(experiences, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    reach = reach_by_experience(rows)  # one query for the whole page
+    for experience in rows:
+        experience.reach = reach[experience.pk]
+    context = {
+        "filters": filters,
+        "page": page,
+        "experiences": rows,
+        "kinds": [(kind, label, KIND_HELP[kind]) for kind, label in Experience.Kind.choices],
+    }
+    return render(request, _fragment(request, LIST, "results"), context)
+
+
+def _editor(request: HttpRequest, kind: str, experience: Experience | None) -> HttpResponse:
+    application = request.application
+    context: dict[str, Any] = {"kind": kind, "kind_label": Experience.Kind(kind).label}
+    op = request.POST.get("op", "") if request.method == "POST" else ""
+    if op:
+        # Add, remove or move a step / item: the rows re-rendered as typed; nothing is saved.
+        if kind not in ROWS:
+            raise Http404("This kind has no steps or items.")
+        _formset, prefix, fields, new_row = ROWS[kind]
+        rows = apply_row_op(rows_from_data(request.POST, prefix, fields), op, new_row)
+        editor = Editor(
+            application=application,
+            kind=kind,
+            experience=experience,
+            data=request.POST,
+            rows=rows,
+        )
+        context |= {"editor": editor, "experience": experience}
+        return render(request, _fragment(request, FORM, "rows"), context)
+    if request.method == "POST":
+        editor = Editor(
+            application=application, kind=kind, experience=experience, data=request.POST
+        )
+        if editor.is_valid():
+            try:
+                if experience is None:
+                    experience = actions.experience_create(
+                        application=application, kind=kind, **editor.fields()
+                    )
+                    messages.success(request, f'"{experience.name}" is saved as a draft.')
+                else:
+                    actions.experience_update(experience=experience, **editor.fields())
+                    messages.success(request, f'"{experience.name}" is saved.')
+            except ValidationError as error:
+                editor.add_errors(error)
+            else:
+                return redirect("experiences:detail", application.pk, experience.pk)
+    else:
+        editor = Editor(application=application, kind=kind, experience=experience)
+    context |= {"editor": editor, "experience": experience, "targeting_ready": TARGETING_READY}
+    return render(request, FORM, context)
+
+
+@require_http_methods(["GET", "POST"])
+@application_view
+def experience_create(request: HttpRequest, kind: str) -> HttpResponse:
+    if kind not in Experience.Kind.values:
+        raise Http404("No such kind of experience.")
+    return _editor(request, kind, None)
+
+
+@require_http_methods(["GET", "POST"])
+@application_view
+def experience_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    experience = get_in_application(Experience.objects.all(), request, pk=pk)
+    return _editor(request, experience.kind, experience)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@require_GET
+@application_view
+def experience_url_test(request: HttpRequest) -> HttpResponse:
+    """The editor's live URL tester: which of the typed patterns match the typed URL."""
+    result = try_url(
+        request.GET.get("test_url", "").strip(),
+        _lines(request.GET.get("url_include", "")),
+        _lines(request.GET.get("url_exclude", "")),
+    )
+    context = {"url_test": result, "targeting_ready": TARGETING_READY}
+    return render(request, f"{FORM}#url-test", context)
+
+
+@require_GET
+@application_view
+def experience_audience(request: HttpRequest) -> HttpResponse:
+    """The editor's audience sentence ("Free Admins OR Enterprise: 312 users today")."""
+    ids = [i for i in request.GET.getlist("segments") if i.isdigit()]
+    segments = list(
+        Segment.objects.filter(application=request.application, pk__in=ids).prefetch_related(
+            "rules__trait"
+        )
+    )
+    reach = (
+        EndUser.objects.filter(application=request.application).filter(audience_q(segments)).count()
+    )
+    return render(
+        request, f"{FORM}#audience", {"chosen_segments": segments, "audience_reach": reach}
+    )
+
+
+def _detail(request: HttpRequest, experience: Experience, **extra: Any) -> HttpResponse:
+    application = request.application
+    context: dict[str, Any] = {
+        "experience": experience,
+        "reach": reach_by_experience([experience])[experience.pk],
+        "targeting_ready": TARGETING_READY,
+        **extra,
+    }
+    template = DETAIL
+    if "user" in request.GET:
+        user_id = request.GET.get("user", "").strip()
+        url = request.GET.get("url", "").strip()
+        end_user = None
+        if not user_id:
+            context["preview_error"] = "Type the id of one of your users."
+        elif not url:
+            context["preview_error"] = "Type a URL of your app, such as /dashboard."
+        else:
+            end_user = EndUser.objects.filter(application=application, external_id=user_id).first()
+            if end_user is None:
+                context["preview_error"] = f'No user with id "{user_id}" in {application.name}.'
+        if end_user is not None:
+            context["preview"] = preview(experience, end_user, url)
+        template = _fragment(request, DETAIL, "preview")
+    return render(request, template, context)
+
+
+def _get(request: HttpRequest, pk: int) -> Experience:
+    return get_in_application(experiences_for_list(request.application.pk), request, pk=pk)
+
+
+@require_GET
+@application_view
+def experience_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail(request, _get(request, pk))
+
+
+@require_POST
+@application_view
+def experience_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    experience = _get(request, pk)
+    try:
+        actions.experience_publish(
+            experience=experience, allow_empty_audience=request.POST.get("allow_empty") == "1"
+        )
+    except actions.EmptyAudience:
+        # Warn first: the same page, asking to confirm.
+        return _detail(request, experience, confirm_empty_audience=True)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, f'"{experience.name}" is published: it is served from now on.')
+    return redirect("experiences:detail", request.application.pk, experience.pk)
+
+
+@require_POST
+@application_view
+def experience_unpublish(request: HttpRequest, pk: int) -> HttpResponse:
+    experience = _get(request, pk)
+    actions.experience_unpublish(experience=experience)
+    messages.success(request, f'"{experience.name}" is a draft again: it is no longer served.')
+    return redirect("experiences:detail", request.application.pk, experience.pk)
+
+
+@require_POST
+@application_view
+def experience_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    experience = _get(request, pk)
+    actions.experience_delete(experience=experience)
+    messages.success(request, f'"{experience.name}" is deleted.')
+    return redirect("experiences:list", request.application.pk)

@@ -114,3 +114,36 @@ def segment_with_rules(application, name, *rules):
         trait = TraitDefinitionFactory(application=application, key=key, type=type_)
         RuleFactory(segment=segment, trait=trait, operator=operator, value=value, position=position)
     return segment
+
+
+# --- Experiences: one valid content per kind (docs/experiences.md) -------------------------
+
+CONTENT_BY_KIND = {
+    Experience.Kind.BANNER: {"text": "Hello", "position": "top", "style": "info"},
+    Experience.Kind.TOOLTIP: {"selector": "#save", "body": "Saves it.", "placement": "bottom"},
+    Experience.Kind.TOUR: {
+        "steps": [
+            {"type": "modal", "title": "Welcome"},
+            {"type": "tooltip", "selector": "#new", "title": "New", "placement": "right"},
+        ]
+    },
+    Experience.Kind.CHECKLIST: {
+        "title": "Get set up",
+        "items": [{"id": "invite", "label": "Invite a teammate", "complete_on": "click"}],
+    },
+}
+
+
+class TourFactory(ExperienceFactory):
+    kind = Experience.Kind.TOUR
+    content = factory.LazyFunction(lambda: dict(CONTENT_BY_KIND[Experience.Kind.TOUR]))
+
+
+class ChecklistFactory(ExperienceFactory):
+    kind = Experience.Kind.CHECKLIST
+    content = factory.LazyFunction(lambda: dict(CONTENT_BY_KIND[Experience.Kind.CHECKLIST]))
+
+
+class TooltipFactory(ExperienceFactory):
+    kind = Experience.Kind.TOOLTIP
+    content = factory.LazyFunction(lambda: dict(CONTENT_BY_KIND[Experience.Kind.TOOLTIP]))

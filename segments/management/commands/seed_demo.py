@@ -1,4 +1,5 @@
-"""Demo data: "Acme App" with its traits, about 1,000 users and the product docs' segments."""
+"""Demo data: "Acme App" with its traits, about 1,000 users, the product docs' segments and
+example experiences."""
 
 import random
 from datetime import timedelta
@@ -9,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from experiences.demo import seed_experiences
 from segments import actions
 from segments.models import Application, Membership
 
@@ -93,6 +95,7 @@ class Command(BaseCommand):
         Membership.objects.get_or_create(
             user=manager, application=application, defaults={"role": Membership.Role.OWNER}
         )
+        seed_experiences(application)
         self.stdout.write(
             f"Demo data: {application.name} with {application.end_users.count()} users.\n"
             f"Log in as {USERNAME} / {PASSWORD} (the admin is at /admin/)."

@@ -1,0 +1,212 @@
+"""Every write to experiences goes through here (the UI, the admin and seed_demo alike).
+
+Keyword-only, atomic and validated, as ``segments/actions.py``: errors are a
+``ValidationError`` keyed by field (``name``, ``segments``, ``url_include``,
+``content.steps.1.selector``), all of them at once, so a form can show each next to its field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from segments.models import Application, Segment
+
+from .content import clean_content, clean_url_patterns
+from .models import Experience
+from .selectors import audience
+
+MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
+
+
+class EmptyAudience(ValidationError):
+    """Publishing was refused only because the audience matches nobody today."""
+
+
+def _clean_name(application: Application, name: Any, exclude: Experience | None) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise ValidationError({"name": ["Give the experience a name."]})
+    if len(name) > 100:
+        raise ValidationError({"name": ["Keep the name under 100 characters."]})
+    clash = application.experiences.filter(name__iexact=name)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude.pk)
+    if clash.exists():
+        raise ValidationError({"name": [f'An experience named "{name}" already exists.']})
+    return name
+
+
+def _clean_segments(application: Application, segments: Iterable[Any]) -> list[Segment]:
+    """Segments (or their ids) of this application; another application's are refused."""
+    wanted = list(segments)
+    ids = {s.pk if isinstance(s, Segment) else s for s in wanted}
+    try:
+        found = list(application.segments.filter(pk__in=ids))
+    except (TypeError, ValueError):
+        found = []
+    if len(found) != len(ids):
+        raise ValidationError({"segments": ["Choose segments of this application."]})
+    return found
+
+
+def _clean_frequency(frequency: Any) -> str:
+    if frequency not in Experience.Frequency.values:
+        choices = ", ".join(Experience.Frequency.values)
+        raise ValidationError({"frequency": [f"Frequency must be one of {choices}."]})
+    return frequency
+
+
+def _clean_priority(priority: Any) -> int:
+    try:
+        value = int(priority)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or isinstance(priority, bool) or not MIN_PRIORITY <= value <= MAX_PRIORITY:
+        raise ValidationError(
+            {"priority": [f"Priority is a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}."]}
+        )
+    return value
+
+
+def _collect(checks: dict[str, Any]) -> dict[str, Any]:
+    """Run every check (a callable, or a value to keep) and raise all their errors together."""
+    results, errors = {}, {}
+    for field, check in checks.items():
+        try:
+            results[field] = check() if callable(check) else check
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return results
+
+
+def _apply(experience: Experience, fields: dict[str, Any]) -> Experience:
+    segments = fields.pop("segments", None)
+    for field, value in fields.items():
+        setattr(experience, field, value)
+    try:
+        with transaction.atomic():
+            experience.save()
+    except IntegrityError:  # a concurrent save with the same name
+        raise ValidationError(
+            {"name": [f'An experience named "{experience.name}" already exists.']}
+        ) from None
+    if segments is not None:
+        experience.segments.set(segments)
+    return experience
+
+
+@transaction.atomic
+def experience_create(
+    *,
+    application: Application,
+    name: str,
+    kind: str,
+    content: Any,
+    segments: Iterable[Any] | None = None,
+    url_include: Any = (),
+    url_exclude: Any = (),
+    frequency: str = Experience.Frequency.ONCE,
+    priority: Any = 0,
+) -> Experience:
+    """A new draft. ``segments`` None means Everyone; an empty list means nobody."""
+    if segments is None:
+        segments = [application.everyone]
+    fields = _collect(
+        {
+            "name": lambda: _clean_name(application, name, None),
+            "content": lambda: clean_content(kind, content),
+            "segments": lambda: _clean_segments(application, segments),
+            "url_include": lambda: clean_url_patterns(url_include, "url_include"),
+            "url_exclude": lambda: clean_url_patterns(url_exclude, "url_exclude"),
+            "frequency": lambda: _clean_frequency(frequency),
+            "priority": lambda: _clean_priority(priority),
+        }
+    )
+    return _apply(Experience(application=application, kind=kind), fields)
+
+
+@transaction.atomic
+def experience_update(
+    *,
+    experience: Experience,
+    name: str | None = None,
+    content: Any = None,
+    segments: Iterable[Any] | None = None,
+    url_include: Any = None,
+    url_exclude: Any = None,
+    frequency: str | None = None,
+    priority: Any = None,
+) -> Experience:
+    """Change what is given (None keeps a field). The kind is fixed at creation: the content
+    of one kind means nothing to another. A published experience stays published, and the
+    new version is served at once."""
+    application = experience.application
+    checks = {
+        "name": name is not None and (lambda: _clean_name(application, name, experience)),
+        "content": content is not None and (lambda: clean_content(experience.kind, content)),
+        "segments": segments is not None and (lambda: _clean_segments(application, segments)),
+        "url_include": url_include is not None
+        and (lambda: clean_url_patterns(url_include, "url_include")),
+        "url_exclude": url_exclude is not None
+        and (lambda: clean_url_patterns(url_exclude, "url_exclude")),
+        "frequency": frequency is not None and (lambda: _clean_frequency(frequency)),
+        "priority": priority is not None and (lambda: _clean_priority(priority)),
+    }
+    fields = _collect({field: check for field, check in checks.items() if check})
+    return _apply(experience, fields)
+
+
+def publish_problems(experience: Experience) -> dict[str, list[str]]:
+    """What stops an experience from being served as stored (content written by other paths
+    than the actions, segments deleted since): empty when it can be published."""
+    try:
+        _collect(
+            {
+                "content": lambda: clean_content(experience.kind, experience.content),
+                "url_include": lambda: clean_url_patterns(experience.url_include, "url_include"),
+                "url_exclude": lambda: clean_url_patterns(experience.url_exclude, "url_exclude"),
+            }
+        )
+    except ValidationError as error:
+        return error.message_dict
+    return {}
+
+
+@transaction.atomic
+def experience_publish(*, experience: Experience, allow_empty_audience: bool = False) -> Experience:
+    """Serve it from now on. An audience that matches nobody today is refused unless
+    ``allow_empty_audience`` (the UI asks first): it is almost always a mistake."""
+    problems = publish_problems(experience)
+    if problems:
+        raise ValidationError(problems)
+    if not allow_empty_audience and not audience(experience).exists():
+        raise EmptyAudience(
+            {"segments": ["Nobody is in this audience: its segments match no user today."]}
+        )
+    if experience.status != Experience.Status.PUBLISHED:
+        experience.status = Experience.Status.PUBLISHED
+        experience.published_at = timezone.now()
+        experience.save(update_fields=["status", "published_at", "updated_at"])
+    return experience
+
+
+@transaction.atomic
+def experience_unpublish(*, experience: Experience) -> Experience:
+    """Back to draft: never served again until published."""
+    if experience.status != Experience.Status.DRAFT:
+        experience.status = Experience.Status.DRAFT
+        experience.save(update_fields=["status", "updated_at"])
+    return experience
+
+
+@transaction.atomic
+def experience_delete(*, experience: Experience) -> None:
+    """Deletes its events too (they mean nothing without it)."""
+    experience.delete()

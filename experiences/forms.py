@@ -1,0 +1,286 @@
+"""The experience editor: one targeting form, the kind's content form, and for tours and
+checklists a formset of steps or items that HTMX edits in place (add, remove, reorder).
+
+The forms only read the request; what content may be is decided once, in ``content.py``
+(through the actions), and its errors are put back next to the field they name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.formsets import BaseFormSet, formset_factory
+from django.http import QueryDict
+from django.utils.text import slugify
+
+from segments.models import Application
+
+from . import content as spec
+from .models import Experience
+
+
+def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(v, v.capitalize()) for v in values]
+
+
+class EditorForm(forms.Form):
+    template_name_div = "django/forms/div.html"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+
+
+class TargetingForm(EditorForm):
+    name = forms.CharField(max_length=100)
+    segments = forms.ModelMultipleChoiceField(
+        queryset=None,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="A user in any of the chosen segments sees it.",
+    )
+    url_include = forms.CharField(
+        label="Show on",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "/dashboard", "class": "url-field"}),
+        help_text="One URL pattern a line; none means every page.",
+    )
+    url_exclude = forms.CharField(
+        label="Never on",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "/admin/**", "class": "url-field"}),
+        help_text="Excluded pages win over included ones.",
+    )
+    frequency = forms.ChoiceField(choices=Experience.Frequency.choices, widget=forms.RadioSelect)
+    priority = forms.IntegerField(help_text="Higher is served first.")
+
+    def __init__(self, *args: Any, application: Application, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["segments"].queryset = application.segments.prefetch_related("rules__trait")
+        self.fields["name"].widget.attrs["autofocus"] = True
+
+
+class BannerForm(EditorForm):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    button_label = forms.CharField(label="Button label", help_text="Optional.")
+    button_url = forms.CharField(label="Button link", help_text="/billing or https://...")
+    position = forms.ChoiceField(choices=_choices(spec.POSITIONS))
+    style = forms.ChoiceField(choices=_choices(spec.STYLES))
+
+
+class TooltipForm(EditorForm):
+    selector = forms.CharField(
+        label="Target element (CSS selector)",
+        widget=forms.TextInput(attrs={"placeholder": "#save"}),
+    )
+    title = forms.CharField()
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    placement = forms.ChoiceField(choices=_choices(spec.PLACEMENTS), initial="bottom")
+
+
+class ChecklistForm(EditorForm):
+    title = forms.CharField(widget=forms.TextInput(attrs={"placeholder": "Get set up"}))
+
+
+class StepForm(EditorForm):
+    type = forms.ChoiceField(
+        choices=[("modal", "Centred modal"), ("tooltip", "Tooltip on an element")]
+    )
+    selector = forms.CharField(
+        label="Target element (CSS selector)", widget=forms.TextInput(attrs={"placeholder": "#new"})
+    )
+    placement = forms.ChoiceField(choices=_choices(spec.PLACEMENTS), initial="bottom")
+    title = forms.CharField()
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ItemForm(EditorForm):
+    id = forms.CharField(widget=forms.HiddenInput)
+    label = forms.CharField()
+    url = forms.CharField(label="Link", help_text="Optional.")
+    complete_on = forms.ChoiceField(
+        label="Done when",
+        choices=[("click", "Clicked"), ("event", "An event is tracked")],
+    )
+    event = forms.CharField(
+        label="Event name", widget=forms.TextInput(attrs={"placeholder": "project_created"})
+    )
+
+
+class RowsFormSet(BaseFormSet):
+    """Steps or items: the list errors (at least one, at most N) sit above the rows."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.list_errors: list[str] = []
+
+
+StepFormSet = formset_factory(StepForm, formset=RowsFormSet, extra=0)
+ItemFormSet = formset_factory(ItemForm, formset=RowsFormSet, extra=0)
+
+CONTENT_FORMS: dict[str, type[EditorForm]] = {
+    spec.BANNER: BannerForm,
+    spec.TOOLTIP: TooltipForm,
+    spec.CHECKLIST: ChecklistForm,
+}
+# kind -> (formset class, prefix = the content key, the fields of a row, a new row)
+ROWS = {
+    spec.TOUR: (StepFormSet, "steps", spec.STEP_FIELDS, {"type": "tooltip", "placement": "bottom"}),
+    spec.CHECKLIST: (ItemFormSet, "items", spec.ITEM_FIELDS, {"complete_on": "click"}),
+}
+NEW_CONTENT: dict[str, dict[str, Any]] = {
+    spec.BANNER: {"position": "top", "style": "info"},
+    spec.TOOLTIP: {"placement": "bottom"},
+    spec.TOUR: {"steps": [{"type": "modal"}]},
+    spec.CHECKLIST: {"items": [{"complete_on": "click"}]},
+}
+TARGETING_FIELDS = ("name", "segments", "url_include", "url_exclude", "frequency", "priority")
+
+
+def rows_from_data(data: QueryDict, prefix: str, fields: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows as typed, unvalidated, to re-render them after an add / remove / move."""
+    try:
+        total = min(int(data.get(f"{prefix}-TOTAL_FORMS", 0)), 100)
+    except ValueError:
+        total = 0
+    return [{f: data.get(f"{prefix}-{i}-{f}", "") for f in fields} for i in range(total)]
+
+
+def apply_row_op(rows: list[dict[str, Any]], op: str, new_row: dict[str, Any]) -> list[dict]:
+    """``add``, ``remove:2``, ``up:2``, ``down:2`` on a list of rows (a copy)."""
+    rows = list(rows)
+    verb, _, index_text = op.partition(":")
+    index = int(index_text) if index_text.isdigit() else -1
+    if verb == "add":
+        rows.append(dict(new_row))
+    elif verb == "remove" and 0 <= index < len(rows):
+        del rows[index]
+    elif verb == "up" and 0 < index < len(rows):
+        rows[index - 1], rows[index] = rows[index], rows[index - 1]
+    elif verb == "down" and 0 <= index < len(rows) - 1:
+        rows[index], rows[index + 1] = rows[index + 1], rows[index]
+    return rows
+
+
+def _unique_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A new checklist item gets an id from its label; an existing one keeps its id (the
+    snippet remembers completion by id, so renaming the label must not reset it)."""
+    taken = {item["id"] for item in items if item.get("id")}
+    for number, item in enumerate(items, start=1):
+        if not item.get("id"):
+            base = slugify(item.get("label") or "")[:56] or f"item-{number}"
+            candidate, n = base, 2
+            while candidate in taken:
+                candidate, n = f"{base}-{n}", n + 1
+            item["id"] = candidate
+            taken.add(candidate)
+    return items
+
+
+class Editor:
+    """Every form of one experience's editor, bound to a request or filled from the model."""
+
+    def __init__(
+        self,
+        *,
+        application: Application,
+        kind: str,
+        experience: Experience | None = None,
+        data: QueryDict | None = None,
+        rows: list[dict[str, Any]] | None = None,
+    ):
+        self.kind = kind
+        self.experience = experience
+        self.errors: list[str] = []
+        if experience is not None:
+            initial: dict[str, Any] = {
+                "name": experience.name,
+                "segments": [s.pk for s in experience.segments.all()],
+                "url_include": "\n".join(experience.url_include),
+                "url_exclude": "\n".join(experience.url_exclude),
+                "frequency": experience.frequency,
+                "priority": experience.priority,
+            }
+            content = experience.content if isinstance(experience.content, dict) else {}
+        else:
+            initial = {
+                "segments": [application.everyone.pk],
+                "frequency": Experience.Frequency.ONCE,
+                "priority": 0,
+            }
+            content = NEW_CONTENT[kind]
+        self.targeting = TargetingForm(data, initial=initial, application=application)
+        form_class = CONTENT_FORMS.get(kind)
+        self.content_form = (
+            form_class(data, initial=content, prefix="content") if form_class else None
+        )
+        self.rows = None
+        self.noun = {spec.TOUR: "step", spec.CHECKLIST: "item"}.get(kind, "")
+        if kind in ROWS:
+            formset_class, prefix, _fields, _new = ROWS[kind]
+            if rows is not None:  # re-rendering after an add / remove / move: as typed
+                self.rows = formset_class(initial=rows, prefix=prefix)
+            elif data is not None:
+                self.rows = formset_class(data, prefix=prefix)
+            else:
+                listed = content.get(prefix)
+                self.rows = formset_class(
+                    initial=listed if isinstance(listed, list) else [], prefix=prefix
+                )
+
+    @property
+    def forms(self) -> list[forms.Form]:
+        return [f for f in (self.targeting, self.content_form) if f is not None]
+
+    def is_valid(self) -> bool:
+        valid = all([f.is_valid() for f in self.forms])  # every form, for every error
+        return (self.rows is None or self.rows.is_valid()) and valid
+
+    def fields(self) -> dict[str, Any]:
+        """The action's arguments, once ``is_valid()``."""
+        data = self.targeting.cleaned_data
+        fields = {name: data[name] for name in TARGETING_FIELDS}
+        if fields["priority"] is None:
+            fields["priority"] = 0
+        fields["segments"] = list(data["segments"])
+        content: dict[str, Any] = dict(self.content_form.cleaned_data) if self.content_form else {}
+        if self.rows is not None:
+            prefix = ROWS[self.kind][1]
+            rows = [dict(form.cleaned_data) for form in self.rows.forms]
+            content[prefix] = _unique_ids(rows) if self.kind == spec.CHECKLIST else rows
+        fields["content"] = content
+        return fields
+
+    def add_errors(self, error: ValidationError) -> None:
+        """Put each of the action's errors next to the field its key names."""
+        for key, messages in error.message_dict.items():
+            parts = key.split(".")
+            if key in TARGETING_FIELDS:
+                self.targeting.add_error(key, messages)
+            elif (
+                parts[0] == "content"
+                and len(parts) == 2
+                and self.content_form is not None
+                and parts[1] in self.content_form.fields
+            ):
+                self.content_form.add_error(parts[1], messages)
+            elif self.rows is not None and len(parts) >= 2 and parts[1] == ROWS[self.kind][1]:
+                self._add_row_errors(parts[2:], messages)
+            else:
+                self.errors.extend(messages)
+
+    def _add_row_errors(self, where: list[str], messages: list[str]) -> None:
+        if not where:
+            self.rows.list_errors.extend(messages)
+            return
+        index = int(where[0]) if where[0].isdigit() else -1
+        if not 0 <= index < len(self.rows.forms):
+            self.rows.list_errors.extend(messages)
+            return
+        form = self.rows.forms[index]
+        field = where[1] if len(where) > 1 and where[1] in form.fields else None
+        # A row form adds errors after its own cleaning; add_error needs cleaned_data.
+        if not hasattr(form, "cleaned_data"):
+            form.full_clean()
+        form.add_error(field, messages)

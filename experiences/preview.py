@@ -1,0 +1,117 @@
+"""The URL tester and "Preview as a user": why an experience would (not) be shown.
+
+The matcher and the serve decision belong to the JSON API (``experiences/targeting.py``:
+``url_matches(pattern, url)`` and ``explain_serve(application, end_user, url, now=None)``);
+this module imports them in this one place and explains around them. The breakdown (which
+segment, which pattern, which events) is computed here for the screen; the verdict on being
+served is always the API's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count
+
+from segments.models import EndUser
+
+from .content import check_url_pattern
+from .models import Event, Experience
+
+try:
+    from .targeting import explain_serve, url_matches
+except ImportError:  # pragma: no cover - experiences/targeting.py comes with the api branch
+    explain_serve = url_matches = None
+
+TARGETING_READY = url_matches is not None
+
+
+@dataclass
+class PatternResult:
+    pattern: str
+    problem: str | None = None  # invalid syntax: never matches
+    matches: bool | None = None  # None: no matcher to ask
+
+
+@dataclass
+class UrlTest:
+    url: str
+    include: list[PatternResult] = field(default_factory=list)
+    exclude: list[PatternResult] = field(default_factory=list)
+    shows: bool | None = None
+    reason: str = ""
+
+
+def _results(patterns: list[str], url: str) -> list[PatternResult]:
+    results = []
+    for pattern in patterns:
+        problem = check_url_pattern(pattern)
+        matches = None
+        if problem is None and url_matches is not None and url:
+            try:
+                matches = bool(url_matches(pattern, url))
+            except ValueError as error:  # the matcher's PatternError: it never matches
+                problem = str(error)
+        results.append(PatternResult(pattern, problem, matches))
+    return results
+
+
+def try_url(url: str, include: list[str], exclude: list[str]) -> UrlTest:
+    """Which patterns match ``url`` and whether the page qualifies (before audience and
+    frequency): no include pattern means every page; exclude wins."""
+    result = UrlTest(url, _results(include, url), _results(exclude, url))
+    if not TARGETING_READY or not url:
+        return result
+    excluded = next((r.pattern for r in result.exclude if r.matches), None)
+    included = next((r.pattern for r in result.include if r.matches), None)
+    if excluded:
+        result.shows, result.reason = False, f"excluded by {excluded}"
+    elif not include:
+        result.shows, result.reason = True, "no include pattern: every page"
+    elif included:
+        result.shows, result.reason = True, f"matches {included}"
+    else:
+        result.shows, result.reason = False, "no include pattern matches"
+    return result
+
+
+def _experience_id(decision: Any) -> int | None:
+    """A Decision names its experience (``decision.experience.id``)."""
+    named = getattr(decision, "experience", None)
+    return getattr(named, "id", getattr(decision, "experience_id", None))
+
+
+@dataclass
+class Preview:
+    end_user: EndUser
+    url: str
+    segments: list[tuple[Any, bool]]  # (segment, whether the user is in it)
+    url_test: UrlTest
+    events: dict[str, int]
+    decision: Any = None  # the API's Decision for this experience, when available
+    draft: bool = False
+
+
+def preview(experience: Experience, end_user: EndUser, url: str) -> Preview:
+    """Whether ``experience`` would be served to ``end_user`` on ``url``, and why."""
+    segments = experience.segments.prefetch_related("rules__trait")
+    events = dict(
+        Event.objects.filter(experience=experience, end_user=end_user)
+        .values_list("type")
+        .annotate(n=Count("pk"))
+        .values_list("type", "n")
+    )
+    decision = None
+    if explain_serve is not None:
+        decisions = explain_serve(experience.application, end_user, url)
+        decision = next((d for d in decisions if _experience_id(d) == experience.pk), None)
+    return Preview(
+        end_user=end_user,
+        url=url,
+        segments=[(s, s.matches(end_user.traits)) for s in segments],
+        url_test=try_url(url, experience.url_include, experience.url_exclude),
+        events=events,
+        decision=decision,
+        draft=experience.status != Experience.Status.PUBLISHED,
+    )

@@ -1,0 +1,368 @@
+"""The operator's admin for applications, traits, users and segments.
+
+Writes go through ``segments/actions.py`` as in the UI. A form is validated by a dry run of the
+very action it will call (in a savepoint that is always rolled back), so the admin refuses
+exactly what the UI refuses, with the same messages, shown next to the fields; ``save_model``
+then calls the action for real. The built-in Everyone segment is read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models, transaction
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+
+from . import actions
+from .models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
+
+ActionCall = tuple[Callable[..., Any], dict[str, Any]]
+
+
+class _Rollback(Exception):
+    pass
+
+
+def dry_run(action: Callable[..., Any], **kwargs: Any) -> dict[str, list[str]]:
+    """The errors ``action(**kwargs)`` raises, by field, with nothing written."""
+    try:
+        with transaction.atomic():
+            action(**kwargs)
+            raise _Rollback
+    except _Rollback:
+        return {}
+    except ValidationError as error:
+        if hasattr(error, "error_dict"):
+            return error.message_dict
+        return {NON_FIELD_ERRORS: error.messages}
+
+
+def fresh(instance: models.Model) -> models.Model:
+    """The stored row: an action may change the object it is given, even in a dry run."""
+    return type(instance)._default_manager.get(pk=instance.pk)
+
+
+class ActionAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose add and change go through an action.
+
+    Subclasses implement ``action_call(cleaned_data, instance, change)`` returning the action
+    and its keyword arguments (on change, read stored values with ``fresh(instance)``: the
+    instance may already hold the form's values). ``error_fields`` maps an action's error key
+    to a form field when their names differ; the first part of a dotted key is tried too
+    (``content.steps.1.title`` lands on ``content``).
+    """
+
+    error_fields: dict[str, str] = {}
+
+    def action_call(self, data: dict[str, Any], instance: Any, change: bool) -> ActionCall:
+        raise NotImplementedError
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        model_admin = self
+
+        class ActionForm(form_class):  # type: ignore[misc, valid-type]
+            def clean(self) -> dict[str, Any]:
+                data = super().clean()
+                if not self.errors:
+                    action, arguments = model_admin.action_call(data, self.instance, change)
+                    for key, errors in dry_run(action, **arguments).items():
+                        self.add_error(model_admin.error_field(key, self), errors)
+                return data
+
+        return ActionForm
+
+    def error_field(self, key: str, form: forms.Form) -> str | None:
+        for candidate in (key, key.split(".")[0]):
+            field = self.error_fields.get(candidate, candidate)
+            if field in form.fields:
+                return field
+        return None
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        action, arguments = self.action_call(form.cleaned_data, obj, change)
+        saved = action(**arguments)
+        if not change:  # the admin logs and links the object it holds
+            obj.pk, obj._state.adding, obj._state.db = saved.pk, False, saved._state.db
+
+
+# --- Applications ------------------------------------------------------------------------
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+def mask(secret: str) -> str:
+    return f"{secret[:5]}…{secret[-4:]}" if secret else ""
+
+
+@admin.register(Application)
+class ApplicationAdmin(admin.ModelAdmin):
+    # An application has no rule beyond its fields; its model save() creates the Everyone
+    # segment whichever path creates it, so the admin saves it plainly.
+    list_display = ("name", "public_key", "secret", "member_count", "created_at")
+    search_fields = ("name", "public_key")
+    fields = ("name", "require_user_hash", "public_key", "secret", "created_at")
+    readonly_fields = ("public_key", "secret", "created_at")
+    inlines = (MembershipInline,)
+    actions = ("rotate_keys",)
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Application]:
+        return super().get_queryset(request).annotate(members_total=models.Count("memberships"))
+
+    @admin.display(description="Secret key")
+    def secret(self, application: Application) -> str:
+        return mask(application.secret_key)
+
+    @admin.display(description="Members", ordering="members_total")
+    def member_count(self, application: Application) -> int:
+        return application.members_total
+
+    @admin.action(description="Rotate the public and secret keys")
+    def rotate_keys(self, request: HttpRequest, queryset: models.QuerySet[Application]) -> None:
+        for application in queryset:
+            actions.application_rotate_keys(application=application)
+        self.message_user(request, f"New keys for {queryset.count()} application(s).")
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "application", "role")
+    list_filter = ("application", "role")
+    search_fields = ("user__username", "user__email", "application__name")
+    autocomplete_fields = ("user",)
+
+
+# --- Traits and users --------------------------------------------------------------------
+
+
+@admin.register(TraitDefinition)
+class TraitDefinitionAdmin(ActionAdmin):
+    list_display = ("key", "label", "type", "application", "auto_discovered", "updated_at")
+    list_filter = ("type", "application", "auto_discovered")
+    search_fields = ("key", "label", "description")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # The key is what the snippet sends: renaming it would orphan every stored value.
+        return ("application", "key", "auto_discovered") if obj else ("auto_discovered",)
+
+    def action_call(self, data: dict[str, Any], instance: Any, change: bool) -> ActionCall:
+        fields = {k: data.get(k, "") for k in ("type", "label", "description")}
+        if change:
+            return actions.trait_definition_update, {"trait": fresh(instance), **fields}
+        return actions.trait_definition_create, {
+            "application": data["application"],
+            "key": data["key"],
+            **fields,
+        }
+
+    def delete_model(self, request: HttpRequest, obj: TraitDefinition) -> None:
+        actions.trait_definition_delete(trait=obj)
+
+
+class TraitsField(forms.JSONField):
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if not isinstance(value, dict):
+            raise ValidationError('Traits are a JSON object: {"plan": "free"}.')
+
+
+@admin.register(EndUser)
+class EndUserAdmin(ActionAdmin):
+    list_display = ("external_id", "application", "traits_summary", "first_seen", "last_seen")
+    list_filter = ("application",)
+    # "free" finds users whose traits contain it (a value or a key), as does "plan".
+    search_fields = ("external_id", "traits")
+    readonly_fields = ("first_seen", "last_seen")
+    error_fields = {"id": "external_id"}
+    formfield_overrides = {models.JSONField: {"form_class": TraitsField}}
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        base = ("first_seen", "last_seen")
+        return ("application", "external_id", *base) if obj else base
+
+    @admin.display(description="Traits")
+    def traits_summary(self, user: EndUser) -> str:
+        text = ", ".join(f"{k}: {v}" for k, v in sorted(user.traits.items()))
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    def action_call(self, data: dict[str, Any], instance: Any, change: bool) -> ActionCall:
+        traits = data.get("traits") or {}
+        if change:
+            stored = fresh(instance)
+            # identify merges: a trait left out of the form is removed with null.
+            removed = {key: None for key in stored.traits if key not in traits}
+            return actions.end_user_identify, {
+                "application": stored.application,
+                "external_id": stored.external_id,
+                "traits": {**removed, **traits} if isinstance(traits, dict) else traits,
+            }
+        return actions.end_user_identify, {
+            "application": data["application"],
+            "external_id": data["external_id"],
+            "traits": traits,
+        }
+
+
+# --- Segments ----------------------------------------------------------------------------
+
+
+class RuleForm(forms.ModelForm):
+    # Typed as a product manager would: free, 10, 7, "free, pro" for a list.
+    value = forms.CharField(required=False, help_text="A list is comma separated.")
+
+    class Meta:
+        model = Rule
+        fields = ("trait", "operator", "value", "case_sensitive")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        value = self.instance.value if self.instance.pk else None
+        if isinstance(value, list):
+            self.initial["value"] = ", ".join(str(v) for v in value)
+        elif value is not None:
+            self.initial["value"] = str(value)
+
+
+class RuleFormSet(BaseInlineFormSet):
+    """Validates the segment and its rules together through the segment action (dry run)."""
+
+    def rules(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "trait": form.cleaned_data["trait"],
+                "operator": form.cleaned_data.get("operator"),
+                "value": form.cleaned_data.get("value"),
+                "case_sensitive": form.cleaned_data.get("case_sensitive"),
+            }
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("trait")
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        segment = self.instance
+        if any(form.errors for form in self.forms) or segment.application_id is None:
+            return
+        fields = {"name": segment.name, "description": segment.description, "rules": self.rules()}
+        if segment.pk:
+            errors = dry_run(actions.segment_update, segment=fresh(segment), **fields)
+        else:
+            errors = dry_run(actions.segment_create, application=segment.application, **fields)
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        problems = []
+        for key, messages_ in errors.items():
+            parts = key.split(".")
+            if parts[0] == "rules" and len(parts) == 3 and int(parts[1]) < len(kept):
+                form = kept[int(parts[1])]
+                form.add_error(parts[2] if parts[2] in form.fields else None, messages_)
+            else:
+                problems.extend(messages_)
+        if problems:
+            raise ValidationError(problems)
+
+
+class RuleInline(admin.TabularInline):
+    model = Rule
+    form = RuleForm
+    formset = RuleFormSet
+    extra = 1
+    fields = ("trait", "operator", "value", "case_sensitive")
+    ordering = ("position", "pk")
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any):
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None:  # this application's traits only
+            formset.form.base_fields["trait"].queryset = obj.application.trait_definitions.all()
+        return formset
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "application", "rules_in_words", "is_builtin", "updated_at")
+    list_filter = ("application", "is_builtin")
+    search_fields = ("name", "description")
+    inlines = (RuleInline,)
+    fields = ("application", "name", "description", "is_builtin")
+    readonly_fields = ("is_builtin",)
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Segment]:
+        return super().get_queryset(request).prefetch_related("rules__trait")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return ("application", "is_builtin") if obj else ("is_builtin",)
+
+    @admin.display(description="Rules")
+    def rules_in_words(self, segment: Segment) -> str:
+        return segment.describe()
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_builtin:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_builtin:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Segment, form: Any, change: bool) -> None:
+        """Saved with its rules in ``save_related``, in one action call."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        segment = form.instance
+        rule_formset = next(f for f in formsets if isinstance(f, RuleFormSet))
+        fields = {
+            "name": segment.name,
+            "description": segment.description,
+            "rules": rule_formset.rules(),
+        }
+        if change:
+            actions.segment_update(segment=fresh(segment), **fields)
+        else:
+            saved = actions.segment_create(application=segment.application, **fields)
+            segment.pk, segment._state.adding, segment._state.db = saved.pk, False, saved._state.db
+        # The admin's change message reads what formset.save() would have recorded.
+        rule_formset.new_objects, rule_formset.changed_objects = [], []
+        rule_formset.deleted_objects = []
+
+    def delete_model(self, request: HttpRequest, obj: Segment) -> None:
+        actions.segment_delete(segment=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: models.QuerySet[Segment]) -> None:
+        # A selection holding Everyone is refused before this (has_delete_permission).
+        for segment in queryset:
+            actions.segment_delete(segment=segment)
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    """Rules are edited with their segment (one action validates them together)."""
+
+    list_display = ("__str__", "segment", "application")
+    list_filter = (("segment__application", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("segment__name", "trait__key")
+    list_select_related = ("segment__application", "trait")
+
+    @admin.display(description="Application", ordering="segment__application__name")
+    def application(self, rule: Rule) -> Application:
+        return rule.segment.application
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,137 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from experiences import actions
+from experiences.actions import EmptyAudience
+from experiences.models import Experience
+from experiences.selectors import audience
+from tests.factories import (
+    ApplicationFactory,
+    EndUserFactory,
+    EventFactory,
+    ExperienceFactory,
+    RuleFactory,
+    SegmentFactory,
+    TraitDefinitionFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def plan_segment(application, plan, name=None):
+    trait = TraitDefinitionFactory(application=application, key="plan")
+    segment = SegmentFactory(application=application, name=name or f"{plan} users")
+    RuleFactory(segment=segment, trait=trait, operator="equals", value=plan)
+    return segment
+
+
+def create(application, **overrides):
+    fields = {
+        "application": application,
+        "name": "Upgrade banner",
+        "kind": "banner",
+        "content": {"text": "Upgrade now"},
+    }
+    return actions.experience_create(**(fields | overrides))
+
+
+def test_create__a_draft_for_everyone_with_canonical_content():
+    application = ApplicationFactory()
+    experience = create(application, url_include="/dashboard\n/billing/**")
+    assert experience.status == Experience.Status.DRAFT
+    assert list(experience.segments.all()) == [application.everyone]
+    assert experience.content == {"text": "Upgrade now", "position": "top", "style": "info"}
+    assert experience.url_include == ["/dashboard", "/billing/**"]
+
+
+def test_create__reports_every_problem_at_once_keyed_by_field():
+    application = ApplicationFactory()
+    other = SegmentFactory()
+    with pytest.raises(ValidationError) as caught:
+        create(
+            application,
+            name=" ",
+            content={"text": ""},
+            segments=[other],
+            url_include=["dashboard"],
+            frequency="sometimes",
+            priority="high",
+        )
+    assert set(caught.value.message_dict) == {
+        "name",
+        "content.text",
+        "segments",
+        "url_include",
+        "frequency",
+        "priority",
+    }
+    assert not Experience.objects.exists()
+
+
+def test_create__names_are_unique_per_application_ignoring_case():
+    application = ApplicationFactory()
+    create(application)
+    with pytest.raises(ValidationError) as caught:
+        create(application, name="UPGRADE banner")
+    assert caught.value.message_dict == {
+        "name": ['An experience named "UPGRADE banner" already exists.']
+    }
+    create(ApplicationFactory())  # another application may use the name
+
+
+def test_update__changes_only_what_is_given_and_keeps_the_kind():
+    application = ApplicationFactory()
+    experience = create(application, priority=5)
+    segment = plan_segment(application, "free")
+    actions.experience_update(experience=experience, segments=[segment.pk], frequency="every_time")
+    experience.refresh_from_db()
+    assert experience.priority == 5 and experience.frequency == "every_time"
+    assert list(experience.segments.all()) == [segment]
+    with pytest.raises(ValidationError) as caught:  # banner content is validated as a banner
+        actions.experience_update(experience=experience, content={"steps": []})
+    assert "content.steps" in caught.value.message_dict
+
+
+def test_publish__refuses_an_empty_audience_unless_allowed():
+    application = ApplicationFactory()
+    experience = create(application, segments=[plan_segment(application, "enterprise")])
+    EndUserFactory(application=application, traits={"plan": "free"})
+    with pytest.raises(EmptyAudience):
+        actions.experience_publish(experience=experience)
+    assert experience.status == Experience.Status.DRAFT
+    actions.experience_publish(experience=experience, allow_empty_audience=True)
+    experience.refresh_from_db()
+    assert experience.status == Experience.Status.PUBLISHED and experience.published_at
+
+
+def test_publish__revalidates_content_written_elsewhere():
+    experience = ExperienceFactory(content={"text": ""})
+    EndUserFactory(application=experience.application)
+    experience.segments.add(experience.application.everyone)
+    with pytest.raises(ValidationError) as caught:
+        actions.experience_publish(experience=experience)
+    assert not isinstance(caught.value, EmptyAudience)
+    assert "content.text" in caught.value.message_dict
+
+
+def test_unpublish_and_delete():
+    application = ApplicationFactory()
+    EndUserFactory(application=application)
+    experience = actions.experience_publish(experience=create(application))
+    actions.experience_unpublish(experience=experience)
+    assert Experience.objects.get().status == Experience.Status.DRAFT
+    EventFactory(experience=experience)
+    actions.experience_delete(experience=experience)
+    assert not Experience.objects.exists()
+
+
+def test_audience__is_the_union_of_the_segments():
+    application = ApplicationFactory()
+    free, enterprise = plan_segment(application, "free"), plan_segment(application, "enterprise")
+    for plan in ("free", "free", "pro", "enterprise"):
+        EndUserFactory(application=application, traits={"plan": plan})
+    EndUserFactory(traits={"plan": "free"})  # another application's user
+    experience = create(application, segments=[free, enterprise])
+    assert audience(experience).count() == 3
+    actions.experience_update(experience=experience, segments=[])
+    assert audience(experience).count() == 0

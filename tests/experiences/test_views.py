@@ -1,0 +1,480 @@
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from experiences import preview as previews
+from experiences.models import Experience
+from segments.models import EndUser
+from tests.factories import (
+    ChecklistFactory,
+    EndUserFactory,
+    EventFactory,
+    ExperienceFactory,
+    MembershipFactory,
+    RuleFactory,
+    SegmentFactory,
+    TourFactory,
+    TraitDefinitionFactory,
+)
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+needs_targeting = pytest.mark.skipif(
+    not previews.TARGETING_READY, reason="waits for the api branch (experiences/targeting.py)"
+)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Managers are created per test; the production hasher costs about a second each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def fresh_targeting():
+    """The API caches compiled targeting; ids repeat after a rolled-back test."""
+    from experiences import targeting
+
+    cache.clear()
+    targeting.clear_local()
+    yield
+    cache.clear()
+    targeting.clear_local()
+
+
+@pytest.fixture
+def member(client):
+    membership = MembershipFactory()
+    client.force_login(membership.user)
+    return membership
+
+
+@pytest.fixture
+def app(member):
+    return member.application
+
+
+def url(name, app, *args):
+    return reverse(f"experiences:{name}", args=[app.pk, *args])
+
+
+def free_segment(app, name="Free"):
+    segment = SegmentFactory(application=app, name=name)
+    trait = TraitDefinitionFactory(application=app, key="plan")
+    RuleFactory(segment=segment, trait=trait, operator="equals", value="free")
+    return segment
+
+
+def targeting(app, **overrides):
+    return {
+        "name": "Upgrade",
+        "segments": [app.everyone.pk],
+        "url_include": "/dashboard",
+        "url_exclude": "",
+        "frequency": "once",
+        "priority": "0",
+    } | overrides
+
+
+# --- Scoping -----------------------------------------------------------------------------
+
+
+def test_another_applications_experience_is_a_404_everywhere(client, app):
+    other = ExperienceFactory()
+    for name in ("detail", "edit"):
+        assert client.get(url(name, app, other.pk)).status_code == 404
+    for name in ("publish", "unpublish", "delete"):
+        assert client.post(url(name, app, other.pk)).status_code == 404
+    # ... and through its own application's URL, which this manager is no member of.
+    assert client.get(url("detail", other.application, other.pk)).status_code == 404
+    assert Experience.objects.filter(pk=other.pk).exists()
+
+
+def test_another_applications_segment_cannot_be_chosen(client, app):
+    foreign = SegmentFactory()
+    response = client.post(
+        url("create", app, "banner"),
+        targeting(app, segments=[foreign.pk]) | {"content-text": "Hi"},
+    )
+    assert response.status_code == 200
+    assert not Experience.objects.exists()
+    form = response.context["editor"].targeting
+    assert "segments" in form.errors
+
+
+def test_an_unknown_kind_is_a_404(client, app):
+    assert client.get(url("create", app, "popup")).status_code == 404
+
+
+# --- List --------------------------------------------------------------------------------
+
+
+def test_list__shows_audience_where_reach_and_event_counts(client, app):
+    free = free_segment(app, "Free Admins")
+    enterprise = SegmentFactory(application=app, name="Enterprise")
+    RuleFactory(
+        segment=enterprise,
+        trait=TraitDefinitionFactory(application=app, key="plan"),
+        operator="equals",
+        value="enterprise",
+    )
+    for plan in ("free", "free", "enterprise", "pro"):
+        EndUserFactory(application=app, traits={"plan": plan})
+    experience = ExperienceFactory(application=app, url_include=["/dashboard"])
+    experience.segments.set([free, enterprise])
+    for type_ in ("shown", "shown", "completed", "dismissed"):
+        EventFactory(experience=experience, type=type_)
+    page = client.get(url("list", app))
+    row = page.context["experiences"][0]
+    assert (row.reach, row.shown_count, row.completed_count, row.dismissed_count) == (3, 2, 1, 1)
+    html = page.content.decode()
+    assert "Enterprise OR Free Admins" in html and "/dashboard" in html
+
+
+def test_list__filters_by_kind_status_and_segment(client, app):
+    segment = SegmentFactory(application=app, name="Pro")
+    tour = TourFactory(application=app, name="Tour", status="published")
+    tour.segments.add(segment)
+    ExperienceFactory(application=app, name="Banner")
+    ChecklistFactory(application=app, name="Checklist", status="published")
+
+    def names(**params):
+        return [e.name for e in client.get(url("list", app), params).context["experiences"]]
+
+    assert names(kind="tour") == ["Tour"]
+    assert names(status="published") == ["Checklist", "Tour"]
+    assert names(segment=segment.pk) == ["Tour"]
+    assert names(name="ban") == ["Banner"]
+
+
+def test_list__a_foreign_segment_filter_is_an_error_not_a_leak(client, app):
+    ExperienceFactory(application=app)
+    response = client.get(url("list", app), {"segment": SegmentFactory().pk})
+    assert response.context["experiences"] == []
+    assert "Select a valid choice" in response.content.decode()
+
+
+def test_list__htmx_swaps_only_the_results(client, app):
+    ExperienceFactory(application=app, name="Hello banner")
+    html = client.get(url("list", app), {"kind": "banner"}, **HTMX).content.decode()
+    assert html.lstrip().startswith('<div id="results">')
+    assert "Hello banner" in html and "<html" not in html
+
+
+def test_list__query_count_does_not_grow_with_rows(client, app):
+    segment = free_segment(app)
+
+    def make(n):
+        for _ in range(n):
+            experience = TourFactory(application=app)
+            experience.segments.set([segment, app.everyone])
+            EventFactory(experience=experience)
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url("list", app)).status_code == 200
+        return len(queries)
+
+    make(2)
+    few = count()
+    make(8)
+    assert count() == few
+    # session, user, application, switcher; paginator count, page with its event counts;
+    # segments, rules, traits (prefetched); reach (one aggregate for the whole page); the
+    # segment filter's choices.
+    assert few == 11
+
+
+# --- Editor ------------------------------------------------------------------------------
+
+
+def test_new_experience__targets_everyone_by_default(client, app):
+    editor = client.get(url("create", app, "banner")).context["editor"]
+    assert editor.targeting["segments"].value() == [app.everyone.pk]
+
+
+def test_create_banner__saves_a_draft_with_canonical_content(client, app):
+    response = client.post(
+        url("create", app, "banner"),
+        targeting(app)
+        | {
+            "content-text": "Upgrade now",
+            "content-button_label": "Upgrade",
+            "content-button_url": "/billing",
+            "content-position": "bottom",
+            "content-style": "warning",
+        },
+    )
+    experience = Experience.objects.get()
+    assert response.url == url("detail", app, experience.pk)
+    assert experience.status == "draft" and experience.kind == "banner"
+    assert experience.content == {
+        "text": "Upgrade now",
+        "button_label": "Upgrade",
+        "button_url": "/billing",
+        "position": "bottom",
+        "style": "warning",
+    }
+    assert experience.url_include == ["/dashboard"]
+
+
+def test_create_banner__errors_are_shown_next_to_their_fields(client, app):
+    response = client.post(
+        url("create", app, "banner"),
+        targeting(app, url_include="dashboard", name="")
+        | {"content-text": "", "content-button_label": "Go"},
+    )
+    editor = response.context["editor"]
+    assert editor.content_form.errors == {
+        "text": ["Give the banner some text."],
+        "button_url": ["A button needs a link."],
+    }
+    assert set(editor.targeting.errors) == {"name", "url_include"}
+    assert 'aria-invalid="true"' in response.content.decode()
+
+
+def tour_data(app, steps, **extra):
+    data = targeting(app, name="Tour") | {
+        "steps-TOTAL_FORMS": str(len(steps)),
+        "steps-INITIAL_FORMS": "0",
+    }
+    for i, step in enumerate(steps):
+        for field, value in step.items():
+            data[f"steps-{i}-{field}"] = value
+    return data | extra
+
+
+STEPS = [
+    {"type": "modal", "title": "One"},
+    {"type": "tooltip", "selector": "#two", "title": "Two", "placement": "right"},
+    {"type": "modal", "title": "Three"},
+]
+
+
+@pytest.mark.parametrize(
+    "op, titles",
+    [
+        ("add", ["One", "Two", "Three", ""]),
+        ("remove:1", ["One", "Three"]),
+        ("up:2", ["One", "Three", "Two"]),
+        ("down:0", ["Two", "One", "Three"]),
+        ("up:0", ["One", "Two", "Three"]),  # already first: unchanged
+    ],
+)
+def test_tour_steps__add_remove_reorder_in_place_without_saving(client, app, op, titles):
+    response = client.post(url("create", app, "tour"), tour_data(app, STEPS, op=op), **HTMX)
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="rows"')
+    rows = response.context["editor"].rows
+    assert [form.initial.get("title", "") for form in rows.forms] == titles
+    assert f'name="steps-TOTAL_FORMS" value="{len(titles)}"' in html
+    assert not Experience.objects.exists()
+
+
+def test_tour_steps__work_without_javascript_too(client, app):
+    response = client.post(url("create", app, "tour"), tour_data(app, STEPS, op="remove:0"))
+    assert "<html" in response.content.decode()
+    assert len(response.context["editor"].rows.forms) == 2
+
+
+def test_create_tour__saves_the_steps_in_order(client, app):
+    response = client.post(url("create", app, "tour"), tour_data(app, STEPS))
+    assert response.status_code == 302
+    assert Experience.objects.get().content == {
+        "steps": [
+            {"type": "modal", "title": "One"},
+            {"type": "tooltip", "selector": "#two", "title": "Two", "placement": "right"},
+            {"type": "modal", "title": "Three"},
+        ]
+    }
+
+
+def test_create_tour__a_step_error_sits_on_that_step(client, app):
+    steps = [dict(STEPS[0]), {"type": "tooltip", "selector": "", "title": "Two"}]
+    response = client.post(url("create", app, "tour"), tour_data(app, steps))
+    rows = response.context["editor"].rows
+    assert rows.forms[1].errors == {
+        "selector": ["Step 2: give the step a CSS selector (#save, .nav a)."]
+    }
+    assert not rows.forms[0].errors
+
+
+def test_create_tour__without_steps_says_so(client, app):
+    response = client.post(url("create", app, "tour"), tour_data(app, []))
+    assert response.context["editor"].rows.list_errors == ["Add at least one step."]
+
+
+def checklist_data(app, items, **extra):
+    data = targeting(app, name="Setup") | {
+        "content-title": "Get set up",
+        "items-TOTAL_FORMS": str(len(items)),
+        "items-INITIAL_FORMS": "0",
+    }
+    for i, item in enumerate(items):
+        for field, value in item.items():
+            data[f"items-{i}-{field}"] = value
+    return data | extra
+
+
+def test_create_checklist__new_items_get_ids_from_their_labels(client, app):
+    items = [
+        {"label": "Invite a teammate", "url": "/team", "complete_on": "click"},
+        {"label": "Invite a teammate", "complete_on": "event", "event": "invited"},
+        {"id": "kept", "label": "Renamed", "complete_on": "click"},
+    ]
+    client.post(url("create", app, "checklist"), checklist_data(app, items))
+    content = Experience.objects.get().content
+    assert [item["id"] for item in content["items"]] == [
+        "invite-a-teammate",
+        "invite-a-teammate-2",
+        "kept",
+    ]
+
+
+def test_edit__shows_the_stored_content_and_saves_changes(client, app):
+    tour = TourFactory(application=app, name="Old")
+    tour.segments.add(app.everyone)
+    page = client.get(url("edit", app, tour.pk))
+    assert len(page.context["editor"].rows.forms) == 2
+    response = client.post(url("edit", app, tour.pk), tour_data(app, STEPS[:1], name="New"))
+    assert response.status_code == 302
+    tour.refresh_from_db()
+    assert tour.name == "New" and tour.content == {"steps": [{"type": "modal", "title": "One"}]}
+
+
+# --- Targeting helpers -------------------------------------------------------------------
+
+
+def test_audience_sentence__states_the_or_and_the_reach(client, app):
+    free = free_segment(app, "Free Admins")
+    EndUserFactory(application=app, traits={"plan": "free"})
+    EndUserFactory(application=app, traits={"plan": "pro"})
+    html = client.get(
+        url("audience", app), {"segments": [free.pk, app.everyone.pk]}, **HTMX
+    ).content.decode()
+    assert "<strong>Everyone OR Free Admins</strong>: 2 users today" in html
+    html = client.get(url("audience", app), {"segments": [SegmentFactory().pk]}).content.decode()
+    assert "nobody will see it" in html
+
+
+def test_url_tester__flags_invalid_patterns(client, app):
+    html = client.get(
+        url("url_test", app),
+        {"test_url": "/dashboard", "url_include": "/dashboard\n/docs/a**", "url_exclude": ""},
+        **HTMX,
+    ).content.decode()
+    assert "** stands for a whole segment" in html
+
+
+# --- Publish, unpublish, delete, preview ---------------------------------------------------
+
+
+def test_publish__an_empty_audience_warns_first(client, app):
+    experience = ExperienceFactory(application=app)
+    experience.segments.add(free_segment(app))
+    EndUserFactory(application=app, traits={"plan": "pro"})
+    response = client.post(url("publish", app, experience.pk))
+    assert response.status_code == 200
+    assert "Nobody is in this audience today" in response.content.decode()
+    experience.refresh_from_db()
+    assert experience.status == "draft"
+    response = client.post(url("publish", app, experience.pk), {"allow_empty": "1"})
+    assert response.status_code == 302
+    experience.refresh_from_db()
+    assert experience.status == "published"
+
+
+def test_publish_then_unpublish(client, app):
+    experience = ExperienceFactory(application=app)
+    experience.segments.add(app.everyone)
+    EndUserFactory(application=app)
+    client.post(url("publish", app, experience.pk))
+    assert Experience.objects.get().status == "published"
+    client.post(url("unpublish", app, experience.pk))
+    assert Experience.objects.get().status == "draft"
+
+
+def test_publish__invalid_stored_content_is_refused_with_the_reason(client, app):
+    experience = ExperienceFactory(application=app, content={"text": ""})
+    response = client.post(url("publish", app, experience.pk), follow=True)
+    assert "Give the banner some text." in response.content.decode()
+    assert Experience.objects.get().status == "draft"
+
+
+def test_publish_and_delete_need_post(client, app):
+    experience = ExperienceFactory(application=app)
+    assert client.get(url("publish", app, experience.pk)).status_code == 405
+    assert client.get(url("delete", app, experience.pk)).status_code == 405
+
+
+def test_delete(client, app):
+    experience = ExperienceFactory(application=app)
+    response = client.post(url("delete", app, experience.pk))
+    assert response.url == url("list", app)
+    assert not Experience.objects.exists()
+
+
+def test_preview__explains_the_audience_for_one_user(client, app):
+    experience = ExperienceFactory(application=app)
+    experience.segments.add(free_segment(app, "Free Plan"))
+    EndUserFactory(application=app, external_id="u-1", traits={"plan": "free"})
+    response = client.get(
+        url("detail", app, experience.pk), {"user": "u-1", "url": "/dashboard"}, **HTMX
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="preview"')
+    assert "✓ in <strong>Free Plan</strong>" in html
+    assert "a draft is never served" in html
+
+
+def test_preview__an_unknown_user_or_another_applications_user_is_explained(client, app):
+    experience = ExperienceFactory(application=app)
+    EndUserFactory(external_id="elsewhere")
+    html = client.get(
+        url("detail", app, experience.pk), {"user": "elsewhere", "url": "/"}, **HTMX
+    ).content.decode()
+    assert "No user with id &quot;elsewhere&quot;" in html
+
+
+# --- With the JSON API's matcher and serve decision (experiences/targeting.py) -------------
+
+
+@needs_targeting
+def test_url_tester__says_which_patterns_match_and_whether_it_shows(client, app):
+    def verdict(test_url, include="/dashboard\n/projects/*", exclude="/projects/secret"):
+        params = {"test_url": test_url, "url_include": include, "url_exclude": exclude}
+        return client.get(url("url_test", app), params, **HTMX).context["url_test"]
+
+    result = verdict("/projects/42?tab=1")
+    assert (result.shows, result.reason) == (True, "matches /projects/*")
+    assert [r.matches for r in result.include] == [False, True]
+    result = verdict("/projects/secret")
+    assert (result.shows, result.reason) == (False, "excluded by /projects/secret")
+    assert verdict("/billing").reason == "no include pattern matches"
+    assert verdict("/anything", include="").reason == "no include pattern: every page"
+
+
+@needs_targeting
+def test_preview__served_says_which_segment_and_pattern(client, app, fresh_targeting):
+    experience = ExperienceFactory(application=app, url_include=["/dashboard"], status="published")
+    experience.segments.add(free_segment(app, "Free Plan"))
+    EndUserFactory(application=app, external_id="u-free", traits={"plan": "free"})
+    EndUserFactory(application=app, external_id="u-pro", traits={"plan": "pro"})
+
+    def decision(user, page="/dashboard"):
+        params = {"user": user, "url": page}
+        return client.get(url("detail", app, experience.pk), params, **HTMX).context["preview"]
+
+    served = decision("u-free").decision
+    assert served.served and served.matched_segment == "Free Plan"
+    assert served.matched_pattern == "/dashboard"
+    assert not decision("u-pro").decision.served
+    assert not decision("u-free", "/settings").decision.served
+    EventFactory(
+        experience=experience, end_user=EndUser.objects.get(external_id="u-free"), type="dismissed"
+    )
+    blocked = decision("u-free")
+    assert not blocked.decision.served and "dismissed" in blocked.decision.reason
+    assert blocked.events == {"dismissed": 1}

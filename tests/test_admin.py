@@ -1,0 +1,276 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from experiences.models import Experience
+from segments.models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
+from tests.factories import (
+    ApplicationFactory,
+    EndUserFactory,
+    EventFactory,
+    MembershipFactory,
+    RuleFactory,
+    SegmentFactory,
+    TourFactory,
+    TraitDefinitionFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def operator(client):
+    user = get_user_model().objects.create_superuser("operator", "op@example.com", "pw")
+    client.force_login(user)
+    return user
+
+
+def admin_url(model, action="changelist", *args):
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{action}", args=args)
+
+
+def segment_post(application, name, rules, **extra):
+    data = {
+        "application": application.pk,
+        "name": name,
+        "description": "",
+        "rules-TOTAL_FORMS": str(len(rules)),
+        "rules-INITIAL_FORMS": "0",
+        "rules-MIN_NUM_FORMS": "0",
+        "rules-MAX_NUM_FORMS": "1000",
+    }
+    for i, rule in enumerate(rules):
+        for field, value in rule.items():
+            data[f"rules-{i}-{field}"] = value
+    return data | extra
+
+
+MODELS = [Application, Membership, TraitDefinition, EndUser, Segment, Rule, Experience]
+
+
+@pytest.mark.parametrize("model", [*MODELS, "event"])
+def test_every_model_has_a_changelist_filtered_by_application(client, operator, model):
+    from experiences.models import Event
+
+    model = Event if model == "event" else model
+    event = EventFactory()
+    RuleFactory(segment__application=event.application)
+    MembershipFactory(application=event.application)
+    response = client.get(admin_url(model))
+    assert response.status_code == 200
+    if model is not Application:
+        lookup = "segment__application__id__exact" if model is Rule else "application__id__exact"
+        response = client.get(admin_url(model), {lookup: event.application.pk})
+        assert response.status_code == 200, model
+
+
+def test_application__the_secret_key_is_masked(client, operator):
+    application = ApplicationFactory()
+    for page in (admin_url(Application), admin_url(Application, "change", application.pk)):
+        html = client.get(page).content.decode()
+        assert application.public_key in html
+        assert application.secret_key not in html
+        assert application.secret_key[:5] + "…" in html
+
+
+def test_segment__rules_in_words_in_the_list(client, operator):
+    rule = RuleFactory(operator="equals", value="free", trait__key="plan")
+    html = client.get(admin_url(Segment)).content.decode()
+    assert "plan equals &quot;free&quot;" in html or 'plan equals "free"' in html
+    assert rule.segment.name in html
+
+
+def test_segment__an_invalid_rule_is_refused_with_the_actions_message(client, operator):
+    application = ApplicationFactory()
+    trait = TraitDefinitionFactory(application=application, key="teamSize", type="number")
+    response = client.post(
+        admin_url(Segment, "add"),
+        segment_post(
+            application,
+            "Large",
+            [{"trait": trait.pk, "operator": "greater_than", "value": "lots"}],
+        ),
+    )
+    assert response.status_code == 200
+    assert "Rule 1 (teamSize is greater than): needs a number, not &#x27;lots&#x27;." in (
+        response.content.decode()
+    )
+    assert not Segment.objects.filter(name="Large").exists()
+
+
+def test_segment__a_duplicate_name_is_refused_as_in_the_ui(client, operator):
+    application = ApplicationFactory()
+    SegmentFactory(application=application, name="Admins")
+    response = client.post(admin_url(Segment, "add"), segment_post(application, "ADMINS", []))
+    assert "A segment named &quot;ADMINS&quot; already exists." in response.content.decode()
+
+
+def test_segment__saved_with_its_rules_through_the_action(client, operator):
+    application = ApplicationFactory()
+    plan = TraitDefinitionFactory(application=application, key="plan")
+    size = TraitDefinitionFactory(application=application, key="teamSize", type="number")
+    response = client.post(
+        admin_url(Segment, "add"),
+        segment_post(
+            application,
+            " Big free teams ",
+            [
+                {"trait": plan.pk, "operator": "in", "value": "free, trial"},
+                {"trait": size.pk, "operator": "greater_than", "value": "10"},
+            ],
+        ),
+    )
+    assert response.status_code == 302
+    segment = Segment.objects.get(name="Big free teams")  # stripped by the action
+    assert segment.describe() == 'plan is one of "free", "trial" AND teamSize is greater than 10'
+    assert [r.position for r in segment.rules.all()] == [0, 1]
+
+
+def test_segment__everyone_is_read_only(client, operator):
+    everyone = ApplicationFactory().everyone
+    page = client.get(admin_url(Segment, "change", everyone.pk)).content.decode()
+    assert 'name="_save"' not in page
+    response = client.post(admin_url(Segment, "change", everyone.pk), {"name": "Renamed"})
+    assert response.status_code == 403
+    assert client.post(admin_url(Segment, "delete", everyone.pk)).status_code == 403
+    everyone.refresh_from_db()
+    assert everyone.name == "Everyone"
+
+
+def test_segment__bulk_delete_goes_through_the_action_and_never_takes_everyone(client, operator):
+    application = ApplicationFactory()
+    other, another = SegmentFactory.create_batch(2, application=application)
+
+    def delete(*segments):
+        return client.post(
+            admin_url(Segment),
+            {
+                "action": "delete_selected",
+                "_selected_action": [s.pk for s in segments],
+                "post": "yes",
+            },
+        )
+
+    assert delete(application.everyone, other).status_code == 403
+    assert application.segments.count() == 3
+    assert delete(other, another).status_code == 302
+    assert list(application.segments.all()) == [application.everyone]
+
+
+def test_trait_definition__an_invalid_key_is_refused_with_the_actions_message(client, operator):
+    application = ApplicationFactory()
+    response = client.post(
+        admin_url(TraitDefinition, "add"),
+        {"application": application.pk, "key": "9lives", "type": "string"},
+    )
+    assert "Trait key &#x27;9lives&#x27; is invalid" in response.content.decode()
+    assert not TraitDefinition.objects.exists()
+
+
+def test_trait_definition__type_filter(client, operator):
+    TraitDefinitionFactory(key="teamSize", type="number")
+    TraitDefinitionFactory(key="plan", type="string")
+    html = client.get(admin_url(TraitDefinition), {"type__exact": "number"}).content.decode()
+    assert "teamSize" in html and ">plan<" not in html
+
+
+def test_end_user__searchable_by_id_and_trait(client, operator):
+    EndUserFactory(external_id="alice", traits={"plan": "enterprise"})
+    EndUserFactory(external_id="bob", traits={"plan": "free"})
+    by_trait = client.get(admin_url(EndUser), {"q": "enterprise"}).context["cl"].result_list
+    assert [u.external_id for u in by_trait] == ["alice"]
+    by_id = client.get(admin_url(EndUser), {"q": "bob"}).context["cl"].result_list
+    assert [u.external_id for u in by_id] == ["bob"]
+
+
+def test_end_user__traits_are_written_through_identify(client, operator):
+    user = EndUserFactory(traits={"plan": "free", "role": "admin"})
+    response = client.post(
+        admin_url(EndUser, "change", user.pk), {"traits": '{"plan": "pro", "teamSize": 3}'}
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.traits == {"plan": "pro", "teamSize": 3}
+    # ... and a new key is discovered as a trait definition, as identify does.
+    assert user.application.trait_definitions.filter(key="teamSize", type="number").exists()
+    response = client.post(admin_url(EndUser, "change", user.pk), {"traits": '{"plan": [1]}'})
+    assert "trait values must be text, numbers" in response.content.decode()
+
+
+def experience_post(application, **overrides):
+    return {
+        "application": application.pk,
+        "kind": "tour",
+        "name": "Welcome tour",
+        "segments": [application.everyone.pk],
+        "url_include": '["/dashboard"]',
+        "url_exclude": "[]",
+        "frequency": "once",
+        "priority": "0",
+        "content": '{"steps": [{"type": "modal", "title": "Hi"}]}',
+    } | overrides
+
+
+def test_experience__invalid_content_is_refused_with_the_editors_message(client, operator):
+    application = ApplicationFactory()
+    response = client.post(
+        admin_url(Experience, "add"),
+        experience_post(
+            application,
+            content='{"steps": [{"type": "modal", "title": "Hi"}, {"type": "tooltip"}]}',
+            url_include='["dashboard"]',
+        ),
+    )
+    html = response.content.decode()
+    assert "Step 2: give the step a CSS selector (#save, .nav a)." in html
+    assert "dashboard: start with / for a path" in html
+    assert not Experience.objects.exists()
+
+
+def test_experience__another_applications_segment_is_refused(client, operator):
+    application = ApplicationFactory()
+    response = client.post(
+        admin_url(Experience, "add"),
+        experience_post(application, segments=[SegmentFactory().pk]),
+    )
+    assert "Choose segments of this application." in response.content.decode()
+
+
+def test_experience__created_and_changed_through_the_actions(client, operator):
+    application = ApplicationFactory()
+    response = client.post(admin_url(Experience, "add"), experience_post(application))
+    assert response.status_code == 302
+    experience = Experience.objects.get()
+    assert experience.status == "draft"
+    assert experience.content == {"steps": [{"type": "modal", "title": "Hi"}]}
+    assert list(experience.segments.all()) == [application.everyone]
+    response = client.post(
+        admin_url(Experience, "change", experience.pk),
+        experience_post(application, name="Renamed", priority="5"),
+    )
+    assert response.status_code == 302
+    experience.refresh_from_db()
+    assert (experience.name, experience.priority, experience.kind) == ("Renamed", 5, "tour")
+
+
+def test_experience__filters_and_publish_action(client, operator):
+    tour = TourFactory()
+    tour.segments.add(tour.application.everyone)
+    html = client.get(admin_url(Experience), {"kind__exact": "tour", "status__exact": "draft"})
+    assert tour.name in html.content.decode()
+    # Nobody in the audience yet: refused, with the reason.
+    response = client.post(
+        admin_url(Experience),
+        {"action": "publish", "_selected_action": [tour.pk]},
+        follow=True,
+    )
+    assert "Nobody is in this audience" in response.content.decode()
+    EndUserFactory(application=tour.application)
+    client.post(admin_url(Experience), {"action": "publish", "_selected_action": [tour.pk]})
+    tour.refresh_from_db()
+    assert tour.status == "published"
