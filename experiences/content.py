@@ -253,39 +253,19 @@ def _sentence(message: str) -> str:
 
 # --- URL patterns -------------------------------------------------------------------------
 
+
 # The pattern language is the JSON API's (docs/api.md, "URL patterns"; the matcher is
 # ``experiences/targeting.py``). This is its syntax check, with messages for the editor;
 # tests/experiences/test_content.py checks that both accept exactly the same patterns.
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-_HOST = re.compile(r"(localhost|[a-z0-9*\-]+(?:\.[a-z0-9*\-]+)+)(?::[0-9]{1,5})?")
-_PARAM = re.compile(r":[A-Za-z_][A-Za-z0-9_]*")
-MAX_PATTERN = 500
-
-
 def check_url_pattern(pattern: str) -> str | None:
-    """Why a pattern is invalid, in words; None when it is fine (syntax only)."""
-    text = pattern.strip() if isinstance(pattern, str) else ""
-    if not text:
-        return "a pattern cannot be empty."
-    if len(text) > MAX_PATTERN:
-        return f"keep a pattern under {MAX_PATTERN} characters."
-    scheme = _SCHEME.match(text)
-    text = text[scheme.end() :] if scheme else text
-    text = text.partition("#")[0]
-    text, asked, query = text.partition("?")
-    if text and not text.startswith("/"):
-        host, _, text = text.partition("/")
-        if not _HOST.fullmatch(host.lower()):
-            return (
-                "start with / for a path (/dashboard) or name a host (app.example.com/dashboard)."
-            )
-    for segment in text.strip("/").split("/"):
-        if segment.startswith(":") and not _PARAM.fullmatch(segment):
-            return f'"{segment}": a named segment is : then a name (:id).'
-        if "**" in segment and segment != "**":
-            return f'"{segment}": ** stands for a whole segment (/docs/**).'
-    if asked and not any(part for part in query.split("&")):
-        return "name a query parameter after ? (?tab=billing)."
+    """Why a pattern is invalid, in words; None when it is fine. The serve path's own compiler
+    decides, so the editor accepts exactly the patterns that can be served."""
+    from .targeting import PatternError, compile_pattern
+
+    try:
+        compile_pattern(pattern.strip() if isinstance(pattern, str) else pattern)
+    except PatternError as error:
+        return str(error)
     return None
 
 

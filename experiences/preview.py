@@ -18,20 +18,14 @@ from segments.models import EndUser
 
 from .content import check_url_pattern
 from .models import Event, Experience
-
-try:
-    from .targeting import explain_serve, url_matches
-except ImportError:  # pragma: no cover - experiences/targeting.py comes with the api branch
-    explain_serve = url_matches = None
-
-TARGETING_READY = url_matches is not None
+from .targeting import explain_serve, url_matches
 
 
 @dataclass
 class PatternResult:
     pattern: str
     problem: str | None = None  # invalid syntax: never matches
-    matches: bool | None = None  # None: no matcher to ask
+    matches: bool | None = None  # None: no URL typed yet
 
 
 @dataclass
@@ -48,7 +42,7 @@ def _results(patterns: list[str], url: str) -> list[PatternResult]:
     for pattern in patterns:
         problem = check_url_pattern(pattern)
         matches = None
-        if problem is None and url_matches is not None and url:
+        if problem is None and url:
             try:
                 matches = bool(url_matches(pattern, url))
             except ValueError as error:  # the matcher's PatternError: it never matches
@@ -61,7 +55,7 @@ def try_url(url: str, include: list[str], exclude: list[str]) -> UrlTest:
     """Which patterns match ``url`` and whether the page qualifies (before audience and
     frequency): no include pattern means every page; exclude wins."""
     result = UrlTest(url, _results(include, url), _results(exclude, url))
-    if not TARGETING_READY or not url:
+    if not url:
         return result
     excluded = next((r.pattern for r in result.exclude if r.matches), None)
     included = next((r.pattern for r in result.include if r.matches), None)
@@ -74,12 +68,6 @@ def try_url(url: str, include: list[str], exclude: list[str]) -> UrlTest:
     else:
         result.shows, result.reason = False, "no include pattern matches"
     return result
-
-
-def _experience_id(decision: Any) -> int | None:
-    """A Decision names its experience (``decision.experience.id``)."""
-    named = getattr(decision, "experience", None)
-    return getattr(named, "id", getattr(decision, "experience_id", None))
 
 
 @dataclass
@@ -102,10 +90,8 @@ def preview(experience: Experience, end_user: EndUser, url: str) -> Preview:
         .annotate(n=Count("pk"))
         .values_list("type", "n")
     )
-    decision = None
-    if explain_serve is not None:
-        decisions = explain_serve(experience.application, end_user, url)
-        decision = next((d for d in decisions if _experience_id(d) == experience.pk), None)
+    decisions = explain_serve(experience.application, end_user, url)
+    decision = next((d for d in decisions if d.experience.id == experience.pk), None)
     return Preview(
         end_user=end_user,
         url=url,

@@ -22,7 +22,7 @@ from . import actions
 from .filters import ExperienceFilter
 from .forms import ROWS, Editor, apply_row_op, rows_from_data
 from .models import Experience
-from .preview import TARGETING_READY, preview, try_url
+from .preview import preview, try_url
 from .selectors import audience_q, experiences_for_list, reach_by_experience
 
 PAGE_SIZE = 25
@@ -103,7 +103,7 @@ def _editor(request: HttpRequest, kind: str, experience: Experience | None) -> H
                 return redirect("experiences:detail", application.pk, experience.pk)
     else:
         editor = Editor(application=application, kind=kind, experience=experience)
-    context |= {"editor": editor, "experience": experience, "targeting_ready": TARGETING_READY}
+    context |= {"editor": editor, "experience": experience}
     return render(request, FORM, context)
 
 
@@ -135,7 +135,7 @@ def experience_url_test(request: HttpRequest) -> HttpResponse:
         _lines(request.GET.get("url_include", "")),
         _lines(request.GET.get("url_exclude", "")),
     )
-    context = {"url_test": result, "targeting_ready": TARGETING_READY}
+    context = {"url_test": result}
     return render(request, f"{FORM}#url-test", context)
 
 
@@ -162,7 +162,6 @@ def _detail(request: HttpRequest, experience: Experience, **extra: Any) -> HttpR
     context: dict[str, Any] = {
         "experience": experience,
         "reach": reach_by_experience([experience])[experience.pk],
-        "targeting_ready": TARGETING_READY,
         **extra,
     }
     template = DETAIL

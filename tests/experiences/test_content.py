@@ -198,9 +198,9 @@ INVALID_PATTERNS = [
     ("", "cannot be empty"),
     ("/users/:", "a named segment is"),
     ("/users/:1d", "a named segment is"),
-    ("/docs/a**", "** stands for a whole segment"),
-    ("/settings?", "name a query parameter"),
-    ("/" + "a" * 500, "under 500 characters"),
+    ("/docs/a**", "must be a whole segment"),
+    ("/settings?", "name a parameter after ?"),
+    ("/" + "a" * 500, "at most 500 characters"),
 ]
 
 
@@ -212,17 +212,6 @@ def test_url_pattern__valid(pattern):
 @pytest.mark.parametrize("pattern, problem", INVALID_PATTERNS)
 def test_url_pattern__invalid__says_why(pattern, problem):
     assert problem in check_url_pattern(pattern)
-
-
-def test_url_pattern__the_editor_and_the_api_accept_the_same_patterns():
-    targeting = pytest.importorskip(
-        "experiences.targeting", reason="waits for the api branch (experiences/targeting.py)"
-    )
-    for pattern in VALID_PATTERNS:
-        targeting.check_pattern(pattern)
-    for pattern, _problem in INVALID_PATTERNS:
-        with pytest.raises(ValueError):
-            targeting.check_pattern(pattern)
 
 
 def test_url_patterns__lines_are_stripped_and_deduplicated():
