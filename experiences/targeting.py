@@ -344,20 +344,8 @@ def _compile_patterns(patterns: Iterable[Any]) -> tuple[UrlPattern | str, ...]:
 
 
 def _compile_segment(conditions: Iterable[tuple[Any, ...]]) -> CompiledSegment:
-    """A rule that cannot be compiled (its trait changed type under a value of the old type,
-    e.g. equals "free" on a number) matches nobody, as documented for retyped traits, instead of
-    failing every serve of the application."""
-    safe = []
-    for fields in conditions:
-        condition = Condition(*fields)
-        try:
-            CompiledSegment([condition])
-        except (ValueError, TypeError):
-            condition = Condition(
-                condition.trait, condition.type, f"uncompilable {condition.operator}"
-            )
-        safe.append(condition)
-    return CompiledSegment(safe)
+    # A rule that no longer fits its retyped trait compiles to "matches nobody" (evaluator).
+    return CompiledSegment(Condition(*fields) for fields in conditions)
 
 
 def _compile(data: dict[str, Any], version: str) -> Targeting:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 STRING, NUMBER, BOOLEAN, DATE = "string", "number", "boolean", "date"
@@ -357,11 +358,15 @@ class Condition:
     value: Any = None
     case_sensitive: bool = False
 
-    @property
+    @cached_property
     def valid(self) -> bool:
-        """A rule whose trait changed type to one its operator does not take matches nobody."""
-        op = OPERATORS.get(self.operator)
-        return op is not None and self.type in op.types
+        """A rule that no longer fits its trait (the trait's type changed to one the operator or
+        the value does not suit) matches nobody, negated or not, in both engines."""
+        try:
+            clean_value(self.type, self.operator, self.value)
+        except RuleError:
+            return False
+        return True
 
     @property
     def folds(self) -> bool:

@@ -147,3 +147,11 @@ def test_segments_without_day_windows_never_read_the_clock(monkeypatch):
     recent = CompiledSegment([Condition("signup", "date", "within_last_days", 7)])
     with pytest.raises(pytest.fail.Exception):
         recent.matches({"signup": "2026-11-20"})
+
+
+def test_rule_whose_value_no_longer_fits_its_retyped_trait__matches_nobody():
+    # "plan equals free" was saved on a text trait; then plan became a number trait.
+    retyped = Condition("plan", "number", "equals", "free")
+    assert not retyped.valid
+    assert not CompiledSegment([retyped]).matches({"plan": "free"})
+    assert not CompiledSegment([Condition("plan", "number", "not_equals", "free")]).matches({})

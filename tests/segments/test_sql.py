@@ -51,3 +51,10 @@ def test_the_postgresql_functions_use_the_evaluators_patterns():
     migration = importlib.import_module("segments.migrations.0002_sql_functions")
     assert migration.NUMERIC == evaluator.NUMERIC_PATTERN
     assert migration.ISO == evaluator.ISO_PATTERN
+
+
+def test_rule_whose_value_no_longer_fits_its_retyped_trait__matches_nobody_in_sql(stored_users):
+    application, _ = stored_users
+    for operator in ("equals", "not_equals"):
+        q = conditions_q([Condition("t", "number", operator, "free")], NOW)
+        assert not EndUser.objects.filter(application=application).filter(q).exists()
