@@ -1,0 +1,273 @@
+"""Serve throughput: the API's serve path against the framework's floor, side by side.
+
+    apt-get install -y wrk
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/callout_serve_bench \\
+        .venv/bin/python benchmarks/serve.py [--users 100000] [--seconds 10] [--rounds 2]
+
+Fills the database (it is dropped and re-created) with 100 segments of 5 rules, 200 published
+experiences with URL patterns and 100,000 users; starts gunicorn (one sync worker per core) and
+drives it from wrk on loopback against, in turn:
+  floor        a trivial JSON view (routing, middleware, JsonResponse)
+  experiences  GET /api/v1/experiences for a random user and a dashboard URL
+  identify     POST /api/v1/identify with a url (a trait change and the serve, one round trip)
+It prints requests per second, p50 and p99 latency for each, and the ratios to the floor. The
+targets are interleaved over rounds and the best round per target is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/callout_serve_bench"
+
+PLANS = ["free", "pro", "enterprise"]
+ROLES = ["admin", "member", "viewer"]
+COUNTRIES = ["US", "DE", "FR", "GB", "IN", "BR", "JP"]
+
+
+def run_django(code: str, env: dict[str, str]) -> str:
+    """Run ORM code in a fresh interpreter (keeps this process free of Django state)."""
+    prelude = "import django; django.setup()\n"
+    result = subprocess.run(
+        [PYTHON, "-c", prelude + code],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout
+
+
+def fill(env: dict[str, str], users: int) -> str:
+    code = f"""
+import random
+from datetime import timedelta
+from django.utils import timezone
+from segments import actions
+from segments.models import Application, EndUser
+from experiences.models import Experience
+
+rng = random.Random(1)
+app = actions.application_create(name="Bench")
+for key, type_ in [("plan", "string"), ("role", "string"), ("country", "string"),
+                   ("email", "string"), ("teamSize", "number"), ("sessions", "number"),
+                   ("signupDate", "date")]:
+    actions.trait_definition_create(application=app, key=key, type=type_)
+today = timezone.now().date()
+batch = []
+for n in range({users}):
+    batch.append(EndUser(application=app, external_id=f"user-{{n}}", traits={{
+        "plan": rng.choice({PLANS!r}), "role": rng.choice({ROLES!r}),
+        "country": rng.choice({COUNTRIES!r}), "email": f"user{{n}}@example.com",
+        "teamSize": rng.randint(1, 500), "sessions": rng.randint(0, 300),
+        "signupDate": (today - timedelta(days=rng.randint(0, 400))).isoformat()}}))
+    if len(batch) == 5000:
+        EndUser.objects.bulk_create(batch); batch = []
+EndUser.objects.bulk_create(batch)
+segments = []
+for s in range(100):
+    rules = [
+        {{"trait": "plan", "operator": "in", "value": rng.sample({PLANS!r}, 2)}},
+        {{"trait": "role", "operator": "not_equals", "value": rng.choice({ROLES!r})}},
+        {{"trait": "email", "operator": "contains", "value": "example"}},
+        {{"trait": "teamSize", "operator": "greater_than", "value": rng.randint(1, 50)}},
+        {{"trait": "signupDate", "operator": "within_last_days", "value": rng.randint(30, 400)}},
+    ]
+    segments.append(actions.segment_create(application=app, name=f"Segment {{s}}", rules=rules))
+patterns = ["/dashboard", "/app/*/dashboard", "/settings/**", "/projects/:id", "/billing?tab=plan"]
+for e in range(200):
+    experience = Experience.objects.create(
+        application=app, name=f"Experience {{e}}", kind="banner", status="published",
+        content={{"text": f"Hello {{e}}"}}, priority=rng.randint(0, 100),
+        frequency=rng.choice(["once", "until_completed", "every_time"]),
+        url_include=rng.sample(patterns, 2), url_exclude=["/settings/danger"],
+    )
+    experience.segments.set(rng.sample(segments, rng.randint(1, 3)))
+print(app.public_key)
+"""
+    return run_django(code, env).strip().splitlines()[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, seconds: float = 30) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer {url}")
+
+
+LUA_GET = """
+math.randomseed(%(seed)d)
+request = function()
+  local id = "user-" .. math.random(0, %(users)d - 1)
+  return wrk.format("GET", "/api/v1/experiences?key=%(key)s&id=" .. id .. "&url=%%2Fdashboard")
+end
+"""
+
+LUA_IDENTIFY = """
+math.randomseed(%(seed)d)
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/plain"
+request = function()
+  local id = "user-" .. math.random(0, %(users)d - 1)
+  local body = '{"key": "%(key)s", "id": "' .. id .. '", '
+    .. '"url": "https://app.example.com/dashboard", '
+    .. '"traits": {"sessions": ' .. math.random(0, 300) .. '}}'
+  return wrk.format(nil, "/api/v1/identify", nil, body)
+end
+"""
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def millis(text: str) -> float:
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = millis(re.search(r"\s50%\s+(\S+)", output).group(1))
+    p99 = millis(re.search(r"\s99%\s+(\S+)", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def drive(base: str, target: str, script: str | None, seconds: int, connections: int) -> dict:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        if script:
+            lua.write(script)
+    if script:
+        command += ["-s", lua.name]
+    command.append(base + target)
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    os.unlink(lua.name)
+    return parse_wrk(output)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--reuse", action="store_true", help="keep the data of a previous run")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+
+    database = os.environ.get("DATABASE_URL", DEFAULT_DB)
+    if not database.startswith("postgres"):
+        raise SystemExit("benchmarks/serve.py runs on PostgreSQL: set DATABASE_URL=postgres://...")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings",
+        "PYTHONPATH": str(ROOT),
+        "SECRET_KEY": "bench-" + "x" * 40,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    name = database.rsplit("/", 1)[1]
+    admin = database.rsplit("/", 1)[0] + "/postgres"
+    subprocess.run(
+        [
+            "psql",
+            admin,
+            "-qc",
+            f'DROP DATABASE IF EXISTS "{name}"',
+            "-c",
+            f'CREATE DATABASE "{name}"',
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT, check=True)
+    started = time.time()
+    key = fill(env, args.users)
+    print(
+        f"filled {args.users:,} users, 100 segments x 5 rules, 200 experiences "
+        f"in {time.time() - started:.0f}s"
+    )
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            str(Path(PYTHON).parent / "gunicorn"),
+            "callout.wsgi:application",
+            "-w",
+            str(args.workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        wait_until_up(base + "/bench/floor")
+        lua = {"users": args.users, "key": key}
+        targets = {
+            "floor": ("/bench/floor", None),
+            "experiences": ("/", LUA_GET % {**lua, "seed": 1}),
+            "identify": ("/", LUA_IDENTIFY % {**lua, "seed": 2}),
+        }
+        for path, script in targets.values():  # warm every worker's caches
+            drive(base, path, script, 2, args.connections)
+        best: dict[str, dict] = {}
+        for _ in range(args.rounds):
+            for name, (path, script) in targets.items():
+                result = drive(base, path, script, args.seconds, args.connections)
+                if name not in best or result["rps"] > best[name]["rps"]:
+                    best[name] = result
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    print(
+        f"gunicorn {args.workers} sync workers, wrk -t1 -c{args.connections} "
+        f"-d{args.seconds}s, best of {args.rounds} rounds, {os.cpu_count()} cores"
+    )
+    print(f"{'target':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x floor':>8} {'non-2xx':>8}")
+    floor = best["floor"]["rps"]
+    for name, r in best.items():
+        print(
+            f"{name:<12} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} "
+            f"{r['rps'] / floor:>8.2f} {r['non2xx']:>8}"
+        )
+    goals = {"experiences": 0.5, "identify": 0.35}
+    for name, goal in goals.items():
+        ratio = best[name]["rps"] / floor
+        print(
+            f"target {name} >= {goal} x floor: {'met' if ratio >= goal else 'NOT met'} "
+            f"({ratio:.2f})"
+        )
+
+
+if __name__ == "__main__":
+    random.seed(0)
+    main()
