@@ -4,6 +4,8 @@ from django.urls import include, path
 
 from segments.views import home
 
+from . import views
+
 urlpatterns = [
     path("", home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -12,4 +14,5 @@ urlpatterns = [
     path("apps/<int:app_id>/", include("experiences.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("experiences.api_urls")),
+    path("healthz", views.healthz, name="healthz"),
 ]
