@@ -48,6 +48,24 @@ def application_rotate_keys(*, application: Application) -> Application:
     return application
 
 
+# --- Trait indexes (PostgreSQL) ----------------------------------------------------------
+
+
+def trait_indexes_sync(*, application: Application) -> tuple[list[str], list[str]]:
+    """Make the per-trait expression indexes match the traits the application's rules use
+    (segments/indexing.py); returns (created, dropped). A no-op on SQLite."""
+    from . import indexing
+
+    return indexing.sync(application)
+
+
+def _sync_indexes_on_commit(application: Application) -> None:
+    # After commit, outside the transaction: the build runs CONCURRENTLY and does not block
+    # identify calls; a failed build leaves an invalid index that the next sync replaces.
+    if connection.vendor == "postgresql":
+        transaction.on_commit(lambda: trait_indexes_sync(application=application))
+
+
 # --- Trait definitions -------------------------------------------------------------------
 
 
@@ -110,6 +128,8 @@ def trait_definition_update(
     if description is not None:
         trait.description = description.strip()
     trait.save()
+    if type is not None:
+        _sync_indexes_on_commit(trait.application)
     return trait
 
 
@@ -217,6 +237,7 @@ def segment_create(
     for rule in cleaned:
         rule.segment = segment
     Rule.objects.bulk_create(cleaned)
+    _sync_indexes_on_commit(application)
     return segment
 
 
@@ -249,6 +270,7 @@ def segment_update(
         for rule in cleaned:
             rule.segment = segment
         Rule.objects.bulk_create(cleaned)
+        _sync_indexes_on_commit(application)
     for cached in ("conditions", "compiled"):
         segment.__dict__.pop(cached, None)
     return segment
@@ -258,6 +280,7 @@ def segment_update(
 def segment_delete(*, segment: Segment) -> None:
     _refuse_builtin(segment, "deleted")
     segment.delete()
+    _sync_indexes_on_commit(segment.application)
 
 
 # --- End users ---------------------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""Per-trait expression indexes: PostgreSQL only, following the rules that use the traits."""
+
+import pytest
+from django.db import connection
+
+from segments import actions, indexing
+from segments.models import EndUser, Rule
+from tests.factories import ApplicationFactory
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="expression indexes are PostgreSQL only"
+    ),
+]
+
+
+@pytest.fixture
+def application():
+    application = ApplicationFactory()
+    for key, type_ in [("plan", "string"), ("teamSize", "number"), ("signupDate", "date"),
+                       ("beta", "boolean"), ("unused", "string")]:  # fmt: skip
+        actions.trait_definition_create(application=application, key=key, type=type_)
+    return application
+
+
+def _segment(application, name, *rules):
+    return actions.segment_create(
+        application=application,
+        name=name,
+        rules=[{"trait": t, "operator": o, "value": v} for t, o, v in rules],
+    )
+
+
+def test_sync__indexes_the_traits_rules_use__not_booleans_nor_unused_traits(application):
+    _segment(application, "a", ("plan", "equals", "pro"), ("beta", "is_true", None))
+    _segment(
+        application, "b", ("teamSize", "greater_than", 3), ("signupDate", "after", "2026-01-01")
+    )
+    created, dropped = actions.trait_indexes_sync(application=application)
+    traits = {t.key: t for t in application.trait_definitions.all()}
+    assert sorted(created) == sorted(
+        indexing.trait_index(traits[k]).name for k in ("plan", "teamSize", "signupDate")
+    )
+    assert dropped == []
+    assert set(indexing.existing(application.pk)) == set(created)
+    assert actions.trait_indexes_sync(application=application) == ([], [])
+
+
+def test_sync__trait_changes_type__index_replaced(application):
+    _segment(application, "a", ("plan", "equals", "pro"))
+    actions.trait_indexes_sync(application=application)
+    plan = application.trait_definitions.get(key="plan")
+    old = indexing.trait_index(plan).name
+    actions.trait_definition_update(trait=plan, type="number")
+    created, dropped = actions.trait_indexes_sync(application=application)
+    assert dropped == [old]
+    assert created == [indexing.trait_index(plan).name]
+
+
+def test_sync__segment_deleted__its_indexes_dropped(application):
+    segment = _segment(application, "a", ("teamSize", "less_than", 3))
+    created, _ = actions.trait_indexes_sync(application=application)
+    actions.segment_delete(segment=segment)
+    assert actions.trait_indexes_sync(application=application) == ([], created)
+
+
+def test_index_expression__is_what_the_rule_compiles_to__the_planner_uses_it(application):
+    segment = _segment(
+        application, "a", ("plan", "equals", "PRO"), ("signupDate", "within_last_days", 7)
+    )
+    actions.trait_indexes_sync(application=application)
+    EndUser.objects.bulk_create(
+        EndUser(application=application, external_id=str(i), traits={"plan": "pro"})
+        for i in range(50)
+    )
+    sql, params = segment.members().order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "callout_ti_" in plan, plan
+    assert segment.members().count() == 0
+
+
+def test_on_commit__segment_create_schedules_a_sync(
+    application, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _segment(application, "a", ("plan", "equals", "pro"))
+    assert len(indexing.existing(application.pk)) == 1
+
+
+def test_drop_orphans__indexes_of_deleted_applications(application):
+    _segment(application, "a", ("plan", "equals", "pro"))
+    created, _ = actions.trait_indexes_sync(application=application)
+    Rule.objects.filter(segment__application=application).delete()
+    application.delete()
+    assert indexing.drop_orphans() == created
