@@ -1,0 +1,178 @@
+"""Member counts over 10,000 / 100,000 / 1,000,000 users, without and with trait indexes.
+
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/callout_bench
+    .venv/bin/python benchmarks/members.py
+    .venv/bin/python benchmarks/members.py --quick        # 10,000 and 100,000 only
+
+The database named by DATABASE_URL (default callout_bench) is the benchmark's own: its users
+are deleted at the start. Users are loaded by COPY, one size after another (the table grows);
+a second application holds 10% more users so that every query filters by application. Times
+are warm: one run discarded, then the median of three (a single run when it takes over 2 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import _common
+
+SEGMENTS = {
+    "1 rule: plan = free": [("plan", "equals", "free")],
+    "1 rule: signupDate in last 30 days": [("signupDate", "within_last_days", 30)],
+    "3 rules: plan, company contains, teamSize >": [
+        ("plan", "equals", "pro"),
+        ("company", "contains", "acme"),
+        ("teamSize", "greater_than", 10),
+    ],
+    "5 rules: + signupDate, role": [
+        ("plan", "equals", "pro"),
+        ("company", "contains", "acme"),
+        ("teamSize", "greater_than", 10),
+        ("signupDate", "within_last_days", 30),
+        ("role", "equals", "admin"),
+    ],
+}
+CAP_S = 30  # an unindexed count that takes longer is cut off (statement_timeout)
+PREVIEW_MS = 800
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--quick", action="store_true", help="10,000 and 100,000 users only")
+    args = parser.parse_args()
+    sizes = [10_000, 100_000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    _common.setup_django()
+
+    from django.db import connection
+
+    from segments import actions, indexing
+    from segments.models import Application
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE segments_enduser CASCADE")
+    Application.objects.all().delete()
+    app = actions.application_create(name="Members benchmark")
+    other = actions.application_create(name="Another customer")
+    for key, type_ in _common.TRAIT_TYPES.items():
+        actions.trait_definition_create(application=app, key=key, type=type_)
+    segments = {
+        name: actions.segment_create(
+            application=app,
+            name=name,
+            rules=[{"trait": t, "operator": o, "value": v} for t, o, v in rules],
+        )
+        for name, rules in SEGMENTS.items()
+    }
+    print(
+        f"PostgreSQL {connection.pg_version // 10000}, database {connection.settings_dict['NAME']}"
+    )
+
+    results: dict[tuple[str, str, int], Any] = {}
+    loaded = other_loaded = 0
+    for size in sizes:
+        began = time.perf_counter()
+        _common.copy_users(app.pk, loaded, size)
+        _common.copy_users(other.pk, other_loaded, size // 10, seed=7)
+        fill = time.perf_counter() - began
+        rows = size - loaded + size // 10 - other_loaded
+        loaded, other_loaded = size, size // 10
+        _common.vacuum_analyze()
+        print(
+            f"\n=== {size:,} users (+{size // 10:,} of another application): "
+            f"COPY {rows:,} rows in {fill:.1f} s = {rows / fill:,.0f} rows/s"
+        )
+        for mode in ("no trait index", "trait indexes"):
+            _drop_trait_indexes(indexing)
+            if mode == "trait indexes":
+                began = time.perf_counter()
+                created, _ = actions.trait_indexes_sync(application=app)
+                _common.vacuum_analyze()  # statistics on the index expressions
+                print(
+                    f"--- built {len(created)} trait indexes in "
+                    f"{time.perf_counter() - began:.1f} s: {_index_sizes(indexing)}"
+                )
+            else:
+                print(f"--- {mode}")
+            for name, segment in segments.items():
+                results[(name, mode, size)] = _measure(segment, connection)
+                seconds, count, preview, paths = results[(name, mode, size)]
+                shown = f"> {CAP_S} s (cut off)" if seconds is None else _common.ms(seconds)
+                print(
+                    f"{name:<45} {shown:>14}  {count if count is not None else '?':>9} "
+                    f"members  preview: {preview}"
+                )
+                for line in paths:
+                    print(f"{'':<8}{line}")
+    _drop_trait_indexes(indexing)
+    actions.trait_indexes_sync(application=app)  # leave the indexes for identify_cost.py
+
+    print("\n=== Summary: warm count time, and growth from the previous size")
+    header = f"{'segment':<45} {'mode':<15}" + "".join(f"{s:>22,}" for s in sizes)
+    print(header)
+    for name in segments:
+        for mode in ("no trait index", "trait indexes"):
+            cells, previous = [], None
+            for size in sizes:
+                seconds = results[(name, mode, size)][0]
+                cell = f">{CAP_S}s" if seconds is None else _common.ms(seconds)
+                if previous and seconds:
+                    cell += f" (x{seconds / previous:.1f})"
+                cells.append(f"{cell:>22}")
+                previous = seconds
+            print(f"{name:<45} {mode:<15}" + "".join(cells))
+
+
+def _measure(segment: Any, connection: Any) -> tuple[float | None, int | None, str, list[str]]:
+    from django.db import OperationalError, transaction
+
+    from segments.counting import count_members
+
+    members = segment.members()
+
+    def count() -> int:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = '{CAP_S}s'")
+            return members.count()
+
+    try:
+        began = time.perf_counter()
+        n = count()
+        first = time.perf_counter() - began
+        seconds, n = (first, n) if first > 2 else _common.timed(count)
+    except OperationalError:
+        seconds, n = None, None
+    preview = count_members(members, timeout_ms=PREVIEW_MS)
+    paths: list[str] = []
+    if seconds is not None:
+        sql, params = members.order_by().values("pk").query.sql_with_params()
+        paths = list(_common.access_paths(f"SELECT count(*) FROM ({sql}) AS m", params))
+    return seconds, n, f"{preview.label} ({PREVIEW_MS} ms budget)", paths
+
+
+def _drop_trait_indexes(indexing: Any) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for name in indexing.existing():
+            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+
+
+def _index_sizes(indexing: Any) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_size_pretty(sum(pg_relation_size(c.oid))), "
+            "pg_size_pretty(pg_relation_size('segments_enduser')) "
+            "FROM pg_class c WHERE c.relname LIKE 'callout\\_ti\\_%%'"
+        )
+        indexes, table = cursor.fetchone()
+    return f"{indexes} of index for a {table} table"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
