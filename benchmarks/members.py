@@ -50,11 +50,14 @@ def main() -> None:
     from django.db import connection
 
     from segments import actions, indexing
-    from segments.models import Application
+    from segments.models import Application, Rule
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE segments_enduser CASCADE")
+    # Rules protect their traits, which an application's deletion would cascade to.
+    Rule.objects.all().delete()
     Application.objects.all().delete()
+    _drop_trait_indexes(indexing)
     app = actions.application_create(name="Members benchmark")
     other = actions.application_create(name="Another customer")
     for key, type_ in _common.TRAIT_TYPES.items():

@@ -350,6 +350,26 @@ def _upsert_end_user(
     return rows[0] if rows else None
 
 
+def end_user_clean(*, external_id: Any, traits: Any) -> dict[str, Any]:
+    """identify's checks of one call, before anything is read or written: the id, the trait
+    changes (keys and values) and their number. Returns the validated changes (None removes a
+    trait); raises ValidationError keyed by field. The bulk import (segments/importing.py)
+    shares it, so a row is refused exactly when an identify call would be."""
+    if (
+        not isinstance(external_id, str)
+        or not 1 <= len(external_id) <= MAX_ID
+        or "\x00" in external_id
+    ):
+        raise ValidationError({"id": [f"id must be text of 1 to {MAX_ID} characters."]})
+    try:
+        changes = check_traits(traits or {})
+    except TraitError as error:
+        raise ValidationError({error.field: [error.message]}) from None
+    if sum(1 for value in changes.values() if value is not None) > MAX_TRAITS:
+        raise ValidationError({"traits": [f"A user can have at most {MAX_TRAITS} traits."]})
+    return changes
+
+
 def end_user_identify(
     *,
     application: Application,
@@ -363,19 +383,8 @@ def end_user_identify(
     trait keys, e.g. from the cached targeting) lets the common call skip looking them up: then
     a call whose keys are all known is one SQL statement.
     """
-    if (
-        not isinstance(external_id, str)
-        or not 1 <= len(external_id) <= MAX_ID
-        or "\x00" in external_id
-    ):
-        raise ValidationError({"id": [f"id must be text of 1 to {MAX_ID} characters."]})
-    try:
-        changes = check_traits(traits or {})
-    except TraitError as error:
-        raise ValidationError({error.field: [error.message]}) from None
+    changes = end_user_clean(external_id=external_id, traits=traits)
     present = [key for key, value in changes.items() if value is not None]
-    if len(present) > MAX_TRAITS:
-        raise ValidationError({"traits": [f"A user can have at most {MAX_TRAITS} traits."]})
     unknown = present if known_traits is None else [k for k in present if k not in known_traits]
     with transaction.atomic() if unknown else nullcontext():
         user = _upsert_end_user(application, external_id, changes)

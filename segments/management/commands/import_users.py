@@ -1,0 +1,184 @@
+"""manage.py import_users FILE: bulk identify from CSV or JSON Lines (segments/importing.py)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import IO, Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
+
+from segments import actions, evaluator, importing
+from segments.models import Application
+
+HELP = """Import users into an application, exactly as identify would: every row is validated
+like an identify call and merged into the stored traits (omitted traits are kept). Bad rows are
+reported by line number and written to a rejects file; the good rows are imported. Re-running
+the same file changes nothing.
+
+CSV: a header with an "id" column and one column per trait. Cells are text; the type of the
+trait's definition decides the stored value: number ("12", "-3.5"), boolean (true/false), date
+(ISO 8601 or a Unix timestamp); a cell that is not one rejects its row. Columns without a
+definition stay text and are auto-discovered (text, or date for ISO dates), so "02134" keeps its
+zero. Declare types with --type teamSize=number. An empty cell leaves the trait unchanged.
+
+JSON Lines: {"id": "u1", "traits": {"plan": "pro", "teamSize": 12}} per line; values are
+stored as given, null removes a trait.
+"""
+
+
+class Command(BaseCommand):
+    help = HELP
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("file", help="a .csv or .jsonl file (- for standard input)")
+        parser.add_argument(
+            "--app", required=True, help="the application: its id, public key or exact name"
+        )
+        parser.add_argument(
+            "--format", choices=["csv", "jsonl"], help="default: from the file's extension"
+        )
+        parser.add_argument(
+            "--type",
+            action="append",
+            default=[],
+            metavar="KEY=TYPE",
+            help="declare a trait's type (string, number, boolean, date) before importing; "
+            "creates the definition when there is none",
+        )
+        parser.add_argument("--rejects", help="where rejected rows go (default: FILE.rejects.csv)")
+        parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        application = self._application(options["app"])
+        path = options["file"]
+        fmt = options["format"] or ("jsonl" if path.endswith((".jsonl", ".ndjson")) else "csv")
+        trait_types = self._declare_types(application, options["type"])
+        rejects_path = options["rejects"] or (
+            "rejects.csv" if path == "-" else f"{path}.rejects.csv"
+        )
+        total = os.path.getsize(path) if path != "-" else 0
+        progress = _Progress(total, enabled=not options["no_progress"])
+
+        stream: IO[str] = (
+            sys.stdin if path == "-" else open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
+        )
+        counted = progress.counting(stream)
+        try:
+            rows = (
+                importing.read_jsonl(counted)
+                if fmt == "jsonl"
+                else importing.read_csv(counted, trait_types)
+            )
+            result = importing.users_import(
+                application=application,
+                rows=rows,
+                batch_size=options["batch_size"],
+                on_batch=progress.update,
+            )
+        except importing.ImportFileError as error:
+            raise CommandError(str(error)) from None
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+            progress.done()
+
+        rejected = sorted(result.rejected, key=lambda r: r.line)
+        if rejected:
+            with open(rejects_path, "w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out)
+                writer.writerow(["line", "id", "reason"])
+                writer.writerows((r.line, r.external_id or "", r.reason) for r in rejected)
+            for reject in rejected[:20]:
+                shown = f" ({reject.external_id})" if reject.external_id else ""
+                self.stderr.write(f"line {reject.line}{shown}: {reject.reason}")
+            if len(rejected) > 20:
+                self.stderr.write(f"... and {len(rejected) - 20:,} more")
+        self.stdout.write(
+            f"{result.rows:,} rows in {result.seconds:.1f} s ({result.rate:,.0f} rows/s): "
+            f"{result.created:,} created, {result.updated:,} updated, "
+            f"{result.unchanged:,} unchanged, {len(rejected):,} rejected"
+            + (f" (see {rejects_path})" if rejected else "")
+        )
+
+    def _application(self, ref: str) -> Application:
+        query = Q(public_key=ref) | Q(name=ref)
+        if ref.isdigit():
+            query |= Q(pk=int(ref))
+        matches = list(Application.objects.filter(query)[:2])
+        if len(matches) != 1:
+            raise CommandError(
+                f"No application {ref!r}." if not matches else f"{ref!r} names several."
+            )
+        return matches[0]
+
+    def _declare_types(self, application: Application, declared: list[str]) -> dict[str, str]:
+        definitions = {t.key: t for t in application.trait_definitions.all()}
+        for item in declared:
+            key, _, type_ = item.partition("=")
+            if type_ not in evaluator.TRAIT_TYPES:
+                raise CommandError(
+                    f"--type {item}: the type is one of {', '.join(evaluator.TRAIT_TYPES)}."
+                )
+            existing = definitions.get(key)
+            if existing is None:
+                try:
+                    definitions[key] = actions.trait_definition_create(
+                        application=application, key=key, type=type_
+                    )
+                except ValidationError as error:
+                    raise CommandError(f"--type {item}: {error.messages[0]}") from None
+            elif existing.type != type_:
+                raise CommandError(
+                    f"--type {item}: the trait is already a {existing.type}; change its type "
+                    "in the application first."
+                )
+        return {key: t.type for key, t in definitions.items()}
+
+
+class _Progress:
+    """A progress bar on stderr: share of the file read, rows per second, time left."""
+
+    def __init__(self, total_chars: int, enabled: bool):
+        self.total = total_chars
+        self.read = 0
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.shown = 0.0
+
+    def counting(self, stream: IO[str]) -> Iterator[str]:
+        for line in stream:
+            self.read += len(line)
+            yield line
+
+    def update(self, result: importing.ImportResult) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.shown < (0.2 if self.tty else 5):
+            return
+        self.shown = now
+        elapsed = now - self.started
+        rate = result.rows / elapsed if elapsed else 0
+        if self.total:
+            share = min(self.read / self.total, 1.0)
+            left = elapsed * (1 - share) / share if share else 0
+            bar = "#" * int(share * 30)
+            text = (
+                f"[{bar:<30}] {share:4.0%} {result.rows:>12,} rows {rate:>9,.0f}/s "
+                f"ETA {time.strftime('%H:%M:%S', time.gmtime(left))}"
+            )
+        else:
+            text = f"{result.rows:>12,} rows {rate:>9,.0f}/s"
+        text += f"  {len(result.rejected):,} rejected"
+        sys.stderr.write(("\r" + text) if self.tty else (text + "\n"))
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.tty and self.shown:
+            sys.stderr.write("\n")

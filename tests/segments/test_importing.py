@@ -1,0 +1,214 @@
+"""Bulk import: identify's validation and merge, line-numbered rejects, idempotent re-runs.
+
+Runs on whichever database the suite uses (the COPY path on PostgreSQL, the batched one on
+SQLite); small batch sizes push rows through several batches."""
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from segments import actions
+from segments.importing import ImportFileError, Reject, read_csv, read_jsonl, users_import
+from segments.models import EndUser
+from segments.traits import MAX_TRAITS
+from tests.factories import ApplicationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def app():
+    application = ApplicationFactory()
+    actions.trait_definition_create(application=application, key="teamSize", type="number")
+    actions.trait_definition_create(application=application, key="beta", type="boolean")
+    return application
+
+
+def traits_of(application):
+    return dict(application.end_users.values_list("external_id", "traits"))
+
+
+def import_csv(application, text, batch_size=2):
+    types = {t.key: t.type for t in application.trait_definitions.all()}
+    rows = read_csv(io.StringIO(text), types)
+    return users_import(application=application, rows=rows, batch_size=batch_size)
+
+
+def import_jsonl(application, lines, batch_size=2):
+    text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
+    return users_import(
+        application=application, rows=read_jsonl(io.StringIO(text)), batch_size=batch_size
+    )
+
+
+CSV = """id,plan,teamSize,beta,zip
+u1,free,3,true,02134
+u2,pro,12,FALSE,
+u3,,,,
+"""
+
+
+def test_csv__types_from_definitions__other_columns_stay_text(app):
+    result = import_csv(app, CSV)
+    assert (result.created, result.updated, result.unchanged, result.rejected) == (3, 0, 0, [])
+    assert traits_of(app) == {
+        "u1": {"plan": "free", "teamSize": 3, "beta": True, "zip": "02134"},
+        "u2": {"plan": "pro", "teamSize": 12, "beta": False},
+        "u3": {},
+    }
+
+
+def test_csv__unknown_columns_auto_discovered_like_identify(app):
+    import_csv(app, "id,plan,signupDate\nu1,free,2026-11-01\n")
+    types = dict(app.trait_definitions.values_list("key", "type"))
+    assert types["plan"] == "string"
+    assert types["signupDate"] == "date"
+    assert app.trait_definitions.get(key="plan").auto_discovered
+
+
+def test_csv__bad_rows_rejected_with_line_and_reason__good_rows_imported(app):
+    text = (
+        "id,plan,teamSize\n"  # line 1
+        "u1,free,3\n"  # 2
+        "u2,pro,lots\n"  # 3: not a number
+        ",free,1\n"  # 4: no id
+        'u3,"two\nlines",5\n'  # 5-6: a quoted newline
+        "u4,pro\n"  # 7: a field short
+        f"u5,{'x' * 2001},1\n"  # 8: text too long (identify's limit)
+        "u6,ok,99999999999999999999\n"  # 9: out of range (identify's limit)
+        "u7,enterprise,7\n"  # 10
+    )
+    result = import_csv(app, text)
+    reasons = {r.line: r for r in result.rejected}
+    assert sorted(reasons) == [3, 4, 7, 8, 9]
+    assert "teamSize" in reasons[3].reason and "not a number" in reasons[3].reason
+    assert reasons[4].reason == "id must be text of 1 to 255 characters."
+    assert reasons[7].reason == "expected 3 fields, found 2"
+    assert "longer than 2000" in reasons[8].reason
+    assert "out of range" in reasons[9].reason
+    assert set(traits_of(app)) == {"u1", "u3", "u7"}
+    assert traits_of(app)["u3"] == {"plan": "two\nlines", "teamSize": 5}
+    assert result.created == 3 and result.rows == 8
+
+
+def test_import__merges_into_existing_users_like_identify(app):
+    actions.end_user_identify(
+        application=app, external_id="u1", traits={"plan": "free", "company": "Acme"}
+    )
+    result = import_jsonl(
+        app,
+        [
+            {"id": "u1", "traits": {"plan": "pro", "company": None, "teamSize": 4}},
+            {"id": "u2", "traits": {"plan": "free", "gone": None}},
+        ],
+    )
+    assert (result.created, result.updated, result.rejected) == (1, 1, [])
+    assert traits_of(app) == {"u1": {"plan": "pro", "teamSize": 4}, "u2": {"plan": "free"}}
+
+
+def test_import__same_user_twice__later_line_merges_onto_earlier(app):
+    import_jsonl(
+        app,
+        [
+            {"id": "u1", "traits": {"plan": "free", "role": "admin"}},
+            {"id": "u1", "traits": {"plan": "pro", "role": None}},
+            {"id": "u1", "traits": {"teamSize": 2}},
+        ],
+        batch_size=100,
+    )
+    assert traits_of(app) == {"u1": {"plan": "pro", "teamSize": 2}}
+
+
+def test_import__rerun__changes_nothing(app):
+    first = import_csv(app, CSV)
+    stored = traits_of(app)
+    again = import_csv(app, CSV)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
+    assert traits_of(app) == stored
+    assert first.rows == again.rows == 3
+
+
+def test_jsonl__rejects_like_identify(app):
+    result = import_jsonl(
+        app,
+        [
+            {"id": "ok", "traits": {"plan": "free"}},
+            "{not json",
+            {"id": 42, "traits": {}},
+            {"id": "list", "traits": {"tags": ["a"]}},
+            {"id": "badkey", "traits": {"1abc": 1}},
+            {"id": "typo", "trait": {"plan": "x"}},
+            "[1, 2]",
+        ],
+    )
+    reasons = {r.line: r.reason for r in result.rejected}
+    assert sorted(reasons) == [2, 3, 4, 5, 6, 7]
+    assert reasons[2].startswith("not JSON")
+    assert reasons[3] == "id must be text of 1 to 255 characters."
+    assert "is a list" in reasons[4]
+    assert "invalid" in reasons[5]
+    assert "unknown field 'trait'" in reasons[6]
+    assert set(traits_of(app)) == {"ok"}
+
+
+def test_import__merge_beyond_the_trait_limit__rejected_and_user_untouched(app):
+    full = {f"t{i}": i for i in range(MAX_TRAITS)}
+    actions.end_user_identify(application=app, external_id="full", traits=full)
+    result = import_jsonl(
+        app,
+        [
+            {"id": "full", "traits": {"extra": 1}},  # 201 traits: refused, as identify does
+            {"id": "full", "traits": {"t0": None, "extra": 1}},  # 200: fine
+            {"id": "other", "traits": {"plan": "free"}},
+        ],
+        batch_size=100,
+    )
+    assert result.rejected == [Reject(1, "full", f"A user can have at most {MAX_TRAITS} traits.")]
+    stored = traits_of(app)["full"]
+    assert len(stored) == MAX_TRAITS and "t0" not in stored and stored["extra"] == 1
+    assert traits_of(app)["other"] == {"plan": "free"}
+
+
+def test_csv__header_problems__refuse_the_whole_file(app):
+    with pytest.raises(ImportFileError, match='no "id" column'):
+        import_csv(app, "user,plan\nu1,free\n")
+    with pytest.raises(ImportFileError, match="twice"):
+        import_csv(app, "id,plan,plan\nu1,a,b\n")
+    with pytest.raises(ImportFileError, match="invalid"):
+        import_csv(app, "id,1plan\nu1,a\n")
+    assert EndUser.objects.filter(application=app).count() == 0
+
+
+def test_command__imports_reports_and_writes_rejects(app, tmp_path, capsys):
+    path = tmp_path / "users.csv"
+    path.write_text("id,plan,teamSize,signupDate\nu1,free,3,2026-11-01\nu2,pro,x,\n")
+    call_command("import_users", str(path), "--app", str(app.pk), "--type", "signupDate=date")
+    out, err = capsys.readouterr()
+    assert "2 rows" in out and "1 created" in out and "1 rejected" in out
+    assert "line 3 (u2): teamSize" in err
+    rejects = (tmp_path / "users.csv.rejects.csv").read_text().splitlines()
+    assert rejects[0] == "line,id,reason" and rejects[1].startswith("3,u2,")
+    assert app.trait_definitions.get(key="signupDate").type == "date"
+    assert traits_of(app) == {"u1": {"plan": "free", "teamSize": 3, "signupDate": "2026-11-01"}}
+
+    call_command("import_users", str(path), "--app", app.public_key, "--no-progress")
+    out, _ = capsys.readouterr()
+    assert "0 created, 0 updated, 1 unchanged, 1 rejected" in out
+
+
+def test_command__jsonl_by_extension(app, tmp_path, capsys):
+    path = tmp_path / "users.jsonl"
+    path.write_text('{"id": "u1", "traits": {"teamSize": "12"}}\n\n')
+    call_command("import_users", str(path), "--app", app.name)
+    assert traits_of(app) == {"u1": {"teamSize": "12"}}  # JSON values are stored as given
+
+
+def test_command__conflicting_type_declaration__refused(app, tmp_path):
+    path = tmp_path / "users.csv"
+    path.write_text("id,teamSize\nu1,3\n")
+    with pytest.raises(CommandError, match="already a number"):
+        call_command("import_users", str(path), "--app", str(app.pk), "--type", "teamSize=date")
+    with pytest.raises(CommandError, match="No application"):
+        call_command("import_users", str(path), "--app", "nope")
