@@ -24,10 +24,13 @@ batch by batch (``traits.merge`` itself).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -229,7 +232,7 @@ def users_import(
         if on_batch:
             on_batch(result)
 
-    for row in rows:
+    for row in _read_ahead(rows):
         if isinstance(row, Reject):
             result.rejected.append(row)
             result.rows += 1
@@ -243,10 +246,48 @@ def users_import(
     return result
 
 
+def _read_ahead(rows: Iterable[Row | Reject], chunk: int = 5_000) -> Iterator[Row | Reject]:
+    """``rows``, read and validated in a second thread while this one waits on the database
+    (which releases the GIL): parsing and writing overlap instead of taking turns."""
+    chunks: queue.Queue[list[Row | Reject] | BaseException | None] = queue.Queue(maxsize=20)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            buffer: list[Row | Reject] = []
+            for row in rows:
+                buffer.append(row)
+                if len(buffer) >= chunk:
+                    chunks.put(buffer)
+                    buffer = []
+                    if stop.is_set():
+                        return
+            chunks.put(buffer)
+            chunks.put(None)
+        except BaseException as error:  # handed to the consumer, raised there
+            chunks.put(error)
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                chunks.get(timeout=0.1)
+        thread.join()
+
+
 def _samples(batch: list[Row]) -> dict[str, Any]:
     """Each key's first non-null value in the batch: what auto-discovery infers a type from."""
     samples: dict[str, Any] = {}
     for row in batch:
+        if row.changes.keys() <= samples.keys():
+            continue
         for key, value in row.changes.items():
             if value is not None and key not in samples:
                 samples[key] = value
