@@ -241,6 +241,17 @@ def users_import(
         batch.append(row)
         ids.add(row.external_id)
     flush()
+    if (
+        vendor == "postgresql"
+        and (result.created or result.updated)
+        and not connection.in_atomic_block
+    ):
+        # Fresh statistics at once, not when autovacuum gets to it: with a new application's
+        # users unknown to the planner, identify's lookup by (application, id) was seen to pick
+        # the application_id index and filter a million rows (227 ms instead of 0.06 ms).
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE segments_enduser")
+        result.seconds = time.perf_counter() - started
     return result
 
 
