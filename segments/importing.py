@@ -385,6 +385,7 @@ WHERE NOT EXISTS (SELECT 1 FROM written AS w WHERE w.external_id = t.external_id
 def _write_postgresql(application: Application, batch: list[Row], result: ImportResult) -> None:
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     has_removals = False
+    skipped = 0
     with connection.cursor() as cursor:
         # Dropped on commit; inside a caller's transaction the previous batch's is still here.
         cursor.execute("DROP TABLE IF EXISTS pg_temp.callout_import")
@@ -394,6 +395,10 @@ def _write_postgresql(application: Application, batch: list[Row], result: Import
         ) as copy:
             for row in batch:
                 sets = {k: v for k, v in row.changes.items() if v is not None}
+                if len(sets) > MAX_TRAITS:  # too many whatever is stored (merge's own check)
+                    result.rejected.append(Reject(row.line, row.external_id, TOO_MANY))
+                    skipped += 1
+                    continue
                 removes = [k for k, v in row.changes.items() if v is None]
                 has_removals = has_removals or bool(removes)
                 copy.write_row((row.line, row.external_id, dumps(sets), removes))
@@ -416,4 +421,4 @@ def _write_postgresql(application: Application, batch: list[Row], result: Import
     updated += len(removed)
     result.created += created
     result.updated += updated
-    result.unchanged += len(batch) - created - updated - full
+    result.unchanged += len(batch) - skipped - created - updated - full

@@ -171,6 +171,19 @@ def test_import__merge_beyond_the_trait_limit__rejected_and_user_untouched(app):
     assert traits_of(app)["other"] == {"plan": "free"}
 
 
+def test_import__new_user_with_too_many_traits__rejected(app):
+    result = import_jsonl(
+        app,
+        [
+            {"id": "many", "traits": {f"t{i}": i for i in range(MAX_TRAITS + 1)}},
+            {"id": "fine", "traits": {f"t{i}": i for i in range(MAX_TRAITS)}},
+        ],
+    )
+    assert result.rejected == [Reject(1, "many", f"A user can have at most {MAX_TRAITS} traits.")]
+    assert set(traits_of(app)) == {"fine"}
+    assert (result.created, result.unchanged) == (1, 0)
+
+
 def test_csv__header_problems__refuse_the_whole_file(app):
     with pytest.raises(ImportFileError, match='no "id" column'):
         import_csv(app, "user,plan\nu1,free\n")
