@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from . import evaluator
 from .actions import _discover_traits, end_user_clean
-from .evaluator import BOOLEAN, DATE, NUMBER
+from .evaluator import BOOLEAN, DATE, NUMBER, STRING
 from .models import Application, EndUser
 from .traits import MAX_TRAITS, TraitError, check_key, merge
 
@@ -162,7 +162,10 @@ def read_csv(file: IO[str], trait_types: Mapping[str, str]) -> Iterator[Row | Re
         problem = None
         for i, name, trait_type in columns:
             text = record[i]
-            if text == "":
+            if not text:
+                continue
+            if not trait_type or trait_type == STRING:  # the common case, without a call
+                traits[name] = text
                 continue
             try:
                 traits[name] = cell_value(text, trait_type)
