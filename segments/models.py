@@ -184,8 +184,9 @@ class Segment(models.Model):
 
 class Rule(models.Model):
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="rules")
-    # PROTECT: a trait that rules use cannot disappear under them.
-    trait = models.ForeignKey(TraitDefinition, on_delete=models.PROTECT, related_name="rules")
+    # RESTRICT: a trait that rules use cannot disappear under them, yet deleting a whole
+    # application (which takes its segments, rules and traits together) still works.
+    trait = models.ForeignKey(TraitDefinition, on_delete=models.RESTRICT, related_name="rules")
     operator = models.CharField(
         max_length=32, choices=[(name, op.label) for name, op in evaluator.OPERATORS.items()]
     )

@@ -171,3 +171,25 @@ def test_identify__refuses_more_than_200_traits(app):
         actions.end_user_identify(
             application=app, external_id="u1", traits={f"t{i}": i for i in range(201)}
         )
+
+
+def test_an_application_with_segments_and_rules_can_be_deleted(app):
+    actions.segment_create(
+        application=app,
+        name="Free",
+        rules=[{"trait": "plan", "operator": "equals", "value": "free"}],
+    )
+    app.delete()
+    assert not Rule.objects.exists() and not TraitDefinition.objects.exists()
+
+
+def test_a_trait_that_rules_use_cannot_be_deleted_even_bypassing_the_action(app):
+    from django.db.models import RestrictedError
+
+    actions.segment_create(
+        application=app,
+        name="Free",
+        rules=[{"trait": "plan", "operator": "equals", "value": "free"}],
+    )
+    with pytest.raises(RestrictedError):
+        app.trait_definitions.get(key="plan").delete()
