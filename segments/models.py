@@ -118,7 +118,11 @@ class TraitDefinition(models.Model):
 class EndUser(models.Model):
     """An identified user of the customer's app; traits is a JSON object of scalars."""
 
-    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="end_users")
+    # No index of its own: the unique (application, external_id) index leads with it, and a
+    # second one only tempts the planner into scanning an application's users (docs/scale.md).
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="end_users", db_index=False
+    )
     external_id = models.CharField(max_length=255)
     traits = models.JSONField(default=dict, blank=True)
     first_seen = models.DateTimeField(auto_now_add=True)
