@@ -145,13 +145,18 @@ def trait_definition_delete(*, trait: TraitDefinition) -> None:
 # --- Segments ----------------------------------------------------------------------------
 
 
-def _clean_rules(application: Application, rules: Iterable[RuleInput]) -> list[Rule]:
-    """Rule inputs -> unsaved Rule objects; every problem, keyed by rule and field."""
+def rules_check(
+    *, application: Application, rules: Iterable[RuleInput]
+) -> tuple[list[Rule | None], dict[str, list[str]]]:
+    """Each rule input cleaned to an unsaved Rule (None where it is invalid), and every
+    problem keyed by rule and field. Saves go through ``_clean_rules``, which refuses any
+    error; the live preview uses this to count the valid rules of a form still being filled."""
     traits = {t.key: t for t in application.trait_definitions.all()}
     errors: dict[str, list[str]] = {}
-    cleaned = []
+    cleaned: list[Rule | None] = []
     for index, data in enumerate(rules):
         prefix = f"rules.{index}"
+        cleaned.append(None)
         trait = data.get("trait")
         if isinstance(trait, TraitDefinition):
             trait = traits.get(trait.key) if trait.application_id == application.pk else None
@@ -175,18 +180,22 @@ def _clean_rules(application: Application, rules: Iterable[RuleInput]) -> list[R
         case_sensitive = bool(data.get("case_sensitive")) and evaluator.case_applies(
             trait.type, operator
         )
-        cleaned.append(
-            Rule(
-                trait=trait,
-                operator=operator,
-                value=value,
-                case_sensitive=case_sensitive,
-                position=index,
-            )
+        cleaned[index] = Rule(
+            trait=trait,
+            operator=operator,
+            value=value,
+            case_sensitive=case_sensitive,
+            position=index,
         )
+    return cleaned, errors
+
+
+def _clean_rules(application: Application, rules: Iterable[RuleInput]) -> list[Rule]:
+    """Rule inputs -> unsaved Rule objects; every problem, keyed by rule and field."""
+    cleaned, errors = rules_check(application=application, rules=rules)
     if errors:
         raise ValidationError(errors)
-    return cleaned
+    return [rule for rule in cleaned if rule is not None]
 
 
 def _clean_name(application: Application, name: str, exclude: Segment | None = None) -> str:

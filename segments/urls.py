@@ -4,6 +4,20 @@ from . import views
 
 app_name = "segments"
 
+# The sidebar marks Traits for url names starting "trait", Users for "user", else Segments.
 urlpatterns = [
     path("segments/", views.segment_list, name="list"),
+    path("segments/new/", views.segment_create, name="create"),
+    path("segments/preview/", views.segment_preview, name="preview"),
+    path("segments/rule-row/", views.segment_rule_row, name="rule_row"),
+    path("segments/<int:pk>/", views.segment_detail, name="detail"),
+    path("segments/<int:pk>/edit/", views.segment_edit, name="edit"),
+    path("segments/<int:pk>/delete/", views.segment_delete, name="delete"),
+    path("traits/", views.trait_list, name="traits"),
+    path("traits/new/", views.trait_create, name="trait_create"),
+    path("traits/<int:pk>/", views.trait_row, name="trait_row"),
+    path("traits/<int:pk>/edit/", views.trait_edit, name="trait_edit"),
+    path("traits/<int:pk>/delete/", views.trait_delete, name="trait_delete"),
+    path("users/", views.user_list, name="users"),
+    path("users/<int:pk>/", views.user_detail, name="user_detail"),
 ]

@@ -1,0 +1,100 @@
+"""Filters of the Engage lists (django-filter); each takes the current application, so the
+choices it offers and the rows it returns stay inside it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+
+from . import evaluator
+from .evaluator import Condition, RuleError
+from .models import Application, EndUser, Segment
+from .sql import conditions_q
+
+
+class _ApplicationFilterSet(django_filters.FilterSet):
+    def __init__(self, *args: Any, application: Application, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.application = application
+        self.filters["trait"].queryset = application.trait_definitions.all()
+
+
+class SegmentFilter(_ApplicationFilterSet):
+    q = django_filters.CharFilter(
+        field_name="name",
+        lookup_expr="icontains",
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Segment name"}),
+    )
+    trait = django_filters.ModelChoiceFilter(
+        queryset=None,
+        to_field_name="key",
+        field_name="rules__trait",
+        distinct=True,
+        label="Trait",
+        empty_label="Any trait",
+    )
+
+    class Meta:
+        model = Segment
+        fields = ["q", "trait"]
+
+
+def user_trait_condition(trait: Any, value: str) -> Condition:
+    """ "Has the trait" without a value; with one, what a product manager means by it:
+    equals (any case) for text and numbers, true/false, and a date's leading digits
+    (``2026-11`` is every day of that month). Raises RuleError for a value that cannot be."""
+    value = value.strip()
+    if not value:
+        return Condition(trait.key, trait.type, "is_set")
+    if trait.type == evaluator.BOOLEAN:
+        if value.lower() not in ("true", "false"):
+            raise RuleError("enter true or false")
+        return Condition(trait.key, trait.type, f"is_{value.lower()}")
+    if trait.type == evaluator.DATE:
+        return Condition(trait.key, evaluator.STRING, "starts_with", value)
+    clean = evaluator.clean_value(trait.type, "equals", value)
+    return Condition(trait.key, trait.type, "equals", clean)
+
+
+class EndUserFilter(_ApplicationFilterSet):
+    q = django_filters.CharFilter(
+        field_name="external_id",
+        lookup_expr="icontains",
+        label="User id",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "user-0042"}),
+    )
+    trait = django_filters.ModelChoiceFilter(
+        queryset=None,
+        to_field_name="key",
+        method="filter_trait",
+        label="Trait",
+        empty_label="Any trait",
+    )
+    value = django_filters.CharFilter(
+        method="filter_nothing",
+        label="Value",
+        widget=forms.TextInput(attrs={"placeholder": "any value"}),
+    )
+
+    class Meta:
+        model = EndUser
+        fields = ["q", "trait", "value"]
+
+    def filter_nothing(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset  # read by filter_trait
+
+    def filter_trait(self, queryset: QuerySet, name: str, trait: Any) -> QuerySet:
+        if trait is None:
+            return queryset
+        value = self.form.cleaned_data.get("value") or ""
+        try:
+            condition = user_trait_condition(trait, value)
+        except RuleError as error:
+            # Shown at the Value field; the list is empty rather than silently unfiltered.
+            self.form.add_error("value", f"{trait.key} {error}.")
+            return queryset.none()
+        return queryset.filter(conditions_q([condition]))

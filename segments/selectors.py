@@ -1,0 +1,289 @@
+"""Reads for the Engage screens: member counts, the live preview, the traits' statistics and
+the per-user explanations. No writes here (those go through ``actions.py``).
+
+Every count of users goes through ``count_users``: one query, however many groups are counted,
+so a list of 50 segments or a funnel of 10 rules costs one scan of the users table. When
+``segments/counting.py`` (a count with a statement timeout) lands, it replaces that function's
+body and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import BooleanField, Count, Expression, F, Max, Prefetch, Q, QuerySet
+
+from . import evaluator
+from .evaluator import OPERATORS, Condition, case_applies, now_seconds
+from .models import Application, EndUser, Rule, Segment, TraitDefinition
+from .sql import READ, _key_params, conditions_q
+
+SAMPLE_USERS = 10
+
+
+# --- Counting ----------------------------------------------------------------------------
+
+
+def count_users(
+    application: Application,
+    groups: Mapping[Hashable, Sequence[Condition]],
+    now: Any = None,
+) -> dict[Hashable, int]:
+    """How many of the application's users match each group of (AND'd) conditions: one query."""
+    if not groups:
+        return {}
+    when = now_seconds(now)
+    keys = list(groups)
+    aggregates = {
+        f"n{i}": Count("pk", filter=conditions_q(groups[key], when)) for i, key in enumerate(keys)
+    }
+    row = EndUser.objects.filter(application=application).aggregate(**aggregates)
+    return {key: row[f"n{i}"] for i, key in enumerate(keys)}
+
+
+def segments_with_rules(application: Application) -> QuerySet[Segment]:
+    """Segments with their rules and traits loaded in one extra query, and how many experiences
+    use each (an annotation, not a query per row)."""
+    return (
+        Segment.objects.filter(application=application)
+        .prefetch_related(Prefetch("rules", queryset=Rule.objects.select_related("trait")))
+        .annotate(experience_count=Count("experiences", distinct=True))
+        .order_by("-is_builtin", "name", "pk")  # Everyone first (GROUP BY drops Meta.ordering)
+    )
+
+
+def attach_member_counts(
+    application: Application, segments: Iterable[Segment], now: Any = None
+) -> None:
+    """Sets ``member_count`` on each segment, all counted in one query."""
+    segments = list(segments)
+    counts = count_users(application, {s.pk: s.conditions for s in segments}, now)
+    for segment in segments:
+        segment.member_count = counts[segment.pk]
+
+
+# --- The live preview --------------------------------------------------------------------
+
+
+@dataclass
+class FunnelStep:
+    number: int  # the rule's position in the form, from 1
+    description: str
+    count: int
+
+
+@dataclass
+class Impact:
+    before: int
+    enter: int
+    leave: int
+
+
+@dataclass
+class Preview:
+    total: int
+    matched: int
+    samples: list[EndUser]
+    funnel: list[FunnelStep]
+    impact: Impact | None = None
+
+
+def segment_preview(
+    application: Application,
+    conditions: Sequence[tuple[int, Condition]],
+    *,
+    segment: Segment | None = None,
+    now: Any = None,
+) -> Preview:
+    """Counts for the rules being edited: total, the funnel (after rule 1, rules 1-2, ...),
+    and when editing a saved segment who would enter and leave it. ``conditions`` pairs each
+    valid rule with its position in the form. Two queries: the counts, and the samples."""
+    when = now_seconds(now)
+    only = [condition for _, condition in conditions]
+    groups: dict[Hashable, Sequence[Condition]] = {"total": []}
+    for i in range(len(only)):
+        groups[("after", i)] = only[: i + 1]
+    if segment is not None:
+        groups["before"] = segment.conditions
+        groups["both"] = [*segment.conditions, *only]
+    counts = count_users(application, groups, when)
+    funnel = [
+        FunnelStep(number, condition.describe(), counts[("after", i)])
+        for i, (number, condition) in enumerate(conditions)
+    ]
+    matched = funnel[-1].count if funnel else counts["total"]
+    samples = list(
+        EndUser.objects.filter(application=application)
+        .filter(conditions_q(only, when))
+        .order_by("external_id")[:SAMPLE_USERS]
+    )
+    impact = None
+    if segment is not None:
+        before, both = counts["before"], counts["both"]
+        impact = Impact(before=before, enter=matched - both, leave=before - both)
+    return Preview(counts["total"], matched, samples, funnel, impact)
+
+
+# --- Traits ------------------------------------------------------------------------------
+
+
+class TraitFits(Expression):
+    """True when a user has the trait and its value reads as the trait's type (the coercions
+    of ``sql.py``, so "fits" means exactly what the rules see)."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, key: str, type: str):
+        super().__init__()
+        self.key, self.type = key, type
+        self.traits = F("traits")
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.traits]
+
+    def set_source_expressions(self, exprs: list[Any]) -> None:
+        (self.traits,) = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
+        column, _ = compiler.compile(self.traits)
+        read = READ[vendor][self.type].format(t=column)
+        return f"(({read}) IS NOT NULL)", _key_params(vendor, self.key, read)
+
+
+@dataclass
+class TraitStats:
+    users: int = 0
+    misfits: int = 0
+    last_seen: datetime | None = None
+    samples: list[Any] = field(default_factory=list)
+
+
+TYPE_NOUN = {
+    evaluator.STRING: "text",
+    evaluator.NUMBER: "a number",
+    evaluator.BOOLEAN: "true or false",
+    evaluator.DATE: "a date",
+}
+SAMPLE_VALUES = 3
+SAMPLE_SCAN = 200
+
+
+def trait_stats(
+    application: Application, traits: Sequence[TraitDefinition]
+) -> dict[int, TraitStats]:
+    """Per trait: users who have it, users whose value does not fit its type, when it was last
+    seen, a few values. Two queries whatever the number of traits."""
+    if not traits:
+        return {}
+    aggregates: dict[str, Any] = {}
+    for i, trait in enumerate(traits):
+        present = conditions_q([Condition(trait.key, trait.type, "is_set")])
+        aggregates[f"u{i}"] = Count("pk", filter=present)
+        aggregates[f"s{i}"] = Max("last_seen", filter=present)
+        if trait.type != evaluator.STRING:  # every scalar reads as text
+            aggregates[f"m{i}"] = Count("pk", filter=present & ~Q(TraitFits(trait.key, trait.type)))
+    row = EndUser.objects.filter(application=application).aggregate(**aggregates)
+    stats = {
+        trait.pk: TraitStats(
+            users=row[f"u{i}"], misfits=row.get(f"m{i}") or 0, last_seen=row[f"s{i}"]
+        )
+        for i, trait in enumerate(traits)
+    }
+    # Sample values from the most recently seen users: one bounded query.
+    by_key = {trait.key: stats[trait.pk] for trait in traits}
+    recent = EndUser.objects.filter(application=application).order_by("-last_seen", "-pk")
+    for values in recent.values_list("traits", flat=True)[:SAMPLE_SCAN]:
+        for key, value in (values or {}).items():
+            found = by_key.get(key)
+            if (
+                found is not None
+                and len(found.samples) < SAMPLE_VALUES
+                and value not in found.samples
+            ):
+                found.samples.append(value)
+    return stats
+
+
+@dataclass
+class TypeChangeEffect:
+    segment: Segment
+    broken: list[str]  # rules that would match nobody under the new type
+
+
+def type_change_effects(trait: TraitDefinition, new_type: str) -> list[TypeChangeEffect]:
+    """The segments whose rules use ``trait`` and, for each, the rules that stop applying
+    (their operator does not take the new type: they would match nobody)."""
+    effects: dict[int, TypeChangeEffect] = {}
+    rules = Rule.objects.filter(trait=trait).select_related("segment").order_by("segment__name")
+    for rule in rules:
+        effect = effects.setdefault(rule.segment_id, TypeChangeEffect(rule.segment, []))
+        op = OPERATORS.get(rule.operator)
+        if op is None or new_type not in op.types:
+            effect.broken.append(rule.condition.describe())
+    return list(effects.values())
+
+
+# --- Why a user is (not) in a segment ----------------------------------------------------
+
+
+@dataclass
+class RuleVerdict:
+    number: int
+    passed: bool
+    reason: str
+
+
+@dataclass
+class SegmentVerdict:
+    segment: Segment
+    matched: bool
+    rules: list[RuleVerdict]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def rule_reason(condition: Condition, traits: Mapping[str, Any], passed: bool) -> str:
+    """'plan is "Free", expected equals "free" with match case on'."""
+    raw = traits.get(condition.trait)
+    actual = "not set" if raw is None else _shown(raw)
+    misfit = raw is not None and evaluator.COERCE[condition.type](raw) is None
+    if misfit:
+        actual += f" (not {TYPE_NOUN[condition.type]})"
+    plain = Condition(condition.trait, condition.type, condition.operator, condition.value)
+    expected = plain.describe().removeprefix(condition.trait + " ")
+    if not condition.valid:
+        expected += f" (this operator does not apply to a {condition.type} trait)"
+    elif case_applies(condition.type, condition.operator):
+        expected += " with match case on" if condition.case_sensitive else " ignoring case"
+    return f"{condition.trait} is {actual}, expected {expected}"
+
+
+def explain_user(
+    end_user: EndUser, segments: Iterable[Segment], now: Any = None
+) -> list[SegmentVerdict]:
+    """Every segment with whether the user is in it and, per rule, why it passed or failed.
+    In memory: the segments' rules must be loaded (``segments_with_rules``)."""
+    when = now_seconds(now)
+    traits = end_user.traits or {}
+    verdicts = []
+    for segment in segments:
+        results = segment.compiled.explain(traits, when)
+        rules = [
+            RuleVerdict(number, passed, rule_reason(condition, traits, passed))
+            for number, (condition, passed) in enumerate(
+                zip(segment.conditions, results, strict=True), start=1
+            )
+        ]
+        verdicts.append(SegmentVerdict(segment, all(results), rules))
+    return verdicts
