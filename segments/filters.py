@@ -60,6 +60,23 @@ def user_trait_condition(trait: Any, value: str) -> Condition:
     return Condition(trait.key, trait.type, "equals", clean)
 
 
+class EndUserFilterForm(forms.Form):
+    """Checks the value against the chosen trait; the condition it makes is kept for
+    ``EndUserFilter.filter_trait``."""
+
+    trait_condition: Condition | None = None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        trait = data.get("trait")
+        if trait is not None:
+            try:
+                self.trait_condition = user_trait_condition(trait, data.get("value") or "")
+            except RuleError as error:
+                self.add_error("value", f"{trait.key} {error}.")
+        return data
+
+
 class EndUserFilter(_ApplicationFilterSet):
     q = django_filters.CharFilter(
         field_name="external_id",
@@ -83,18 +100,17 @@ class EndUserFilter(_ApplicationFilterSet):
     class Meta:
         model = EndUser
         fields = ["q", "trait", "value"]
+        form = EndUserFilterForm
 
     def filter_nothing(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
-        return queryset  # read by filter_trait
+        return queryset  # the value is part of the trait's condition (see the form)
 
     def filter_trait(self, queryset: QuerySet, name: str, trait: Any) -> QuerySet:
         if trait is None:
             return queryset
-        value = self.form.cleaned_data.get("value") or ""
-        try:
-            condition = user_trait_condition(trait, value)
-        except RuleError as error:
-            # Shown at the Value field; the list is empty rather than silently unfiltered.
-            self.form.add_error("value", f"{trait.key} {error}.")
+        condition = self.form.trait_condition
+        if condition is None:
+            # The value does not fit the trait (the form says so at the Value field): no
+            # user rather than every user.
             return queryset.none()
         return queryset.filter(conditions_q([condition]))

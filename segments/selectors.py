@@ -10,7 +10,7 @@ body and nothing else.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -38,10 +38,19 @@ def count_users(
     when = now_seconds(now)
     keys = list(groups)
     aggregates = {
-        f"n{i}": Count("pk", filter=conditions_q(groups[key], when)) for i, key in enumerate(keys)
+        f"n{i}": Count("pk", filter=conditions_q([_hashable(c) for c in groups[key]], when))
+        for i, key in enumerate(keys)
     }
     row = EndUser.objects.filter(application=application).aggregate(**aggregates)
     return {key: row[f"n{i}"] for i, key in enumerate(keys)}
+
+
+def _hashable(condition: Condition) -> Condition:
+    """Aggregates hash their expressions: a list value (``in``) becomes a tuple, which both
+    engines read the same way."""
+    if isinstance(condition.value, list):
+        return replace(condition, value=tuple(condition.value))
+    return condition
 
 
 def segments_with_rules(application: Application) -> QuerySet[Segment]:

@@ -236,9 +236,7 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
     """The live preview of the rules being edited; without htmx, the form prefilled."""
     segment = _segment_param(request)
     if not request.htmx:
-        return redirect(
-            f"{_form_url(request, request.GET.get('segment'))}?{request.GET.urlencode()}"
-        )
+        return redirect(_form_url(request, request.GET))
     rows = parse_rules(request.GET, _traits(request))
     context = _preview_context(request, rows, segment)
     return render(request, "segments/segment_form.html#preview", context)
@@ -250,9 +248,7 @@ def segment_rule_row(request: HttpRequest) -> HttpResponse:
     """One rule row, re-shaped for its trait and operator; with ``add``, a new empty row."""
     segment = _segment_param(request)
     if not request.htmx:
-        return redirect(
-            f"{_form_url(request, request.GET.get('segment'))}?{request.GET.urlencode()}"
-        )
+        return redirect(_form_url(request, request.GET))
     traits = _traits(request)
     rows = parse_rules(request.GET, traits)
     if "add" in request.GET or not rows:

@@ -147,3 +147,25 @@ class ChecklistFactory(ExperienceFactory):
 class TooltipFactory(ExperienceFactory):
     kind = Experience.Kind.TOOLTIP
     content = factory.LazyFunction(lambda: dict(CONTENT_BY_KIND[Experience.Kind.TOOLTIP]))
+
+
+
+def saved_segment(application, name, rules, **kwargs):
+    """A segment through the real write path (actions.segment_create); rules are
+    (trait key, operator, value[, match case]) and name existing trait definitions."""
+    from segments import actions
+
+    return actions.segment_create(
+        application=application,
+        name=name,
+        rules=[
+            {
+                "trait": r[0],
+                "operator": r[1],
+                "value": r[2],
+                "case_sensitive": r[3] if len(r) > 3 else False,
+            }
+            for r in rules
+        ],
+        **kwargs,
+    )

@@ -1,16 +1,9 @@
 import pytest
 from django.urls import reverse
 
-from tests.factories import ApplicationFactory, MembershipFactory
+from tests.factories import ApplicationFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def member(client):
-    membership = MembershipFactory()
-    client.force_login(membership.user)
-    return membership
 
 
 def test_pages_require_login(client):
@@ -37,3 +30,114 @@ def test_the_switcher_lists_only_the_managers_applications(client, member):
     page = client.get(reverse("segments:list", args=[member.application.pk])).content.decode()
     assert member.application.name in page
     assert "Someone Else&#x27;s App" not in page and "Someone Else's App" not in page
+
+
+# --- Every URL of the app, scoped to the application -------------------------------------
+
+# How to call each URL: method, whether it names an object (pk), and GET params.
+# A new URL without an entry here fails test_every_url_is_covered.
+URLS = {
+    "segments:list": ("get", None, {}),
+    "segments:create": ("get", None, {}),
+    "segments:preview": ("get", None, {"rules": "0", "rules-0-trait": "plan"}),
+    "segments:rule_row": ("get", None, {"rules": "0", "rules-0-trait": "plan"}),
+    "segments:detail": ("get", "segment", {}),
+    "segments:edit": ("get", "segment", {}),
+    "segments:delete": ("get", "segment", {}),
+    "segments:traits": ("get", None, {}),
+    "segments:trait_create": ("post", None, {"key": "newTrait", "type": "string"}),
+    "segments:trait_row": ("get", "trait", {}),
+    "segments:trait_edit": ("get", "trait", {}),
+    "segments:trait_delete": ("post", "trait", {}),
+    "segments:users": ("get", None, {}),
+    "segments:user_detail": ("get", "end_user", {}),
+    "experiences:list": ("get", None, {}),
+}
+
+
+def _objects(application):
+    from segments.models import TraitDefinition
+    from tests.factories import EndUserFactory, TraitDefinitionFactory, saved_segment
+
+    trait = TraitDefinitionFactory(application=application, key="plan")
+    unused = TraitDefinition.objects.create(application=application, key="unused")
+    segment = saved_segment(application, "Pro", [("plan", "equals", "pro")])
+    return {
+        "segment": segment,
+        "trait": trait,
+        "unused_trait": unused,
+        "end_user": EndUserFactory(application=application, traits={"plan": "pro"}),
+    }
+
+
+def test_every_url_is_covered():
+    from django.urls import get_resolver
+
+    resolver = get_resolver()
+    names = set()
+    for pattern in resolver.url_patterns:
+        namespace = getattr(pattern, "namespace", None)
+        if namespace in ("segments", "experiences"):
+            names |= {f"{namespace}:{p.name}" for p in pattern.url_patterns}
+    assert names == set(URLS)
+
+
+@pytest.mark.parametrize("name", sorted(URLS))
+@pytest.mark.parametrize("htmx", [False, True])
+def test_another_applications_objects_answer_404_on_every_url(client, member, name, htmx):
+    """Through the other application's id, and through ours with the other's objects."""
+    method, kind, params = URLS[name]
+    other = ApplicationFactory()
+    theirs = _objects(other)
+    ours = _objects(member.application)
+    headers = {"HX-Request": "true"} if htmx else {}
+    call = getattr(client, method)
+
+    def url(app, objects):
+        args = [app.pk]
+        if kind:
+            key = "unused_trait" if name == "segments:trait_delete" else kind
+            args.append(objects[key].pk)
+        return reverse(name, args=args)
+
+    assert call(url(other, theirs), params, headers=headers).status_code == 404
+    if kind:
+        assert call(url(member.application, theirs), params, headers=headers).status_code == 404
+    # The same request on our own objects works (a redirect is fine: no-JS fallbacks).
+    assert call(url(member.application, ours), params, headers=headers).status_code in (200, 302)
+
+
+def test_a_preview_cannot_name_another_applications_segment(client, member):
+    theirs = _objects(ApplicationFactory())["segment"]
+    url = reverse("segments:preview", args=[member.application.pk])
+    response = client.get(url, {"segment": theirs.pk}, headers={"HX-Request": "true"})
+    assert response.status_code == 404
+
+
+def test_a_rule_cannot_use_another_applications_trait(client, member):
+    from segments.models import Segment
+
+    _objects(ApplicationFactory())  # has "plan"; ours has no trait at all
+    url = reverse("segments:create", args=[member.application.pk])
+    data = {"name": "Sneaky", "rules": "0", "rules-0-trait": "plan", "rules-0-operator": "is_set"}
+    response = client.post(url, data)
+    assert response.status_code == 400
+    assert not Segment.objects.filter(name="Sneaky").exists()
+
+
+def test_writes_need_a_csrf_token():
+    from django.test import Client
+
+    from tests.factories import MembershipFactory
+
+    membership = MembershipFactory()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(membership.user)
+    url = reverse("segments:trait_create", args=[membership.application.pk])
+    assert client.post(url, {"key": "x", "type": "string"}).status_code == 403
+    page = client.get(reverse("segments:traits", args=[membership.application.pk]))
+    token = page.cookies["csrftoken"].value
+    # What htmx sends: the token in a header (hx-headers on <body>).
+    assert b'hx-headers=\'{"X-CSRFToken": "' in page.content
+    response = client.post(url, {"key": "x", "type": "string"}, headers={"X-CSRFToken": token})
+    assert response.status_code == 302
