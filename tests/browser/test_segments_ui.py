@@ -1,0 +1,132 @@
+"""A product manager's walk through Engage, in Debian's Chromium (headless)."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.factories import EndUserFactory, MembershipFactory, TraitDefinitionFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct horse battery"  # UserFactory's
+
+
+@pytest.fixture
+def acme(live_server):
+    """Plan and role traits, ten users: 4 pro (2 admins), 6 free (1 admin)."""
+    membership = MembershipFactory(application__name="Acme App", user__username="pm")
+    application = membership.application
+    TraitDefinitionFactory(application=application, key="plan", label="Plan")
+    TraitDefinitionFactory(application=application, key="role", label="Role")
+    people = [("pro", "admin")] * 2 + [("pro", "member")] * 2 + [("Free", "admin")]
+    people += [("free", "member")] * 5
+    for n, (plan, role) in enumerate(people):
+        traits = {"plan": plan, "role": role}
+        EndUserFactory(application=application, external_id=f"user-{n:02d}", traits=traits)
+    return application
+
+
+def log_in(page: Page, live_server) -> None:
+    page.goto(live_server.url + "/")
+    page.get_by_label("Username").fill("pm")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Segments", exact=True)).to_be_visible()
+
+
+def nav(page: Page, name: str):
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
+
+
+def test_a_product_manager_creates_a_segment_with_a_live_preview(page: Page, live_server, acme):
+    log_in(page, live_server)
+    page.get_by_role("link", name="Create Segment").click()
+    count = page.locator("#preview-count")
+    expect(count).to_have_text("Matches 10 of 10 users")
+
+    # Rule 1: plan equals pro. Choosing the trait re-shapes the row (operators for text).
+    rule1 = page.get_by_role("group", name="Rule 1")
+    rule1.get_by_label("Trait").select_option("plan")
+    expect(rule1.get_by_label("Operator")).to_have_value("equals")
+    expect(rule1.get_by_label("Match case")).to_be_visible()
+    rule1.get_by_label("Value").fill("pro")
+    expect(count).to_have_text("Matches 4 of 10 users")
+
+    # Rule 2 narrows the audience; the funnel shows where.
+    page.get_by_role("button", name="Add rule").click()
+    rule2 = page.get_by_role("group", name="Rule 2")
+    expect(rule2.get_by_label("Trait")).to_be_focused()
+    rule2.get_by_label("Trait").select_option("role")
+    rule2.get_by_label("Value").fill("admin")
+    expect(count).to_have_text("Matches 2 of 10 users")
+    funnel = page.get_by_role("list", name="Users remaining after each rule")
+    expect(funnel).to_contain_text('Rule 1: plan equals "pro"4')
+    expect(funnel).to_contain_text('Rule 2: role equals "admin"2')
+
+    # Saving without a name: refused, the error sits at the Name field, nothing is lost.
+    page.get_by_role("button", name="Save segment").click()
+    name = page.get_by_label("Name")
+    expect(name).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#name-error")).to_have_text("Give the segment a name.")
+    expect(page.get_by_role("group", name="Rule 2").get_by_label("Value")).to_have_value("admin")
+
+    name.fill("Pro Plan Admins")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_role("heading", name="Pro Plan Admins")).to_be_visible()
+    expect(page.locator("#member-count")).to_have_text("2")
+    expect(page.get_by_text('plan equals "pro"')).to_be_visible()
+
+    # Found in the list by search; the URL keeps the filter.
+    nav(page, "Segments").click()
+    page.get_by_label("Search").fill("pro plan")
+    results = page.locator("#results")
+    expect(results).not_to_contain_text("Everyone")
+    expect(results.get_by_role("link", name="Pro Plan Admins")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"[?&]q=pro(%20|\+)plan"))
+    page.reload()  # bookmarkable
+    expect(page.get_by_label("Search")).to_have_value("pro plan")
+    expect(results).not_to_contain_text("Everyone")
+
+
+def test_a_product_manager_adds_a_trait_inline_and_reads_a_users_explanation(
+    page: Page, live_server, acme
+):
+    from segments import actions
+
+    actions.segment_create(
+        application=acme,
+        name="Free Admins",
+        rules=[
+            {"trait": "role", "operator": "equals", "value": "admin"},
+            {"trait": "plan", "operator": "equals", "value": "free", "case_sensitive": True},
+        ],
+    )
+    log_in(page, live_server)
+    nav(page, "Traits").click()
+
+    form = page.get_by_role("form", name="Add a trait")
+    form.get_by_label("Key").fill("teamSize")
+    form.get_by_label("Label").fill("Team size")
+    form.get_by_label("Type").select_option(label="Number")
+    form.get_by_role("button", name="Add trait").click()
+    expect(page.get_by_role("status")).to_have_text("Trait “teamSize” added.")
+    row = page.locator("#trait-rows tr", has_text="teamSize")
+    expect(row).to_contain_text("Number")
+    expect(form.get_by_label("Key")).to_have_value("")
+
+    # Edit in place: the row becomes a form and back.
+    page.get_by_role("link", name="Edit teamSize").click()
+    editor = page.get_by_role("form", name="Edit trait teamSize")
+    editor.get_by_label("Description").fill("Seats in the team")
+    editor.get_by_role("button", name="Save trait").click()
+    expect(row).to_contain_text("Seats in the team")
+
+    # The user whose plan is "Free" is not a free admin: match case is on.
+    nav(page, "Users").click()
+    page.get_by_role("link", name="user-04").click()
+    verdict = page.locator(".verdict", has_text="Free Admins")
+    expect(verdict).to_contain_text(
+        'rule 2 failed: plan is "Free", expected equals "free" with match case on'
+    )
+    expect(verdict).to_contain_text("not in this segment")
