@@ -6,3 +6,11 @@ register = template.Library()
 @register.filter
 def startswith(text: str | None, prefix: str) -> bool:
     return bool(text) and str(text).startswith(prefix)
+
+
+@register.filter
+def trait_value(value: object) -> str:
+    """A stored trait value as the customer's app sent it (JSON spelling: true, not True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
