@@ -46,10 +46,12 @@ def main(base: str) -> None:
         rule1.get_by_label("Value").fill("pro")
         page.get_by_role("button", name="Add rule").click()
         rule2 = page.get_by_role("group", name="Rule 2")
+        expect(rule2.get_by_label("Trait")).to_be_focused()  # htmx has set the new row up
         rule2.get_by_label("Trait").select_option("role")
         rule2.get_by_label("Value").fill("admin")
         page.get_by_role("button", name="Add rule").click()
         rule3 = page.get_by_role("group", name="Rule 3")
+        expect(rule3.get_by_label("Trait")).to_be_focused()
         rule3.get_by_label("Trait").select_option("teamSize")
         rule3.get_by_label("Operator").select_option("greater_than")
         expect(rule3.get_by_label("Value")).to_be_visible()
@@ -57,7 +59,18 @@ def main(base: str) -> None:
         page.wait_for_timeout(1200)
         page.screenshot(path=OUT / "create-segment-preview.png", full_page=True)
 
-        page.goto(page.url.split("/segments/")[0] + "/traits/")
+        app_url = page.url.split("/segments/")[0]
+        page.goto(app_url + "/segments/")
+        page.get_by_role("link", name="Pro Plan Admins").click()
+        page.screenshot(path=OUT / "segment.png", full_page=True)
+        page.get_by_role("link", name="Edit segment").click()
+        page.get_by_role("group", name="Rule 2").get_by_label("Operator").select_option("in")
+        page.get_by_role("group", name="Rule 2").get_by_label("Value").fill("admin, member")
+        expect(page.locator("#impact")).to_contain_text("enter")
+        page.wait_for_timeout(800)
+        page.screenshot(path=OUT / "edit-segment-impact.png", full_page=True)
+
+        page.goto(app_url + "/traits/")
         page.screenshot(path=OUT / "traits.png", full_page=True)
 
         page.goto(page.url.split("/traits/")[0] + "/users/")
