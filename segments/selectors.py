@@ -17,7 +17,7 @@ from typing import Any
 from django.db.models import BooleanField, Count, Expression, F, Max, Prefetch, Q, QuerySet
 
 from . import evaluator
-from .evaluator import OPERATORS, Condition, case_applies, now_seconds
+from .evaluator import Condition, case_applies, now_seconds
 from .models import Application, EndUser, Rule, Segment, TraitDefinition
 from .sql import READ, _key_params, conditions_q
 
@@ -226,13 +226,12 @@ class TypeChangeEffect:
 
 def type_change_effects(trait: TraitDefinition, new_type: str) -> list[TypeChangeEffect]:
     """The segments whose rules use ``trait`` and, for each, the rules that stop applying
-    (their operator does not take the new type: they would match nobody)."""
+    (their operator or value does not fit the new type: they would match nobody)."""
     effects: dict[int, TypeChangeEffect] = {}
     rules = Rule.objects.filter(trait=trait).select_related("segment").order_by("segment__name")
     for rule in rules:
         effect = effects.setdefault(rule.segment_id, TypeChangeEffect(rule.segment, []))
-        op = OPERATORS.get(rule.operator)
-        if op is None or new_type not in op.types:
+        if not replace(rule.condition, type=new_type).valid:
             effect.broken.append(rule.condition.describe())
     return list(effects.values())
 
@@ -272,7 +271,7 @@ def rule_reason(condition: Condition, traits: Mapping[str, Any], passed: bool) -
     plain = Condition(condition.trait, condition.type, condition.operator, condition.value)
     expected = plain.describe().removeprefix(condition.trait + " ")
     if not condition.valid:
-        expected += f" (this operator does not apply to a {condition.type} trait)"
+        expected += f" (this rule does not fit a {condition.type} trait: it matches nobody)"
     elif case_applies(condition.type, condition.operator):
         expected += " with match case on" if condition.case_sensitive else " ignoring case"
     return f"{condition.trait} is {actual}, expected {expected}"

@@ -111,7 +111,7 @@ def test_a_product_manager_adds_a_trait_inline_and_reads_a_users_explanation(
     form.get_by_label("Type").select_option(label="Number")
     form.get_by_role("button", name="Add trait").click()
     expect(page.get_by_role("status")).to_have_text("Trait “teamSize” added.")
-    row = page.locator("#trait-rows tr", has_text="teamSize")
+    row = page.locator("#traits-table tbody", has_text="teamSize")
     expect(row).to_contain_text("Number")
     expect(form.get_by_label("Key")).to_have_value("")
 
@@ -121,6 +121,17 @@ def test_a_product_manager_adds_a_trait_inline_and_reads_a_users_explanation(
     editor.get_by_label("Description").fill("Seats in the team")
     editor.get_by_role("button", name="Save trait").click()
     expect(row).to_contain_text("Seats in the team")
+
+    # Changing the type of a trait that rules use names the segments before anything is saved.
+    page.get_by_role("link", name="Edit plan").click()
+    editor = page.get_by_role("form", name="Edit trait plan")
+    editor.get_by_label("Type").select_option(label="True / false")
+    expect(editor.get_by_role("alert")).to_contain_text(
+        'Free Admins: “plan equals "free" (match case)” would match nobody'
+    )
+    expect(editor.get_by_role("button", name="Change type and save")).to_be_visible()
+    editor.get_by_role("link", name="Cancel").click()
+    expect(page.locator("#traits-table tbody", has_text="plan")).to_contain_text("Text")
 
     # The user whose plan is "Free" is not a free admin: match case is on.
     nav(page, "Users").click()

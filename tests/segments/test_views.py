@@ -437,6 +437,11 @@ def test_traits__warns_when_stored_values_do_not_fit_the_type(client, app):
     EndUserFactory(application=app, traits={"teamSize": "12"})  # reads as a number
     page = text(client.get(url("traits", app)))
     assert "3 users have a value that is not a number" in page
+    # The row and its warning are one tbody, so that an inline swap replaces both.
+    trait = TraitDefinition.objects.get(application=app, key="teamSize")
+    row = client.get(url("trait_row", app, trait.pk), headers=HTMX).content.decode().strip()
+    assert row.startswith(f'<tbody id="trait-{trait.pk}"') and row.endswith("</tbody>")
+    assert row.count("<tbody") == 1 and "3 users have a value" in row
 
 
 def test_traits__query_count_does_not_grow_with_traits(client, app, django_assert_num_queries):
@@ -457,7 +462,10 @@ def test_traits__create_inline_returns_an_empty_form_and_the_new_row(client, app
     body = response.content.decode()
     assert response.status_code == 200
     assert "Trait “seats” added." in body
-    assert 'hx-swap-oob="beforeend:#trait-rows"' in body and "seats" in body
+    assert 'hx-swap-oob="beforeend:#traits-table"' in body
+    assert re.search(
+        r'<tbody id="trait-\d+" class="trait"><tr>\s*<td><code class="key">seats', body
+    )
     assert 'id="id_new_key" name="key" value=""' in body
     trait = TraitDefinition.objects.get(application=app, key="seats")
     assert (trait.type, trait.label, trait.auto_discovered) == ("number", "Seats", False)
@@ -515,6 +523,19 @@ def test_traits__a_type_change_shows_the_segments_affected_before_saving(client,
     client.post(url("trait_edit", app, trait.pk), {**data, "confirm": "1"}, headers=HTMX)
     trait.refresh_from_db()
     assert trait.type == "date"
+
+
+def test_traits__after_a_type_change_the_rules_that_no_longer_fit_match_nobody(client, app):
+    segment_with_rules(app, "Pro", [("plan", "equals", "pro")])
+    trait = TraitDefinition.objects.get(application=app, key="plan")
+    data = {"label": "", "type": "number", "description": "", "confirm": "1"}
+    client.post(url("trait_edit", app, trait.pk), data, headers=HTMX)
+
+    page = text(client.get(url("list", app)))
+    assert re.search(r"Pro plan equals( \S+)? 0 ", page)  # no crash, and nobody
+    user = app.end_users.first()
+    explained = text(client.get(url("user_detail", app, user.pk)))
+    assert "this rule does not fit a number trait: it matches nobody" in explained
 
 
 def test_traits__deleting_a_trait_that_rules_use_is_refused_with_their_names(client, app):
