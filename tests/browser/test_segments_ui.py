@@ -118,6 +118,7 @@ def test_a_product_manager_adds_a_trait_inline_and_reads_a_users_explanation(
     # Edit in place: the row becomes a form and back.
     page.get_by_role("link", name="Edit teamSize").click()
     editor = page.get_by_role("form", name="Edit trait teamSize")
+    expect(editor.get_by_label("Label")).to_be_focused()  # swapped in and set up by htmx
     editor.get_by_label("Description").fill("Seats in the team")
     editor.get_by_role("button", name="Save trait").click()
     expect(row).to_contain_text("Seats in the team")
@@ -125,6 +126,7 @@ def test_a_product_manager_adds_a_trait_inline_and_reads_a_users_explanation(
     # Changing the type of a trait that rules use names the segments before anything is saved.
     page.get_by_role("link", name="Edit plan").click()
     editor = page.get_by_role("form", name="Edit trait plan")
+    expect(editor.get_by_label("Label")).to_be_focused()
     editor.get_by_label("Type").select_option(label="True / false")
     expect(editor.get_by_role("alert")).to_contain_text(
         'Free Admins: “plan equals "free" (match case)” would match nobody'
