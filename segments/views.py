@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from experiences.models import Experience
+from experiences.targeting import explain_serve
 
 from . import actions, selectors
 from .access import application_view, applications_of, get_in_application
@@ -37,11 +38,6 @@ from .forms import (
     rows_from_segment,
 )
 from .models import EndUser, Segment, TraitDefinition
-
-try:  # the api branch's targeting engine; the user page's URL panel waits for it
-    from experiences.targeting import explain_serve
-except ImportError:  # pragma: no cover - depends on which branches are merged
-    explain_serve = None
 
 # "Rule 2 (plan equals): needs a number" -> "needs a number", where the rule is already named.
 RULE_PREFIX = re.compile(r"^Rule \d+(?: \([^)]*\))?: ")
@@ -477,14 +473,17 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     application = request.application
     end_user = get_in_application(EndUser.objects, request, pk=pk)
     url = request.GET.get("url", "").strip()
-    decisions = None
-    if url and explain_serve is not None:
-        decisions = explain_serve(application, end_user, url)
+    decisions, url_error = None, ""
+    if url:
+        try:
+            decisions = explain_serve(application, end_user, url)
+        except ValueError:
+            url_error = "That is not a URL or a path: try https://app.example.com/settings."
     context: dict[str, Any] = {
         "end_user": end_user,
         "url": url,
+        "url_error": url_error,
         "decisions": decisions,
-        "targeting_available": explain_serve is not None,
     }
     if _wants(request, "experiences-panel"):
         return render(request, "segments/user_detail.html#experiences", context)

@@ -149,7 +149,6 @@ class TooltipFactory(ExperienceFactory):
     content = factory.LazyFunction(lambda: dict(CONTENT_BY_KIND[Experience.Kind.TOOLTIP]))
 
 
-
 def saved_segment(application, name, rules, **kwargs):
     """A segment through the real write path (actions.segment_create); rules are
     (trait key, operator, value[, match case]) and name existing trait definitions."""

@@ -8,7 +8,7 @@ from tests.factories import (
     ApplicationFactory,
     EndUserFactory,
     TraitDefinitionFactory,
-    segment_with_rules,
+    saved_segment,
 )
 
 
@@ -37,11 +37,11 @@ def test_segment_filter__by_name_and_trait_within_the_application():
     application = ApplicationFactory()
     TraitDefinitionFactory(application=application, key="plan")
     TraitDefinitionFactory(application=application, key="role")
-    segment_with_rules(application, "Pro admins", [("plan", "equals", "pro")])
-    segment_with_rules(application, "Admins", [("role", "equals", "admin")])
+    saved_segment(application, "Pro admins", [("plan", "equals", "pro")])
+    saved_segment(application, "Admins", [("role", "equals", "admin")])
     other = ApplicationFactory()
     TraitDefinitionFactory(application=other, key="plan")
-    segment_with_rules(other, "Pro admins", [("plan", "equals", "pro")])
+    saved_segment(other, "Pro admins", [("plan", "equals", "pro")])
 
     def names(**params):
         data = QueryDict(mutable=True)

@@ -138,12 +138,12 @@ def test_value_text__shows_stored_values_as_typed():
 
 @pytest.mark.django_db
 def test_rows_from_segment__round_trip_through_the_form():
-    from tests.factories import ApplicationFactory, TraitDefinitionFactory, segment_with_rules
+    from tests.factories import ApplicationFactory, TraitDefinitionFactory, saved_segment
 
     application = ApplicationFactory()
     TraitDefinitionFactory(application=application, key="plan")
     TraitDefinitionFactory(application=application, key="teamSize", type="number")
-    segment = segment_with_rules(
+    segment = saved_segment(
         application,
         "Big pro",
         [("plan", "in", ["pro", "enterprise"], True), ("teamSize", "greater_than", 10)],

@@ -384,9 +384,7 @@ def test_delete__asks_for_confirmation_naming_the_experiences(client, app):
 
 
 def test_detail__rules_count_members_and_experiences(client, app):
-    segment = saved_segment(
-        app, "Pro", [("plan", "equals", "pro")], description="Paying teams"
-    )
+    segment = saved_segment(app, "Pro", [("plan", "equals", "pro")], description="Paying teams")
     PublishedExperienceFactory(application=app, name="Pro tour").segments.add(segment)
     page = text(client.get(url("detail", app, segment.pk)))
     assert 'Rules 1 plan equals "pro"' in page
@@ -526,7 +524,7 @@ def test_traits__a_type_change_shows_the_segments_affected_before_saving(client,
 
 
 def test_traits__after_a_type_change_the_rules_that_no_longer_fit_match_nobody(client, app):
-    segment_with_rules(app, "Pro", [("plan", "equals", "pro")])
+    saved_segment(app, "Pro", [("plan", "equals", "pro")])
     trait = TraitDefinition.objects.get(application=app, key="plan")
     data = {"label": "", "type": "number", "description": "", "confirm": "1"}
     client.post(url("trait_edit", app, trait.pk), data, headers=HTMX)
@@ -634,21 +632,29 @@ def test_user_page__the_url_panel_is_a_fragment(client, app):
     assert "<html" not in response.content.decode()
 
 
-@pytest.mark.skipif(
-    not __import__("importlib").util.find_spec("experiences.targeting"),
-    reason="waits for the api branch: experiences.targeting.explain_serve is not on main yet",
-)
 def test_user_page__shows_the_experiences_the_user_would_see_on_a_url(client, app):
     user = EndUserFactory(application=app, traits={"plan": "pro"})
     segment = saved_segment(app, "Pro", [("plan", "equals", "pro")])
-    shown = PublishedExperienceFactory(application=app, name="Settings tour", url_include=[])
-    shown.segments.add(segment)
-    PublishedExperienceFactory(application=app, name="For nobody")
-    page = text(
-        client.get(url("user_detail", app, user.pk), {"url": "https://app.example.com/settings"})
+    PublishedExperienceFactory(
+        application=app, name="Settings tour", segments=[segment], url_include=["/settings"]
     )
-    assert "Settings tour: shown" in page
-    assert "For nobody: not shown" in page
+    PublishedExperienceFactory(
+        application=app, name="Billing banner", segments=[segment], url_include=["/billing"]
+    )
+    response = client.get(
+        url("user_detail", app, user.pk),
+        {"url": "https://app.example.com/settings"},
+        headers={**HTMX, "HX-Target": "experiences-panel"},
+    )
+    page = text(response)
+    assert "Settings tour: shown — in segment Pro; URL matches /settings" in page
+    assert "Billing banner: not shown — URL /settings matches no include pattern" in page
+
+
+def test_user_page__a_url_that_is_not_one_is_said_so(client, app):
+    user = EndUserFactory(application=app)
+    page = text(client.get(url("user_detail", app, user.pk), {"url": "http://[oops"}))
+    assert "That is not a URL or a path" in page
 
 
 # --- Navigation --------------------------------------------------------------------------
