@@ -394,12 +394,13 @@ class Condition:
         op = OPERATORS.get(self.operator)
         label = op.label if op else self.operator
         value = self.value
-        kind = op.value_kind(self.type) if op and self.valid else NONE
-        if kind == NONE:
+        # Said as stored, even when it no longer fits a retyped trait (the words then say why
+        # the rule matches nobody).
+        if value is None or value == []:
             words = ""
-        elif kind == DAYS:
+        elif op is not None and op.value == DAYS:
             words = f" {value} days" + (" ago" if self.operator == "more_than_days_ago" else "")
-        elif kind == LIST:
+        elif isinstance(value, list):
             words = " " + ", ".join(_quote(v) for v in value)
         else:
             words = " " + _quote(value)
@@ -408,7 +409,8 @@ class Condition:
             if self.case_sensitive and case_applies(self.type, self.operator)
             else ""
         )
-        return f"{self.trait} {label}{words}{case}"
+        broken = "" if self.valid else f" (does not fit a {self.type} trait: matches nobody)"
+        return f"{self.trait} {label}{words}{case}{broken}"
 
 
 def _quote(value: Any) -> str:

@@ -155,3 +155,12 @@ def test_rule_whose_value_no_longer_fits_its_retyped_trait__matches_nobody():
     assert not retyped.valid
     assert not CompiledSegment([retyped]).matches({"plan": "free"})
     assert not CompiledSegment([Condition("plan", "number", "not_equals", "free")]).matches({})
+
+
+def test_describe__says_a_rule_that_no_longer_fits_its_trait_matches_nobody():
+    assert Condition("plan", "number", "equals", "free").describe() == (
+        'plan equals "free" (does not fit a number trait: matches nobody)'
+    )
+    assert Condition("signup", "date", "within_last_days", 7).describe() == (
+        "signup is within the last 7 days"
+    )
