@@ -22,8 +22,8 @@ DEFAULT_LIMIT = 10_000
 SQLITE_CHECK_EVERY = 1000
 
 
-class _TimedOut(Exception):
-    pass
+class DeadlineExceeded(Exception):
+    """The queries inside ``deadline`` did not finish in time (they were cancelled)."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,9 @@ def count_members(
         return timeout_ms - int((time.monotonic() - started) * 1000)
 
     try:
-        with _deadline(queryset.db, remaining_ms()):
+        with deadline(queryset.db, remaining_ms()):
             bounded = queryset[: limit + 1].count()
-    except _TimedOut:
+    except DeadlineExceeded:
         return MemberCount(None, exact=False)
     if bounded <= limit:
         return MemberCount(bounded, exact=True)
@@ -93,18 +93,18 @@ def count_members(
     if left <= 0:
         return MemberCount(limit, exact=False)
     try:
-        with _deadline(queryset.db, left):
+        with deadline(queryset.db, left):
             return MemberCount(queryset.count(), exact=True)
-    except _TimedOut:
+    except DeadlineExceeded:
         return MemberCount(limit, exact=False)
 
 
 @contextmanager
-def _deadline(alias: str, timeout_ms: int) -> Iterator[None]:
-    """Queries inside stop after ``timeout_ms`` (raising ``_TimedOut``)."""
+def deadline(alias: str, timeout_ms: int) -> Iterator[None]:
+    """Queries inside stop after ``timeout_ms`` (raising ``DeadlineExceeded``)."""
     connection = connections[alias]
     if timeout_ms <= 0:
-        raise _TimedOut
+        raise DeadlineExceeded
     if connection.vendor == "postgresql":
         with _postgresql_deadline(connection, timeout_ms):
             yield
@@ -134,7 +134,7 @@ def _postgresql_deadline(connection: Any, timeout_ms: int) -> Iterator[None]:
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
     except OperationalError as error:
         if isinstance(error.__cause__, QueryCanceled):
-            raise _TimedOut from error
+            raise DeadlineExceeded from error
         raise
 
 
@@ -151,7 +151,7 @@ def _sqlite_deadline(connection: Any, timeout_ms: int) -> Iterator[None]:
         yield
     except OperationalError as error:
         if isinstance(error.__cause__, sqlite3.OperationalError) and "interrupt" in str(error):
-            raise _TimedOut from error
+            raise DeadlineExceeded from error
         raise
     finally:
         raw.set_progress_handler(None, 0)

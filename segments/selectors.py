@@ -17,11 +17,14 @@ from typing import Any
 from django.db.models import BooleanField, Count, Expression, F, Max, Prefetch, Q, QuerySet
 
 from . import evaluator
+from .counting import DeadlineExceeded, MemberCount, count_members, deadline
 from .evaluator import Condition, case_applies, now_seconds
 from .models import Application, EndUser, Rule, Segment, TraitDefinition
 from .sql import READ, _key_params, conditions_q
 
 SAMPLE_USERS = 10
+# The live preview never keeps the form waiting longer than about this (segments/counting.py).
+PREVIEW_TIMEOUT_MS = 800
 
 
 # --- Counting ----------------------------------------------------------------------------
@@ -93,11 +96,26 @@ class Impact:
 
 @dataclass
 class Preview:
-    total: int
-    matched: int
+    total: int | None
+    matched: int | None
     samples: list[EndUser]
     funnel: list[FunnelStep]
     impact: Impact | None = None
+    # Set when counting every step would have kept the form waiting: then only the bounded
+    # total and match are known ("more than 10,000", "counting…"), no funnel nor impact.
+    bounded: tuple[MemberCount, MemberCount] | None = None
+
+    @property
+    def matched_label(self) -> str:
+        return f"{self.matched:,}" if self.bounded is None else _number(self.bounded[1])
+
+    @property
+    def total_label(self) -> str:
+        return f"{self.total:,}" if self.bounded is None else _number(self.bounded[0])
+
+
+def _number(count: MemberCount) -> str:
+    return count.label.removesuffix(" users").removesuffix(" user")
 
 
 def segment_preview(
@@ -118,17 +136,28 @@ def segment_preview(
     if segment is not None:
         groups["before"] = segment.conditions
         groups["both"] = [*segment.conditions, *only]
-    counts = count_users(application, groups, when)
+    users = EndUser.objects.filter(application=application)
+    try:
+        with deadline(users.db, PREVIEW_TIMEOUT_MS):
+            counts = count_users(application, groups, when)
+    except DeadlineExceeded:
+        total = count_members(users, timeout_ms=PREVIEW_TIMEOUT_MS // 2)
+        matched = count_members(
+            users.filter(conditions_q(only, when)), timeout_ms=PREVIEW_TIMEOUT_MS // 2
+        )
+        return Preview(total.count, matched.count, [], [], bounded=(total, matched))
     funnel = [
         FunnelStep(number, condition.describe(), counts[("after", i)])
         for i, (number, condition) in enumerate(conditions)
     ]
     matched = funnel[-1].count if funnel else counts["total"]
-    samples = list(
-        EndUser.objects.filter(application=application)
-        .filter(conditions_q(only, when))
-        .order_by("external_id")[:SAMPLE_USERS]
-    )
+    try:
+        with deadline(users.db, PREVIEW_TIMEOUT_MS):
+            samples = list(
+                users.filter(conditions_q(only, when)).order_by("external_id")[:SAMPLE_USERS]
+            )
+    except DeadlineExceeded:  # rare matches among many users: no samples rather than a wait
+        samples = []
     impact = None
     if segment is not None:
         before, both = counts["before"], counts["both"]

@@ -291,6 +291,22 @@ def test_preview__counts_the_funnel_rule_by_rule(client, app):
     assert "u00" in page and "u01" in page and "u02" not in page
 
 
+def test_preview__when_counting_every_rule_is_too_slow__shows_bounded_counts(
+    client, app, monkeypatch
+):
+    from segments import selectors
+    from segments.counting import DeadlineExceeded
+
+    def too_slow(*args, **kwargs):
+        raise DeadlineExceeded
+
+    monkeypatch.setattr(selectors, "count_users", too_slow)
+    page = text(preview(client, app, ("plan", "equals", "pro"), ("role", "equals", "admin")))
+    assert "Matches 2 of 10 users" in page
+    assert "Counting every rule took too long at this size" in page
+    assert "Rule by rule" not in page
+
+
 def test_preview__skips_incomplete_rows_and_says_so(client, app):
     page = text(preview(client, app, ("plan", "equals", "pro"), ("teamSize", "greater_than", "")))
     assert "Matches 4 of 10 users" in page
