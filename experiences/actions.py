@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from segments.actions import clean_unique_name
 from segments.models import Application, Segment
 
 from .content import clean_content, clean_url_patterns
@@ -28,17 +29,7 @@ class EmptyAudience(ValidationError):
 
 
 def _clean_name(application: Application, name: Any, exclude: Experience | None) -> str:
-    name = name.strip() if isinstance(name, str) else ""
-    if not name:
-        raise ValidationError({"name": ["Give the experience a name."]})
-    if len(name) > 100:
-        raise ValidationError({"name": ["Keep the name under 100 characters."]})
-    clash = application.experiences.filter(name__iexact=name)
-    if exclude is not None:
-        clash = clash.exclude(pk=exclude.pk)
-    if clash.exists():
-        raise ValidationError({"name": [f'An experience named "{name}" already exists.']})
-    return name
+    return clean_unique_name(application.experiences, name, noun="experience", exclude=exclude)
 
 
 def _clean_segments(application: Application, segments: Iterable[Any]) -> list[Segment]:

@@ -198,18 +198,25 @@ def _clean_rules(application: Application, rules: Iterable[RuleInput]) -> list[R
     return [rule for rule in cleaned if rule is not None]
 
 
-def _clean_name(application: Application, name: str, exclude: Segment | None = None) -> str:
-    name = (name or "").strip()
+def clean_unique_name(queryset: Any, name: Any, *, noun: str, exclude: Any = None) -> str:
+    """A name for a new or renamed object: stripped, present, short, and not taken (ignoring
+    case) in ``queryset``, the application's objects of that kind."""
+    name = name.strip() if isinstance(name, str) else ""
     if not name:
-        raise ValidationError({"name": ["Give the segment a name."]})
+        raise ValidationError({"name": [f"Give the {noun} a name."]})
     if len(name) > 100:
         raise ValidationError({"name": ["Keep the name under 100 characters."]})
-    clash = application.segments.filter(name__iexact=name)
+    clash = queryset.filter(name__iexact=name)
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)
     if clash.exists():
-        raise ValidationError({"name": [f'A segment named "{name}" already exists.']})
+        article = "An" if noun[0] in "aeiou" else "A"
+        raise ValidationError({"name": [f'{article} {noun} named "{name}" already exists.']})
     return name
+
+
+def _clean_name(application: Application, name: str, exclude: Segment | None = None) -> str:
+    return clean_unique_name(application.segments, name, noun="segment", exclude=exclude)
 
 
 def _collect(*checks: Any) -> list[Any]:
