@@ -228,7 +228,7 @@ def test_experience__invalid_content_is_refused_with_the_editors_message(client,
     )
     html = response.content.decode()
     assert "Step 2: give the step a CSS selector (#save, .nav a)." in html
-    assert "dashboard: start with / for a path" in html
+    assert "&quot;dashboard&quot;: start with / for a path" in html
     assert not Experience.objects.exists()
 
 
