@@ -18,6 +18,7 @@ from functools import wraps
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -208,14 +209,30 @@ def _url(data: dict[str, Any], *, required: bool) -> str | None:
 
 
 def _end_user(app: Targeting, user_id: str) -> EndUser:
-    user = EndUser.objects.filter(application_id=app.application.pk, external_id=user_id).first()
-    if user is None:
+    # The (application, external_id) unique index; no ORDER BY (there is one row at most).
+    found = list(
+        EndUser.objects.filter(application_id=app.application.pk, external_id=user_id)
+        .order_by()
+        .only("id", "external_id", "traits")[:1]
+    )
+    if not found:
         raise ApiError(404, "unknown_user", f"No user {user_id!r}: identify the user first.", "id")
-    return user
+    return found[0]
 
 
-def _experiences(app: Targeting, user: EndUser, url: str) -> list[dict[str, Any]]:
-    return [e.as_json() for e in targeting.serve(app, user, url)]
+def _experiences(app: Targeting, user: EndUser, url: str) -> str:
+    """The served experiences as a JSON array: each one was encoded once, when compiled."""
+    return "[" + ", ".join(e.json for e in targeting.serve(app, user, url)) + "]"
+
+
+def _json_response(fields: dict[str, Any], experiences: str | None = None) -> HttpResponse:
+    """What ``JsonResponse(fields | {"experiences": [...]})`` answers, byte for byte, with the
+    experiences spliced in already encoded."""
+    body = json.dumps(fields, cls=DjangoJSONEncoder)
+    if experiences is not None:
+        separator = ", " if fields else ""
+        body = f'{body[:-1]}{separator}"experiences": {experiences}}}'
+    return HttpResponse(body, content_type="application/json")
 
 
 # --- Endpoints ---------------------------------------------------------------------------
@@ -242,10 +259,8 @@ def identify(request: HttpRequest) -> HttpResponse:
     if traits and any(k not in app.trait_keys and v is not None for k, v in traits.items()):
         # New trait definitions were bulk-created (no signal): recompile with them.
         targeting.invalidate(app.application.pk)
-    body: dict[str, Any] = {"id": user.external_id, "traits": user.traits}
-    if url is not None:
-        body["experiences"] = _experiences(app, user, url)
-    return JsonResponse(body)
+    body = {"id": user.external_id, "traits": user.traits}
+    return _json_response(body, None if url is None else _experiences(app, user, url))
 
 
 @api_view("GET")
@@ -256,7 +271,7 @@ def experiences(request: HttpRequest) -> HttpResponse:
     _verify(app, user_id, data)
     url = _url(data, required=True)
     user = _end_user(app, user_id)
-    return JsonResponse({"id": user.external_id, "experiences": _experiences(app, user, url)})
+    return _json_response({"id": user.external_id}, _experiences(app, user, url))
 
 
 @api_view("POST")
