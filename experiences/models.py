@@ -68,7 +68,16 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["end_user", "experience"], name="event_user_experience")]
+        indexes = [
+            models.Index(fields=["end_user", "experience"], name="event_user_experience"),
+            # A serve reads a user's dismissed/completed events (frequency) in its one query:
+            # only those rows, however many "shown" and "step" events the user piles up.
+            models.Index(
+                fields=["end_user", "experience", "type"],
+                condition=models.Q(type__in=["dismissed", "completed"]),
+                name="event_user_outcome",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.experience} by {self.end_user}"

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
 from django.db.models import Prefetch
 
 from segments.evaluator import CompiledSegment, Condition, now_seconds
@@ -462,6 +463,72 @@ def targeting_for_key(public_key: str) -> Targeting | None:
     return targeting
 
 
+# The one query of a serve: the application by its public key with its targeting version, the
+# user by id, and the user's past dismissed/completed events (for frequency) aggregated to one
+# text ("12:dismissed,12:completed"). Backed by the public_key, (application, external_id) and
+# event_user_outcome (partial, per user) indexes. {names} are quoted table names.
+_LOOKUP = """
+    SELECT a.id, v.version, u.id, u.traits, (
+        SELECT {aggregate} FROM {event} e
+        WHERE e.end_user_id = u.id AND e.type IN ('dismissed', 'completed')
+    )
+    FROM {application} a
+    LEFT JOIN {version} v ON v.application_id = a.id
+    LEFT JOIN {end_user} u ON u.application_id = a.id AND u.external_id = %s
+    WHERE a.public_key = %s"""
+_AGGREGATE = {
+    "postgresql": "string_agg(DISTINCT e.experience_id::text || ':' || e.type, ',')",
+    "sqlite": "group_concat(DISTINCT e.experience_id || ':' || e.type)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """One user of one application as a serve sees them. ``id`` None: never identified."""
+
+    id: int | None
+    traits: dict[str, Any]
+    history: dict[int, set[str]]
+
+
+def _lookup_sql() -> str:
+    quote = connection.ops.quote_name
+    tables = {
+        "application": Application,
+        "version": TargetingVersion,
+        "end_user": EndUser,
+        "event": Event,
+    }
+    return _LOOKUP.format(
+        aggregate=_AGGREGATE[connection.vendor],
+        **{name: quote(model._meta.db_table) for name, model in tables.items()},
+    )
+
+
+def lookup(public_key: str, external_id: str) -> tuple[Targeting, Visitor] | None:
+    """The application with this public key (None if unknown) and its user ``external_id``
+    with the frequency-relevant history: one query, plus the targeting's own when its version
+    is new to this process and to the cache."""
+    if not isinstance(public_key, str) or not _PUBLIC_KEY.fullmatch(public_key):
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_lookup_sql(), [external_id, public_key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    application_id, version, user_id, traits, events = row
+    found = targeting_for(application_id, version)
+    if found is None or found.application.public_key != public_key:
+        return None
+    if isinstance(traits, str):  # PostgreSQL's jsonb and SQLite's text both arrive as text
+        traits = json.loads(traits)
+    history: dict[int, set[str]] = {}
+    for event in events.split(",") if events else ():
+        experience_id, _, type_ = event.partition(":")
+        history.setdefault(int(experience_id), set()).add(type_)
+    return found, Visitor(user_id, traits if isinstance(traits, dict) else {}, history)
+
+
 def clear_local() -> None:
     """Forget this process's compiled targeting (tests)."""
     _local.clear()
@@ -566,6 +633,7 @@ def decide(
     url: str,
     now: datetime | float | None = None,
     explain: Literal[True] = True,
+    history: Mapping[int, set[str]] | None = None,
 ) -> list[Decision]: ...
 
 
@@ -578,6 +646,7 @@ def decide(
     url: str,
     now: datetime | float | None = None,
     explain: Literal[False],
+    history: Mapping[int, set[str]] | None = None,
 ) -> list[CompiledExperience]: ...
 
 
@@ -589,6 +658,7 @@ def decide(
     url: str,
     now: datetime | float | None = None,
     explain: bool = True,
+    history: Mapping[int, set[str]] | None = None,
 ) -> list[Decision] | list[CompiledExperience]:
     """The one decision path: status, segments, audience, URL, then frequency (one query, for
     the experiences that passed the rest, when one of them counts past events).
@@ -598,6 +668,9 @@ def decide(
     it must be: unpublished and audience-less ones are skipped outright, the URL (cheap and
     remembered per URL) goes first, then the audience, then frequency; no ``Decision`` and no
     reason text is built. Both answer the same experiences (tests/experiences/test_targeting).
+
+    ``history``: the user's past event types per experience when the caller already has them
+    (``lookup`` reads them in the serve's one query); else they are queried here.
     """
     when = now_seconds(now)
     in_segment: dict[int, bool] = {}
@@ -624,14 +697,15 @@ def decide(
             reason = url_reason
         if explain or reason is None:
             staged.append((experience, reason, segment_name, pattern))
-    history = history_for(
-        end_user_id,
-        [
-            e.id
-            for e, reason, _, _ in staged
-            if reason is None and e.frequency != Experience.Frequency.EVERY_TIME
-        ],
-    )
+    if history is None:
+        history = history_for(
+            end_user_id,
+            [
+                e.id
+                for e, reason, _, _ in staged
+                if reason is None and e.frequency != Experience.Frequency.EVERY_TIME
+            ],
+        )
     if not explain:
         return [
             experience

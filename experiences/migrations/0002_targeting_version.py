@@ -35,4 +35,8 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.RunPython(create_versions, migrations.RunPython.noop),
+        migrations.AddIndex(
+            model_name='event',
+            index=models.Index(condition=models.Q(('type__in', ['dismissed', 'completed'])), fields=['end_user', 'experience', 'type'], name='event_user_outcome'),
+        ),
     ]
