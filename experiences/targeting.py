@@ -26,9 +26,14 @@ from functools import cached_property, lru_cache
 from typing import Any, Literal, overload
 from urllib.parse import unquote, urlsplit
 
+try:
+    import psycopg
+except ImportError:  # pragma: no cover - SQLite-only installs
+    psycopg = None
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Prefetch
 
 from segments.evaluator import CompiledSegment, Condition, now_seconds
@@ -469,16 +474,18 @@ def targeting_for_key(public_key: str) -> Targeting | None:
 # event_user_outcome (partial, per user) indexes. {names} are quoted table names.
 _LOOKUP = """
     SELECT a.id, v.version, u.id, u.traits, (
-        SELECT {aggregate} FROM {event} e
-        WHERE e.end_user_id = u.id AND e.type IN ('dismissed', 'completed')
+        SELECT {aggregate} FROM (
+            SELECT DISTINCT e.experience_id, e.type FROM {event} e
+            WHERE e.end_user_id = u.id AND e.type IN ('dismissed', 'completed')
+        ) h
     )
     FROM {application} a
     LEFT JOIN {version} v ON v.application_id = a.id
     LEFT JOIN {end_user} u ON u.application_id = a.id AND u.external_id = %s
     WHERE a.public_key = %s"""
 _AGGREGATE = {
-    "postgresql": "string_agg(DISTINCT e.experience_id::text || ':' || e.type, ',')",
-    "sqlite": "group_concat(DISTINCT e.experience_id || ':' || e.type)",
+    "postgresql": "string_agg(h.experience_id::text || ':' || h.type, ',')",
+    "sqlite": "group_concat(h.experience_id || ':' || h.type, ',')",
 }
 
 
@@ -505,13 +512,41 @@ def _lookup_sql() -> str:
     )
 
 
+if psycopg is not None:
+
+    class _PreparingCursor(psycopg.Cursor):
+        """Prepares every statement it runs (Django turns psycopg's automatic preparing off)."""
+
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            return super().execute(query, params, **{**kwargs, "prepare": True})
+
+
+def _prepared_cursor() -> CursorWrapper:
+    """On PostgreSQL (psycopg 3), a cursor that binds parameters on the server and prepares its
+    statement: planning the lookup costs more than running it (~0.3 ms against ~0.1), and a
+    prepared statement is planned once per connection (psycopg keeps the name per connection).
+    Django's other cursors keep binding on the client. Behind PgBouncer in
+    transaction mode, PgBouncer 1.21+ (max_prepared_statements) is needed."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = connection.connection
+    if psycopg is None or not isinstance(raw, psycopg.Connection):  # psycopg2: Django's cursor
+        return connection.cursor()
+    cursor = _PreparingCursor(raw)
+    # Wrapped as Django wraps its own: errors as django.db errors, queries logged and counted.
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
+
+
 def lookup(public_key: str, external_id: str) -> tuple[Targeting, Visitor] | None:
     """The application with this public key (None if unknown) and its user ``external_id``
     with the frequency-relevant history: one query, plus the targeting's own when its version
     is new to this process and to the cache."""
     if not isinstance(public_key, str) or not _PUBLIC_KEY.fullmatch(public_key):
         return None
-    with connection.cursor() as cursor:
+    with _prepared_cursor() as cursor:
         cursor.execute(_lookup_sql(), [external_id, public_key])
         row = cursor.fetchone()
     if row is None:

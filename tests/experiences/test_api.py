@@ -557,6 +557,19 @@ def test_a_warm_serve_is_one_query__identify_with_url_two(
     assert response.status_code == 201
 
 
+def test_on_postgresql_the_lookup_is_a_prepared_statement(client, big_app):
+    """Planning the lookup costs more than running it: it must stay prepared."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    params = {"key": big_app.public_key, "id": "u1", "url": "/dashboard"}
+    for _ in range(2):
+        assert client.get(EXPERIENCES, params).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    assert any("targetingversion" in statement for statement in statements)
+
+
 def test_a_cold_serve_is_a_constant_number_of_queries(
     client, big_app, django_assert_max_num_queries
 ):
