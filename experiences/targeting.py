@@ -26,16 +26,12 @@ from functools import cached_property, lru_cache
 from typing import Any, Literal, overload
 from urllib.parse import unquote, urlsplit
 
-try:
-    import psycopg
-except ImportError:  # pragma: no cover - SQLite-only installs
-    psycopg = None
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
-from django.db.backends.utils import CursorWrapper
 from django.db.models import Prefetch
 
+from callout.db import prepared_cursor
 from segments.evaluator import CompiledSegment, Condition, now_seconds
 from segments.models import Application, EndUser, Rule, Segment, TraitDefinition
 
@@ -512,41 +508,13 @@ def _lookup_sql() -> str:
     )
 
 
-if psycopg is not None:
-
-    class _PreparingCursor(psycopg.Cursor):
-        """Prepares every statement it runs (Django turns psycopg's automatic preparing off)."""
-
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            return super().execute(query, params, **{**kwargs, "prepare": True})
-
-
-def _prepared_cursor() -> CursorWrapper:
-    """On PostgreSQL (psycopg 3), a cursor that binds parameters on the server and prepares its
-    statement: planning the lookup costs more than running it (~0.3 ms against ~0.1), and a
-    prepared statement is planned once per connection (psycopg keeps the name per connection).
-    Django's other cursors keep binding on the client. Behind PgBouncer in
-    transaction mode, PgBouncer 1.21+ (max_prepared_statements) is needed."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    connection.ensure_connection()
-    raw = connection.connection
-    if psycopg is None or not isinstance(raw, psycopg.Connection):  # psycopg2: Django's cursor
-        return connection.cursor()
-    cursor = _PreparingCursor(raw)
-    # Wrapped as Django wraps its own: errors as django.db errors, queries logged and counted.
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
-
-
 def lookup(public_key: str, external_id: str) -> tuple[Targeting, Visitor] | None:
     """The application with this public key (None if unknown) and its user ``external_id``
     with the frequency-relevant history: one query, plus the targeting's own when its version
     is new to this process and to the cache."""
     if not isinstance(public_key, str) or not _PUBLIC_KEY.fullmatch(public_key):
         return None
-    with _prepared_cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection (callout/db.py)
         cursor.execute(_lookup_sql(), [external_id, public_key])
         row = cursor.fetchone()
     if row is None:
