@@ -102,6 +102,7 @@ def _query_pairs(query: str) -> list[tuple[str, str | None]]:
     return pairs
 
 
+@lru_cache(maxsize=1024)  # the API checks a url, then the serve reads it: parse it once
 def parse_url(url: str) -> ParsedUrl:
     """A full URL (``https://app.example.com/dashboard?tab=1#x``) or a path (``/dashboard``);
     raises ValueError for what is neither (``http://[oops``)."""
@@ -494,7 +495,8 @@ class Visitor:
     history: dict[int, set[str]]
 
 
-def _lookup_sql() -> str:
+@lru_cache(maxsize=4)
+def _lookup_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
     tables = {
         "application": Application,
@@ -503,7 +505,7 @@ def _lookup_sql() -> str:
         "event": Event,
     }
     return _LOOKUP.format(
-        aggregate=_AGGREGATE[connection.vendor],
+        aggregate=_AGGREGATE[vendor],
         **{name: quote(model._meta.db_table) for name, model in tables.items()},
     )
 
@@ -515,7 +517,7 @@ def lookup(public_key: str, external_id: str) -> tuple[Targeting, Visitor] | Non
     if not isinstance(public_key, str) or not _PUBLIC_KEY.fullmatch(public_key):
         return None
     with prepared_cursor() as cursor:  # planned once per connection (callout/db.py)
-        cursor.execute(_lookup_sql(), [external_id, public_key])
+        cursor.execute(_lookup_sql(connection.vendor), [external_id, public_key])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -690,6 +692,11 @@ def decide(
             if matched:
                 segment_name = entry.name
                 break
+        if not explain:
+            # The rows are servable experiences the URL lets through: the audience decides.
+            if segment_name is not None:
+                staged.append((experience, None, segment_name, pattern))
+            continue
         if not experience.published:
             reason = experience.status
         elif not experience.segment_ids:
@@ -698,8 +705,7 @@ def decide(
             reason = "not in any of its segments"
         else:
             reason = url_reason
-        if explain or reason is None:
-            staged.append((experience, reason, segment_name, pattern))
+        staged.append((experience, reason, segment_name, pattern))
     if history is None:
         history = history_for(
             end_user_id,
