@@ -54,10 +54,10 @@ def _experience_segments_changed(sender: Any, instance: Any, action: str, **kwar
         invalidate(instance.application_id)
 
 
-def _application_saved(sender: Any, instance: Application, created: bool, **kwargs: Any) -> None:
-    # Created: its first version row (the application now exists, so the row can refer to it).
-    # The version row goes with the application when it is deleted (CASCADE): a deleted
-    # application, or a rotated key, is unknown to the query that looks keys up.
+def _application_saved(sender: Any, instance: Application, **kwargs: Any) -> None:
+    # An upsert: a new application gets its first version row (it exists now, so the row can
+    # refer to it), a saved one a new version. The row goes with the application (CASCADE): a
+    # deleted application, or a rotated key, is unknown to the query that looks keys up.
     targeting.create_version(instance.pk)
     application_id = instance.pk
     transaction.on_commit(lambda: targeting.invalidate(application_id))
