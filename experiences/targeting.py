@@ -261,7 +261,7 @@ class Targeting:
     segments: Mapping[int, CompiledSegmentEntry]
     experiences: tuple[CompiledExperience, ...]  # highest priority first
     # {url: the servable experiences that url lets through, with the include pattern that did}
-    url_memo: dict[str, tuple[tuple[CompiledExperience, str | None], ...]] = field(
+    url_memo: dict[str, tuple[tuple[CompiledExperience, str | None, None], ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -618,7 +618,7 @@ def _url_rows(targeting: Targeting, url: str, explain: bool) -> Iterable[_Row]:
     if passed is None:
         page = parse_url(url)
         passed = tuple(
-            (e, pattern)
+            (e, pattern, None)
             for e in targeting.servable
             for pattern, reason in (_url_decision(e, page),)
             if reason is None
@@ -626,7 +626,7 @@ def _url_rows(targeting: Targeting, url: str, explain: bool) -> Iterable[_Row]:
         if len(memo) >= _URL_MEMO_MAX:
             memo.clear()
         memo[url] = passed
-    return [(e, pattern, None) for e, pattern in passed]
+    return passed
 
 
 @overload
