@@ -103,6 +103,24 @@ print(app.public_key)
     return run_django(code, env).strip().splitlines()[-1]
 
 
+def filled_key(env: dict[str, str]) -> str | None:
+    """The public key of a previous run's data, or None when there is none to reuse."""
+    code = """
+from django.db.utils import DatabaseError
+try:
+    from segments.models import Application
+    app = Application.objects.filter(name="Bench").first()
+    print(app.public_key if app and app.end_users.exists() else "")
+except DatabaseError:
+    print("")
+"""
+    try:
+        lines = run_django(code, env).strip().splitlines()
+    except subprocess.CalledProcessError:
+        return None
+    return lines[-1] if lines and lines[-1] else None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -190,27 +208,33 @@ def main() -> None:
         "SECRET_KEY": "bench-" + "x" * 40,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
-    name = database.rsplit("/", 1)[1]
-    admin = database.rsplit("/", 1)[0] + "/postgres"
-    subprocess.run(
-        [
-            "psql",
-            admin,
-            "-qc",
-            f'DROP DATABASE IF EXISTS "{name}"',
-            "-c",
-            f'CREATE DATABASE "{name}"',
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT, check=True)
-    started = time.time()
-    key = fill(env, args.users)
-    print(
-        f"filled {args.users:,} users, 100 segments x 5 rules, 200 experiences "
-        f"in {time.time() - started:.0f}s"
-    )
+    key = filled_key(env) if args.reuse else None
+    if key is None:
+        name = database.rsplit("/", 1)[1]
+        admin = database.rsplit("/", 1)[0] + "/postgres"
+        subprocess.run(
+            [
+                "psql",
+                admin,
+                "-qc",
+                f'DROP DATABASE IF EXISTS "{name}"',
+                "-c",
+                f'CREATE DATABASE "{name}"',
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT, check=True)
+        started = time.time()
+        key = fill(env, args.users)
+        print(
+            f"filled {args.users:,} users, 100 segments x 5 rules, 200 experiences "
+            f"in {time.time() - started:.0f}s"
+        )
+    else:
+        # New migrations of this branch apply to the kept data.
+        subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT, check=True)
+        print(f"reusing the filled database ({database.rsplit('/', 1)[1]})")
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -1,6 +1,7 @@
 """Callout settings: one module, every deployment difference comes from the environment.
 
 DATABASE_URL   default sqlite:///db.sqlite3 (the embedded default); postgres://... for PostgreSQL
+DATABASE_PREPARE  "0" turns off the serve's prepared statement (PostgreSQL behind an old PgBouncer)
 REDIS_URL      when set, the targeting cache lives in Redis (shared by every process)
 SECRET_KEY     required in production
 DEBUG          "1" for development
@@ -77,6 +78,15 @@ DATABASES = {
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
     )
 }
+
+# Lets the serve's one lookup (experiences.targeting) run as a prepared statement: planning it
+# costs more than running it. Django's own cursors bind on the client and never prepare.
+# DATABASE_PREPARE=0 turns it off, for PgBouncer < 1.21 in transaction mode.
+if (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    and os.environ.get("DATABASE_PREPARE", "1") == "1"
+):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 
 if os.environ.get("REDIS_URL"):
     CACHES = {

@@ -18,18 +18,18 @@ from functools import wraps
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from segments.actions import end_user_identify
-from segments.models import EndUser
 from segments.traits import MAX_ID
 
 from . import targeting
 from .models import Event
-from .targeting import Targeting
+from .targeting import Targeting, Visitor
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +155,10 @@ def _text(
     return value
 
 
+def _query_id(data: dict[str, Any]) -> str:
+    return _text(data, "id", max_length=MAX_ID)  # type: ignore[return-value]
+
+
 def _user_id(data: dict[str, Any]) -> str:
     value = data.get("id")
     # Many apps number their users: an integer id is taken as its decimal text.
@@ -163,16 +167,36 @@ def _user_id(data: dict[str, Any]) -> str:
     return _text(data, "id", max_length=MAX_ID)  # type: ignore[return-value]
 
 
-def _application(data: dict[str, Any]) -> Targeting:
+def _key(data: dict[str, Any]) -> str:
     key = data.get("key")
     if key is None or key == "":
         raise invalid("key", "key (the application's public key) is required.")
     if not isinstance(key, str):
         raise invalid("key", "key must be text.")
-    found = targeting.targeting_for_key(key)
+    return key
+
+
+def _unknown_key() -> ApiError:
+    return ApiError(401, "unknown_key", "No application has this public key.", "key")
+
+
+def _application_and_user(
+    data: dict[str, Any], read_id: Callable[[dict[str, Any]], str]
+) -> tuple[Targeting, str, Visitor]:
+    """The application (401 first, whatever else is wrong), the user id (400) and the user as
+    the serve sees them, in one query (``targeting.lookup``)."""
+    key = _key(data)
+    try:
+        user_id = read_id(data)
+    except ApiError:
+        # An unknown key answers 401 before a bad id answers 400.
+        if targeting.targeting_for_key(key) is None:
+            raise _unknown_key() from None
+        raise
+    found = targeting.lookup(key, user_id)
     if found is None:
-        raise ApiError(401, "unknown_key", "No application has this public key.", "key")
-    return found
+        raise _unknown_key()
+    return found[0], user_id, found[1]
 
 
 def user_hash(secret_key: str, user_id: str) -> str:
@@ -207,15 +231,35 @@ def _url(data: dict[str, Any], *, required: bool) -> str | None:
     return url
 
 
-def _end_user(app: Targeting, user_id: str) -> EndUser:
-    user = EndUser.objects.filter(application_id=app.application.pk, external_id=user_id).first()
-    if user is None:
+def _known(visitor: Visitor, user_id: str) -> int:
+    if visitor.id is None:
         raise ApiError(404, "unknown_user", f"No user {user_id!r}: identify the user first.", "id")
-    return user
+    return visitor.id
 
 
-def _experiences(app: Targeting, user: EndUser, url: str) -> list[dict[str, Any]]:
-    return [e.as_json() for e in targeting.serve(app, user, url)]
+def _experiences(
+    app: Targeting, user_id: int, traits: dict[str, Any], visitor: Visitor, url: str
+) -> str:
+    """The served experiences as a JSON array: each one was encoded once, when compiled."""
+    served = targeting.decide(
+        app,
+        end_user_id=user_id,
+        traits=traits,
+        url=url,
+        history=visitor.history,
+        explain=False,
+    )
+    return "[" + ", ".join(e.json for e in served) + "]"
+
+
+def _json_response(fields: dict[str, Any], experiences: str | None = None) -> HttpResponse:
+    """What ``JsonResponse(fields | {"experiences": [...]})`` answers, byte for byte, with the
+    experiences spliced in already encoded."""
+    body = json.dumps(fields, cls=DjangoJSONEncoder)
+    if experiences is not None:
+        separator = ", " if fields else ""
+        body = f'{body[:-1]}{separator}"experiences": {experiences}}}'
+    return HttpResponse(body, content_type="application/json")
 
 
 # --- Endpoints ---------------------------------------------------------------------------
@@ -224,8 +268,7 @@ def _experiences(app: Targeting, user: EndUser, url: str) -> list[dict[str, Any]
 @api_view("POST")
 def identify(request: HttpRequest) -> HttpResponse:
     data = json_body(request)
-    app = _application(data)
-    user_id = _user_id(data)
+    app, user_id, visitor = _application_and_user(data, _user_id)
     _verify(app, user_id, data)
     url = _url(data, required=False)
     traits = data.get("traits")
@@ -242,28 +285,29 @@ def identify(request: HttpRequest) -> HttpResponse:
     if traits and any(k not in app.trait_keys and v is not None for k, v in traits.items()):
         # New trait definitions were bulk-created (no signal): recompile with them.
         targeting.invalidate(app.application.pk)
-    body: dict[str, Any] = {"id": user.external_id, "traits": user.traits}
-    if url is not None:
-        body["experiences"] = _experiences(app, user, url)
-    return JsonResponse(body)
+    body = {"id": user.external_id, "traits": user.traits}
+    if url is None:
+        return _json_response(body)
+    # The history read before the write is still the user's: identify records no event.
+    return _json_response(body, _experiences(app, user.pk, user.traits, visitor, url))
 
 
 @api_view("GET")
 def experiences(request: HttpRequest) -> HttpResponse:
     data = request.GET.dict()
-    app = _application(data)
-    user_id = _text(data, "id", max_length=MAX_ID)
+    app, user_id, visitor = _application_and_user(data, _query_id)
     _verify(app, user_id, data)
     url = _url(data, required=True)
-    user = _end_user(app, user_id)
-    return JsonResponse({"id": user.external_id, "experiences": _experiences(app, user, url)})
+    end_user_id = _known(visitor, user_id)
+    return _json_response(
+        {"id": user_id}, _experiences(app, end_user_id, visitor.traits, visitor, url)
+    )
 
 
 @api_view("POST")
 def events(request: HttpRequest) -> HttpResponse:
     data = json_body(request)
-    app = _application(data)
-    user_id = _user_id(data)
+    app, user_id, visitor = _application_and_user(data, _user_id)
     _verify(app, user_id, data)
     experience_id = data.get("experience")
     if experience_id is None:
@@ -284,11 +328,11 @@ def events(request: HttpRequest) -> HttpResponse:
         raise ApiError(
             404, "unknown_experience", f"No experience {experience_id} here.", "experience"
         )
-    user = _end_user(app, user_id)
+    end_user_id = _known(visitor, user_id)
     try:
         event = Event.objects.create(
             application_id=app.application.pk,
-            end_user=user,
+            end_user_id=end_user_id,
             experience_id=experience_id,
             type=kind,
             step=step,

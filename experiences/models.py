@@ -68,7 +68,36 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["end_user", "experience"], name="event_user_experience")]
+        indexes = [
+            models.Index(fields=["end_user", "experience"], name="event_user_experience"),
+            # A serve reads a user's dismissed/completed events (frequency) in its one query:
+            # only those rows, however many "shown" and "step" events the user piles up.
+            models.Index(
+                fields=["end_user", "experience", "type"],
+                condition=models.Q(type__in=["dismissed", "completed"]),
+                name="event_user_outcome",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.experience} by {self.end_user}"
+
+
+class TargetingVersion(models.Model):
+    """Which compiled targeting of an application is current.
+
+    In the database, not in the cache: every process (and every cache backend, local memory
+    included) then agrees on it, and a bump made inside an edit's transaction becomes visible
+    to other processes exactly when the edit does. ``experiences/signals.py`` bumps it on every
+    change; a serve reads it with the application, in the query that finds the public key.
+    """
+
+    application = models.OneToOneField(
+        Application, on_delete=models.CASCADE, primary_key=True, related_name="targeting_version"
+    )
+    # A random token rather than a counter: a cache entry left by a rolled-back transaction or a
+    # re-used id can never be mistaken for the current one.
+    version = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"{self.application_id}: {self.version}"

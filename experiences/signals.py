@@ -3,9 +3,13 @@
 Signals rather than calls in each action, so that every path (actions, UI, admin, shell) is
 covered. Bulk writes send no signal: ``segments.actions`` bulk-creates rules only right after
 saving their segment (which invalidates), and the API invalidates after it auto-discovers
-traits. Each change invalidates at once (the next read in this transaction, or a test, sees it)
-and again on commit, so that a serve that rebuilt the cache from the database before the commit
-cannot leave the old state cached.
+traits.
+
+The version is a row in the database, bumped in the edit's own transaction: this connection
+sees the new version at once (the next read in this transaction, or a test), every other
+process with the commit. It is bumped once more on commit, because a read inside the
+transaction between two steps of one edit (a segment saved, its rules not yet re-created) may
+have cached a half-made state under the version current at that moment.
 """
 
 from typing import Any
@@ -51,12 +55,12 @@ def _experience_segments_changed(sender: Any, instance: Any, action: str, **kwar
 
 
 def _application_saved(sender: Any, instance: Application, **kwargs: Any) -> None:
-    invalidate(instance.pk)
-
-
-def _application_deleted(sender: Any, instance: Application, **kwargs: Any) -> None:
-    invalidate(instance.pk)
-    targeting.forget_public_key(instance.public_key)
+    # An upsert: a new application gets its first version row (it exists now, so the row can
+    # refer to it), a saved one a new version. The row goes with the application (CASCADE): a
+    # deleted application, or a rotated key, is unknown to the query that looks keys up.
+    targeting.create_version(instance.pk)
+    application_id = instance.pk
+    transaction.on_commit(lambda: targeting.invalidate(application_id))
 
 
 def connect() -> None:
@@ -75,7 +79,4 @@ def connect() -> None:
     )
     post_save.connect(
         _application_saved, sender=Application, dispatch_uid="experiences.targeting.App.save"
-    )
-    post_delete.connect(
-        _application_deleted, sender=Application, dispatch_uid="experiences.targeting.App.delete"
     )

@@ -4,30 +4,38 @@ targeting and its cache, and the one decision path behind both ``serve`` and ``e
 The targeting of an application (its key, trait keys, segments with their rules, experiences
 with their URL patterns) is read from the database once per change, kept in the Django cache as
 plain picklable data under a key that carries a version, and compiled in memory (segments to
-``CompiledSegment``, patterns to regexes) once per process and version. ``invalidate`` bumps the
-version; ``experiences/signals.py`` calls it on every change, so the next serve sees the edit.
-A serve then needs no query for targeting at all: only the user's row and, when a frequency
-rule needs it, the user's past events for the candidate experiences (one query).
+``CompiledSegment``, patterns to regexes) once per process and version.
+
+The version lives in the database (``TargetingVersion``), so that every process agrees on it
+whatever the cache backend (local memory is per process). ``invalidate`` bumps it;
+``experiences/signals.py`` calls it on every change, so the next serve in any process sees the
+edit. A serve reads the version in the query that finds the application by its public key, then
+needs the user's row and, when a frequency rule needs it, the user's past events for the
+candidate experiences: at most 3 queries, whatever the number of segments and experiences.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
-from typing import Any
+from functools import cached_property, lru_cache
+from typing import Any, Literal, overload
 from urllib.parse import unquote, urlsplit
 
 from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
 from django.db.models import Prefetch
 
+from callout.db import prepared_cursor
 from segments.evaluator import CompiledSegment, Condition, now_seconds
 from segments.models import Application, EndUser, Rule, Segment, TraitDefinition
 
-from .models import Event, Experience
+from .models import Event, Experience, TargetingVersion
 
 # --- URL patterns ------------------------------------------------------------------------
 
@@ -94,6 +102,7 @@ def _query_pairs(query: str) -> list[tuple[str, str | None]]:
     return pairs
 
 
+@lru_cache(maxsize=1024)  # the API checks a url, then the serve reads it: parse it once
 def parse_url(url: str) -> ParsedUrl:
     """A full URL (``https://app.example.com/dashboard?tab=1#x``) or a path (``/dashboard``);
     raises ValueError for what is neither (``http://[oops``)."""
@@ -207,6 +216,11 @@ class CompiledExperience:
     def published(self) -> bool:
         return self.status == Experience.Status.PUBLISHED
 
+    @property
+    def servable(self) -> bool:
+        """Published and with an audience: the only experiences a serve looks at."""
+        return self.status == Experience.Status.PUBLISHED and bool(self.segment_ids)
+
     def as_json(self) -> dict[str, Any]:
         """What the snippet receives."""
         return {
@@ -218,12 +232,23 @@ class CompiledExperience:
             "content": self.content,
         }
 
+    @cached_property
+    def json(self) -> str:
+        """``as_json`` encoded once per compile, as ``JsonResponse`` would encode it: a serve
+        answers by joining these (``experiences/api.py``)."""
+        return json.dumps(self.as_json(), cls=DjangoJSONEncoder)
+
 
 @dataclass(frozen=True)
 class CompiledSegmentEntry:
     id: int
     name: str
     compiled: CompiledSegment
+
+
+# A serve's URL check, per distinct URL string, is kept on the Targeting: most page views of an
+# application hit a few URLs, and the check is pure (patterns in, verdicts out).
+_URL_MEMO_MAX = 256
 
 
 @dataclass(frozen=True)
@@ -235,49 +260,63 @@ class Targeting:
     trait_keys: frozenset[str]
     segments: Mapping[int, CompiledSegmentEntry]
     experiences: tuple[CompiledExperience, ...]  # highest priority first
+    # {url: the servable experiences that url lets through, with the include pattern that did}
+    url_memo: dict[str, tuple[tuple[CompiledExperience, str | None, None], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
-    @property
+    @cached_property
     def experience_ids(self) -> frozenset[int]:
         return frozenset(e.id for e in self.experiences)
+
+    @cached_property
+    def servable(self) -> tuple[CompiledExperience, ...]:
+        return tuple(e for e in self.experiences if e.servable)
 
 
 CACHE_TIMEOUT = 24 * 3600
 _LOCAL_MAX = 1000
-# Compiled targeting per process: {application id: Targeting}; the version in the shared cache
-# decides whether an entry is still current, so invalidation reaches every process at once.
+# Compiled targeting per process: {application id: Targeting}. The version in the database
+# decides whether an entry is still current, so an edit reaches every process at once.
 _local: dict[int, Targeting] = {}
-
-
-def _version_key(application_id: int) -> str:
-    return f"targeting:version:{application_id}"
 
 
 def _data_key(application_id: int, version: str) -> str:
     return f"targeting:data:{application_id}:{version}"
 
 
-def _public_key_key(public_key: str) -> str:
-    return f"targeting:key:{public_key}"
+def _new_version() -> str:
+    return uuid.uuid4().hex
 
 
 def invalidate(application_id: int) -> None:
-    """A new version: every process rebuilds this application's targeting on its next serve.
-
-    A random token rather than a counter: a version key lost to eviction can never bring an
-    old, stale entry back to life.
-    """
-    cache.set(_version_key(application_id), uuid.uuid4().hex, None)
+    """A new version, written in the caller's transaction: this connection sees it at once,
+    every other process with the commit (and not before: they keep serving the old state until
+    the edit is visible). A rolled-back edit leaves the old version current."""
+    TargetingVersion.objects.filter(application_id=application_id).update(version=_new_version())
 
 
-def forget_public_key(public_key: str) -> None:
-    cache.delete(_public_key_key(public_key))
+def create_version(application_id: int) -> None:
+    """The application's first version (or a new one), whether or not it has a row yet."""
+    TargetingVersion.objects.bulk_create(
+        [TargetingVersion(application_id=application_id, version=_new_version())],
+        update_conflicts=True,
+        unique_fields=["application"],
+        update_fields=["version"],
+    )
 
 
-def _current_version(application_id: int) -> str:
-    version = cache.get(_version_key(application_id))
-    if version is None:
-        cache.add(_version_key(application_id), uuid.uuid4().hex, None)
-        version = cache.get(_version_key(application_id))
+def current_version(application_id: int) -> str | None:
+    """The application's targeting version (one query); None if the application is gone."""
+    version = (
+        TargetingVersion.objects.filter(application_id=application_id)
+        .values_list("version", flat=True)
+        .first()
+    )
+    if version is None and Application.objects.filter(pk=application_id).exists():
+        # Created by a path that sends no signal (bulk_create, raw SQL): give it one now.
+        create_version(application_id)
+        return current_version(application_id)
     return version
 
 
@@ -375,19 +414,25 @@ def _compile(data: dict[str, Any], version: str) -> Targeting:
     )
 
 
-def targeting_for(application: Application | int) -> Targeting | None:
-    """The application's compiled targeting: no query when cached (None if it was deleted)."""
+def targeting_for(application: Application | int, version: str | None = None) -> Targeting | None:
+    """The application's compiled targeting (None if it was deleted). ``version``: the current
+    version when the caller has just read it (``targeting_for_key``); else one query reads it.
+    Nothing else is queried unless the version is new to this process and to the cache."""
     application_id = application if isinstance(application, int) else application.pk
-    version = _current_version(application_id)
+    if version is None:
+        version = current_version(application_id)
+        if version is None:
+            return None
     local = _local.get(application_id)
     if local is not None and local.version == version:
         return local
-    data = cache.get(_data_key(application_id, version))
+    key = _data_key(application_id, version)
+    data = cache.get(key)
     if data is None:
         data = _load(application_id)
         if data is None:
             return None
-        cache.set(_data_key(application_id, version), data, CACHE_TIMEOUT)
+        cache.set(key, data, CACHE_TIMEOUT)
     targeting = _compile(data, version)
     if len(_local) >= _LOCAL_MAX:
         _local.clear()
@@ -399,23 +444,94 @@ _PUBLIC_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 
 def targeting_for_key(public_key: str) -> Targeting | None:
-    """The targeting of the application with this public key, or None for an unknown key."""
+    """The targeting of the application with this public key, or None for an unknown key.
+
+    One query finds the application by its key and reads its version (a join); a key that was
+    rotated or an application that was deleted is unknown from the commit on, in every
+    process."""
     if not isinstance(public_key, str) or not _PUBLIC_KEY.fullmatch(public_key):
         return None
-    cache_key = _public_key_key(public_key)
-    application_id = cache.get(cache_key)
-    if application_id is None:
-        application_id = (
-            Application.objects.filter(public_key=public_key).values_list("pk", flat=True).first()
-        )
-        if application_id is None:
-            return None
-        cache.set(cache_key, application_id, CACHE_TIMEOUT)
-    targeting = targeting_for(application_id)
+    rows = list(
+        Application.objects.filter(public_key=public_key)
+        .order_by()
+        .values_list("pk", "targeting_version__version")[:1]
+    )
+    if not rows:
+        return None
+    application_id, version = rows[0]
+    targeting = targeting_for(application_id, version)  # version None: no row yet, made there
     if targeting is None or targeting.application.public_key != public_key:
-        forget_public_key(public_key)  # the key was rotated or the application deleted
         return None
     return targeting
+
+
+# The one query of a serve: the application by its public key with its targeting version, the
+# user by id, and the user's past dismissed/completed events (for frequency) aggregated to one
+# text ("12:dismissed,12:completed"). Backed by the public_key, (application, external_id) and
+# event_user_outcome (partial, per user) indexes. {names} are quoted table names.
+_LOOKUP = """
+    SELECT a.id, v.version, u.id, u.traits, (
+        SELECT {aggregate} FROM (
+            SELECT DISTINCT e.experience_id, e.type FROM {event} e
+            WHERE e.end_user_id = u.id AND e.type IN ('dismissed', 'completed')
+        ) h
+    )
+    FROM {application} a
+    LEFT JOIN {version} v ON v.application_id = a.id
+    LEFT JOIN {end_user} u ON u.application_id = a.id AND u.external_id = %s
+    WHERE a.public_key = %s"""
+_AGGREGATE = {
+    "postgresql": "string_agg(h.experience_id::text || ':' || h.type, ',')",
+    "sqlite": "group_concat(h.experience_id || ':' || h.type, ',')",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """One user of one application as a serve sees them. ``id`` None: never identified."""
+
+    id: int | None
+    traits: dict[str, Any]
+    history: dict[int, set[str]]
+
+
+@lru_cache(maxsize=4)
+def _lookup_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    tables = {
+        "application": Application,
+        "version": TargetingVersion,
+        "end_user": EndUser,
+        "event": Event,
+    }
+    return _LOOKUP.format(
+        aggregate=_AGGREGATE[vendor],
+        **{name: quote(model._meta.db_table) for name, model in tables.items()},
+    )
+
+
+def lookup(public_key: str, external_id: str) -> tuple[Targeting, Visitor] | None:
+    """The application with this public key (None if unknown) and its user ``external_id``
+    with the frequency-relevant history: one query, plus the targeting's own when its version
+    is new to this process and to the cache."""
+    if not isinstance(public_key, str) or not _PUBLIC_KEY.fullmatch(public_key):
+        return None
+    with prepared_cursor() as cursor:  # planned once per connection (callout/db.py)
+        cursor.execute(_lookup_sql(connection.vendor), [external_id, public_key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    application_id, version, user_id, traits, events = row
+    found = targeting_for(application_id, version)
+    if found is None or found.application.public_key != public_key:
+        return None
+    if isinstance(traits, str):  # PostgreSQL's jsonb and SQLite's text both arrive as text
+        traits = json.loads(traits)
+    history: dict[int, set[str]] = {}
+    for event in events.split(",") if events else ():
+        experience_id, _, type_ = event.partition(":")
+        history.setdefault(int(experience_id), set()).add(type_)
+    return found, Visitor(user_id, traits if isinstance(traits, dict) else {}, history)
 
 
 def clear_local() -> None:
@@ -453,7 +569,8 @@ def _frequency_block(frequency: str, history: set[str]) -> str | None:
 
 
 def history_for(end_user_id: int | None, experience_ids: Iterable[int]) -> dict[int, set[str]]:
-    """The frequency-relevant event types this user has per experience: one query."""
+    """The frequency-relevant event types this user has per experience: one query, backed by
+    the (end_user, experience) index."""
     ids = list(experience_ids)
     if end_user_id is None or not ids:
         return {}
@@ -473,58 +590,6 @@ def history_for(end_user_id: int | None, experience_ids: Iterable[int]) -> dict[
     return history
 
 
-def decide(
-    targeting: Targeting,
-    *,
-    end_user_id: int | None,
-    traits: Mapping[str, Any],
-    url: str,
-    now: datetime | float | None = None,
-) -> list[Decision]:
-    """The one decision path: status, segments, URL, then frequency (one query, when needed)."""
-    when = now_seconds(now)
-    page = parse_url(url)
-    in_segment: dict[int, bool] = {}
-    staged: list[tuple[CompiledExperience, str | None, str | None, str | None]] = []
-    for experience in targeting.experiences:
-        segment_name = None
-        for segment_id in experience.segment_ids:
-            entry = targeting.segments.get(segment_id)
-            if entry is None:
-                continue
-            if segment_id not in in_segment:
-                in_segment[segment_id] = entry.compiled.matches(traits, when)
-            if in_segment[segment_id]:
-                segment_name = entry.name
-                break
-        pattern, url_reason = _url_decision(experience, page)
-        if not experience.published:
-            reason = experience.status
-        elif not experience.segment_ids:
-            reason = "has no segments"
-        elif segment_name is None:
-            reason = "not in any of its segments"
-        else:
-            reason = url_reason
-        staged.append((experience, reason, segment_name, pattern))
-    needs_history = [
-        e.id
-        for e, reason, _, _ in staged
-        if reason is None and e.frequency != Experience.Frequency.EVERY_TIME
-    ]
-    history = history_for(end_user_id, needs_history)
-    decisions = []
-    for experience, reason, segment_name, pattern in staged:
-        if reason is None:
-            reason = _frequency_block(experience.frequency, history.get(experience.id, set()))
-        served = reason is None
-        if served:
-            where = f"URL matches {pattern}" if pattern else "every page"
-            reason = f"in segment {segment_name}; {where}; frequency {experience.frequency}"
-        decisions.append(Decision(experience, served, reason, segment_name, pattern))
-    return decisions
-
-
 def _url_decision(experience: CompiledExperience, page: ParsedUrl) -> tuple[str | None, str | None]:
     """(the pattern that decided, the reason it is not served or None)."""
     path = page.path or "/"
@@ -537,6 +602,138 @@ def _url_decision(experience: CompiledExperience, page: ParsedUrl) -> tuple[str 
         if isinstance(pattern, UrlPattern) and pattern.matches(page):
             return pattern.source, None
     return None, f"URL {path} matches no include pattern"
+
+
+_Row = tuple[CompiledExperience, str | None, str | None]  # experience, pattern, URL reason
+
+
+def _url_rows(targeting: Targeting, url: str, explain: bool) -> Iterable[_Row]:
+    """The URL's verdict on each experience: every experience to explain; to serve, only the
+    servable ones the URL lets through, remembered per URL on the targeting."""
+    if explain:
+        page = parse_url(url)
+        return [(e, *_url_decision(e, page)) for e in targeting.experiences]
+    memo = targeting.url_memo
+    passed = memo.get(url)
+    if passed is None:
+        page = parse_url(url)
+        passed = tuple(
+            (e, pattern, None)
+            for e in targeting.servable
+            for pattern, reason in (_url_decision(e, page),)
+            if reason is None
+        )
+        if len(memo) >= _URL_MEMO_MAX:
+            memo.clear()
+        memo[url] = passed
+    return passed
+
+
+@overload
+def decide(
+    targeting: Targeting,
+    *,
+    end_user_id: int | None,
+    traits: Mapping[str, Any],
+    url: str,
+    now: datetime | float | None = None,
+    explain: Literal[True] = True,
+    history: Mapping[int, set[str]] | None = None,
+) -> list[Decision]: ...
+
+
+@overload
+def decide(
+    targeting: Targeting,
+    *,
+    end_user_id: int | None,
+    traits: Mapping[str, Any],
+    url: str,
+    now: datetime | float | None = None,
+    explain: Literal[False],
+    history: Mapping[int, set[str]] | None = None,
+) -> list[CompiledExperience]: ...
+
+
+def decide(
+    targeting: Targeting,
+    *,
+    end_user_id: int | None,
+    traits: Mapping[str, Any],
+    url: str,
+    now: datetime | float | None = None,
+    explain: bool = True,
+    history: Mapping[int, set[str]] | None = None,
+) -> list[Decision] | list[CompiledExperience]:
+    """The one decision path: status, segments, audience, URL, then frequency (one query, for
+    the experiences that passed the rest, when one of them counts past events).
+
+    ``explain=True``: a ``Decision`` for every experience, with the first reason in that order.
+    ``explain=False`` (a serve): the served experiences only, and each is checked only as far as
+    it must be: unpublished and audience-less ones are skipped outright, the URL (cheap and
+    remembered per URL) goes first, then the audience, then frequency; no ``Decision`` and no
+    reason text is built. Both answer the same experiences (tests/experiences/test_targeting).
+
+    ``history``: the user's past event types per experience when the caller already has them
+    (``lookup`` reads them in the serve's one query); else they are queried here.
+    """
+    when = now_seconds(now)
+    in_segment: dict[int, bool] = {}
+    staged: list[tuple[CompiledExperience, str | None, str | None, str | None]] = []
+    for experience, pattern, url_reason in _url_rows(targeting, url, explain):
+        segment_name = None
+        for segment_id in experience.segment_ids:
+            entry = targeting.segments.get(segment_id)
+            if entry is None:
+                continue
+            matched = in_segment.get(segment_id)
+            if matched is None:
+                matched = in_segment[segment_id] = entry.compiled.matches(traits, when)
+            if matched:
+                segment_name = entry.name
+                break
+        if not explain:
+            # The rows are servable experiences the URL lets through: the audience decides.
+            if segment_name is not None:
+                staged.append((experience, None, segment_name, pattern))
+            continue
+        if not experience.published:
+            reason = experience.status
+        elif not experience.segment_ids:
+            reason = "has no segments"
+        elif segment_name is None:
+            reason = "not in any of its segments"
+        else:
+            reason = url_reason
+        staged.append((experience, reason, segment_name, pattern))
+    if history is None:
+        history = history_for(
+            end_user_id,
+            [
+                e.id
+                for e, reason, _, _ in staged
+                if reason is None and e.frequency != Experience.Frequency.EVERY_TIME
+            ],
+        )
+    if not explain:
+        return [
+            experience
+            for experience, _, _, _ in staged
+            if _frequency_block(experience.frequency, history.get(experience.id, _NONE)) is None
+        ]
+    decisions = []
+    for experience, reason, segment_name, pattern in staged:
+        if reason is None:
+            reason = _frequency_block(experience.frequency, history.get(experience.id, _NONE))
+        served = reason is None
+        if served:
+            where = f"URL matches {pattern}" if pattern else "every page"
+            reason = f"in segment {segment_name}; {where}; frequency {experience.frequency}"
+        decisions.append(Decision(experience, served, reason, segment_name, pattern))
+    return decisions
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 def _as_targeting(application: Application | Targeting) -> Targeting:
@@ -572,5 +769,13 @@ def serve(
     url: str,
     now: datetime | float | None = None,
 ) -> list[CompiledExperience]:
-    """The experiences this user sees on this URL, highest priority first."""
-    return [d.experience for d in explain_serve(application, end_user, url, now) if d.served]
+    """The experiences this user sees on this URL, highest priority first: ``decide`` without
+    the explanations."""
+    return decide(
+        _as_targeting(application),
+        end_user_id=end_user.pk,
+        traits=end_user.traits or {},
+        url=url,
+        now=now,
+        explain=False,
+    )

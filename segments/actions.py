@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from callout.db import prepared_cursor
+
 from . import evaluator
 from .evaluator import RuleError
 from .models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
@@ -362,6 +364,22 @@ def _upsert_end_user(
     else:  # pragma: no cover - Callout runs on PostgreSQL and SQLite only
         raise NotImplementedError(vendor)
     sql = _UPSERT[vendor].format(t=table)
+    if vendor == "postgresql":
+        # Prepared (planned once per connection); the row as the model, traits decoded (Django
+        # reads jsonb as text), the timestamps already aware.
+        with prepared_cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        id_, application_id, external_id, traits, first_seen, last_seen = row
+        if isinstance(traits, str):
+            traits = json.loads(traits)
+        return EndUser.from_db(
+            connection.alias,
+            ["id", "application_id", "external_id", "traits", "first_seen", "last_seen"],
+            [id_, application_id, external_id, traits, first_seen, last_seen],
+        )
     rows = list(EndUser.objects.raw(sql, params))
     return rows[0] if rows else None
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 STRING, NUMBER, BOOLEAN, DATE = "string", "number", "boolean", "date"
@@ -97,6 +97,9 @@ def coerce_boolean(value: Any) -> bool | None:
     return None
 
 
+# A date trait is read by every rule on it, in every segment a serve checks; the parse (a
+# regex and a datetime) is pure, so each distinct text is parsed once per process.
+@lru_cache(maxsize=8192)
 def parse_iso(text: str) -> float | None:
     """An ISO 8601 date or datetime as Unix seconds; a date alone is midnight UTC."""
     match = _ISO.fullmatch(text)

@@ -537,6 +537,39 @@ def test_a_serve_costs_at_most_3_queries(client, big_app, django_assert_max_num_
     print(f"queries per serve: identify+url {identify_queries}, experiences {len(captured)}")
 
 
+def test_a_warm_serve_is_one_query__identify_with_url_two(
+    client, big_app, django_assert_num_queries
+):
+    """GET experiences: the application, its targeting version, the user and the user's history
+    in one query; identify adds its one-statement upsert."""
+    key = big_app.public_key
+    body = {"key": key, "id": "u1", "traits": {"seats": 4}, "url": "/projects/7"}
+    post(client, IDENTIFY, body)  # warms the cache
+    with django_assert_num_queries(2):
+        post(client, IDENTIFY, body)
+    with django_assert_num_queries(1):
+        client.get(EXPERIENCES, {"key": key, "id": "u1", "url": "/dashboard/x"})
+    experience = Experience.objects.filter(application=big_app).first().pk
+    with django_assert_num_queries(2):  # the lookup and the insert
+        response = post(
+            client, EVENTS, {"key": key, "id": "u1", "experience": experience, "type": "shown"}
+        )
+    assert response.status_code == 201
+
+
+def test_on_postgresql_the_lookup_is_a_prepared_statement(client, big_app):
+    """Planning the lookup costs more than running it: it must stay prepared."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    params = {"key": big_app.public_key, "id": "u1", "url": "/dashboard"}
+    for _ in range(2):
+        assert client.get(EXPERIENCES, params).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    assert any("targetingversion" in statement for statement in statements)
+
+
 def test_a_cold_serve_is_a_constant_number_of_queries(
     client, big_app, django_assert_max_num_queries
 ):

@@ -4,9 +4,11 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.cache import cache
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from experiences import targeting
-from experiences.models import Experience
+from experiences.models import Experience, TargetingVersion
 from experiences.targeting import PatternError, explain_serve, serve, targeting_for, url_matches
 from segments import actions
 from segments.models import EndUser, Rule, TraitDefinition
@@ -196,6 +198,64 @@ def test_serve_and_explain_share_one_decision_path(app, free):
     assert [e.name for e in serve(app, user, "/b")] == ["C", "A", "B"]
 
 
+@pytest.fixture
+def mixed(app, free):
+    """Every kind of reason at once: drafts, no segments, two audiences, URL patterns that
+    include and exclude, the three frequencies, and past events for one user."""
+    pro = segment_with_rules(
+        app, "Pro", ("plan", "string", "equals", "pro"), ("seats", "number", "greater_than", 3)
+    )
+    shapes = [
+        {"segments": [free]},
+        {"segments": [pro], "url_include": ["/dashboard/**"]},
+        {"segments": [free, pro], "url_include": ["/projects/:id", "/b"]},
+        {"segments": [app.everyone], "url_exclude": ["/dashboard/admin/**"]},
+        {"segments": [free], "status": "draft"},
+        {"segments": []},
+        {"segments": [pro], "url_include": ["/b?tab=x", "oops"]},
+    ]
+    frequencies = ["once", "until_completed", "every_time"]
+    experiences = [
+        PublishedExperienceFactory(
+            application=app,
+            name=f"E{n}",
+            priority=n % 4,
+            frequency=frequencies[n % 3],
+            **shapes[n % len(shapes)],
+        )
+        for n in range(21)
+    ]
+    veteran = EndUserFactory(application=app, external_id="veteran")
+    for n, experience in enumerate(experiences):
+        if n % 2:
+            EventFactory(experience=experience, end_user=veteran, type="dismissed")
+        if n % 5 == 0:
+            EventFactory(experience=experience, end_user=veteran, type="completed")
+    return veteran
+
+
+URLS = ["/", "/b", "/b?tab=x", "/dashboard", "/dashboard/x", "/dashboard/admin/y", "/projects/7"]
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    plan=st.sampled_from(["free", "pro", "PRO", None]),
+    seats=st.none() | st.integers(0, 6) | st.sampled_from(["5", "x"]),
+    url=st.sampled_from(URLS) | st.text(alphabet="/abdsx?=", max_size=12).map(lambda t: "/" + t),
+    veteran=st.booleans(),
+)
+def test_serve_is_exactly_what_explain_calls_served(app, mixed, plan, seats, url, veteran):
+    """The serve skips what it may (the URL first, no explanations): it must never differ."""
+    user = mixed if veteran else EndUser(application=app, external_id="new")
+    user.traits = {k: v for k, v in {"plan": plan, "seats": seats}.items() if v is not None}
+    explained = [d.experience for d in explain_serve(app, user, url) if d.served]
+    assert serve(app, user, url) == explained
+    assert serve(app, user, url) == explained  # the URL's verdict, now remembered
+
+
 @pytest.mark.django_db
 def test_explain__an_unsaved_user_previews_made_up_traits(app, free):
     PublishedExperienceFactory(application=app, name="A", segments=[free])
@@ -235,16 +295,44 @@ def test_a_stored_pattern_that_does_not_compile_matches_nothing(app, free):
 
 
 @pytest.mark.django_db
-def test_targeting_is_cached__no_query_the_second_time(app, free, django_assert_num_queries):
+def test_targeting_is_cached__only_the_version_is_read_the_second_time(
+    app, free, django_assert_num_queries
+):
     PublishedExperienceFactory(application=app, segments=[free])
     first = targeting_for(app)
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(1):  # the version, from the database
         assert targeting_for(app) is first
-    targeting.clear_local()  # another process: from the shared cache, still no query
-    with django_assert_num_queries(0):
+    targeting.clear_local()  # another process: from the shared cache, still only the version
+    with django_assert_num_queries(1):
         again = targeting_for(app)
     assert again is not first
     assert [e.id for e in again.experiences] == [e.id for e in first.experiences]
+
+
+@pytest.mark.django_db
+def test_by_public_key__one_query_finds_the_application_and_its_version(
+    app, free, django_assert_num_queries
+):
+    first = targeting.targeting_for_key(app.public_key)
+    with django_assert_num_queries(1):
+        assert targeting.targeting_for_key(app.public_key) is first
+
+
+@pytest.mark.django_db
+def test_the_version_lives_in_the_database(app, free):
+    before = TargetingVersion.objects.get(application=app).version
+    assert targeting_for(app).version == before
+    segment_with_rules(app, "Another", ("plan", "string", "is_set", None))
+    after = TargetingVersion.objects.get(application=app).version
+    assert after != before
+    assert targeting_for(app).version == after
+
+
+@pytest.mark.django_db
+def test_an_application_without_a_version_row_gets_one(app, free):
+    TargetingVersion.objects.filter(application=app).delete()  # a bulk_create, say
+    assert targeting.targeting_for_key(app.public_key) is not None
+    assert TargetingVersion.objects.filter(application=app).exists()
 
 
 @pytest.mark.django_db
@@ -252,9 +340,9 @@ def test_the_cached_data_is_plain_and_picklable_for_redis(app, free):
     import pickle
 
     PublishedExperienceFactory(application=app, segments=[free], url_include=["/x/:id"])
-    targeting_for(app)
-    version = cache.get(f"targeting:version:{app.pk}")
+    version = targeting_for(app).version
     data = cache.get(f"targeting:data:{app.pk}:{version}")
+    assert data is not None
     assert pickle.loads(pickle.dumps(data)) == data
 
 
