@@ -1,10 +1,11 @@
 from django.urls import path
 
-from . import views
+from . import install, views
 
 app_name = "segments"
 
-# The sidebar marks Traits for url names starting "trait", Users for "user", else Segments.
+# The sidebar marks Traits for url names starting "trait", Users for "user", Install for
+# "install" and "rotate_keys", else Segments.
 urlpatterns = [
     path("segments/", views.segment_list, name="list"),
     path("segments/new/", views.segment_create, name="create"),
@@ -20,4 +21,6 @@ urlpatterns = [
     path("traits/<int:pk>/delete/", views.trait_delete, name="trait_delete"),
     path("users/", views.user_list, name="users"),
     path("users/<int:pk>/", views.user_detail, name="user_detail"),
+    path("install/", install.install, name="install"),
+    path("install/rotate-keys/", install.rotate_keys, name="rotate_keys"),
 ]
