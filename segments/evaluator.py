@@ -494,6 +494,48 @@ _INLINE = {
 _EXACT_INT = 2**53  # ints up to here compare the same as their float
 
 
+def _other_source(i: int, condition: Condition, key: str) -> str | None:
+    """The positive rule inlined for dates, booleans and ``is_set`` (None: not inlined).
+
+    Each is ``_value_test`` written out: a date is coerced by ``coerce_date`` (a str through
+    ``parse_iso`` directly, its memoised common case), a day window's bound is ``now`` plus or
+    minus the rule's seconds, computed as the reference computes it, only when the rule runs."""
+    name = OPERATORS[condition.operator].positive.name
+    v, t = f"v{i}", f"t{i}"
+    if name == "is_set":
+        return f"(traits.get({key}) is not None)"
+    if condition.type == BOOLEAN and name in ("is_true", "is_false"):
+        want = "True" if name == "is_true" else "False"
+        return (
+            f"(({v} is {want}) if type({v} := traits.get({key})) is bool "
+            f"else coerce_boolean({v}) is {want})"
+        )
+    if condition.type != DATE:
+        return None
+    coerced = (
+        f"({t} := parse_iso({v}) if type({v} := traits.get({key})) is str "
+        f"else coerce_date({v})) is not None"
+    )
+    operand = condition.operand()
+    if name in ("within_last_days", "more_than_days_ago", "within_next_days"):
+        span = repr(operand * DAY)  # the reference's ``days * DAY``, the same float
+        if name == "within_last_days":
+            test = f"now - {span} <= {t} <= now"
+        elif name == "more_than_days_ago":
+            test = f"{t} < now - {span}"
+        else:
+            test = f"now <= {t} <= now + {span}"
+    elif operand is None:  # an unparsable stored date: the reference decides
+        return None
+    elif name == "before":
+        test = f"{t} < {operand!r}"
+    elif name == "after":
+        test = f"{t} > {operand!r}"
+    else:
+        return None
+    return f"({coerced} and {test})"
+
+
 def _rule_source(i: int, condition: Condition, env: dict[str, Any]) -> str:
     if not condition.valid:
         return "False"
@@ -503,7 +545,10 @@ def _rule_source(i: int, condition: Condition, env: dict[str, Any]) -> str:
     key = repr(condition.trait)  # keys and scalar operands are inlined as literals
     fallback = f"slow{i}(v{i}, now)"
     inline = _INLINE.get(positive.name)
-    if inline is None or condition.type not in (STRING, NUMBER):
+    other = _other_source(i, condition, key)
+    if other is not None:
+        source = other
+    elif inline is None or condition.type not in (STRING, NUMBER):
         source = f"slow{i}(traits.get({key}), now)"
     else:
         operand = condition.operand()
@@ -550,7 +595,12 @@ def _generate(conditions: tuple[Condition, ...]) -> Callable[..., bool]:
         f"        return {body}\n"
         f"    return matches\n"
     )
-    namespace: dict[str, Any] = {"now_seconds": now_seconds}
+    namespace: dict[str, Any] = {
+        "now_seconds": now_seconds,
+        "parse_iso": parse_iso,
+        "coerce_date": coerce_date,
+        "coerce_boolean": coerce_boolean,
+    }
     exec(compile(source, "<segment>", "exec"), namespace)  # only our own source, no user text
     return namespace["make"](**env)
 
