@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -32,7 +32,7 @@ from django.db import connection
 from django.db.models import Prefetch
 
 from callout.db import prepared_cursor
-from segments.evaluator import CompiledSegment, Condition, now_seconds
+from segments.evaluator import CompiledSegment, Condition, compile_segments, now_seconds
 from segments.models import Application, EndUser, Rule, Segment, TraitDefinition
 
 from .models import Event, Experience, TargetingVersion
@@ -272,6 +272,13 @@ class Targeting:
     @cached_property
     def servable(self) -> tuple[CompiledExperience, ...]:
         return tuple(e for e in self.experiences if e.servable)
+
+    @cached_property
+    def in_segments(self) -> Callable[..., dict[int, bool]]:
+        """``(traits, now) -> {segment id: matches}`` for every segment, in one generated
+        function that reads each trait and computes each distinct rule once (a serve checks
+        most segments, and segments share rules); compiled on the first decision."""
+        return compile_segments({sid: e.compiled.conditions for sid, e in self.segments.items()})
 
 
 CACHE_TIMEOUT = 24 * 3600
@@ -678,19 +685,15 @@ def decide(
     (``lookup`` reads them in the serve's one query); else they are queried here.
     """
     when = now_seconds(now)
-    in_segment: dict[int, bool] = {}
+    in_segment: dict[int, bool] | None = None  # every segment's answer, on the first need
     staged: list[tuple[CompiledExperience, str | None, str | None, str | None]] = []
     for experience, pattern, url_reason in _url_rows(targeting, url, explain):
         segment_name = None
         for segment_id in experience.segment_ids:
-            entry = targeting.segments.get(segment_id)
-            if entry is None:
-                continue
-            matched = in_segment.get(segment_id)
-            if matched is None:
-                matched = in_segment[segment_id] = entry.compiled.matches(traits, when)
-            if matched:
-                segment_name = entry.name
+            if in_segment is None:
+                in_segment = targeting.in_segments(traits, when)
+            if in_segment.get(segment_id):  # absent: a segment deleted since
+                segment_name = targeting.segments[segment_id].name
                 break
         if not explain:
             # The rows are servable experiences the URL lets through: the audience decides.

@@ -494,28 +494,23 @@ _INLINE = {
 _EXACT_INT = 2**53  # ints up to here compare the same as their float
 
 
-def _other_source(i: int, condition: Condition, key: str) -> str | None:
+def _other_source(i: int, condition: Condition, get: str, date: str | None) -> str | None:
     """The positive rule inlined for dates, booleans and ``is_set`` (None: not inlined).
 
     Each is ``_value_test`` written out: a date is coerced by ``coerce_date`` (a str through
     ``parse_iso`` directly, its memoised common case), a day window's bound is ``now`` plus or
-    minus the rule's seconds, computed as the reference computes it, only when the rule runs."""
+    minus the rule's seconds, computed as the reference computes it, only when the rule runs.
+    ``get`` reads the stored value; ``date``, if given, is that value already coerced."""
     name = OPERATORS[condition.operator].positive.name
     v, t = f"v{i}", f"t{i}"
     if name == "is_set":
-        return f"(traits.get({key}) is not None)"
+        return f"({get} is not None)"
     if condition.type == BOOLEAN and name in ("is_true", "is_false"):
         want = "True" if name == "is_true" else "False"
-        return (
-            f"(({v} is {want}) if type({v} := traits.get({key})) is bool "
-            f"else coerce_boolean({v}) is {want})"
-        )
+        return f"(({v} is {want}) if type({v} := {get}) is bool else coerce_boolean({v}) is {want})"
     if condition.type != DATE:
         return None
-    coerced = (
-        f"({t} := parse_iso({v}) if type({v} := traits.get({key})) is str "
-        f"else coerce_date({v})) is not None"
-    )
+    coerced = f"({t} := {date or _date_source(v, get)}) is not None"
     operand = condition.operand()
     if name in ("within_last_days", "more_than_days_ago", "within_next_days"):
         span = repr(operand * DAY)  # the reference's ``days * DAY``, the same float
@@ -536,20 +531,33 @@ def _other_source(i: int, condition: Condition, key: str) -> str | None:
     return f"({coerced} and {test})"
 
 
-def _rule_source(i: int, condition: Condition, env: dict[str, Any]) -> str:
+def _date_source(v: str, get: str) -> str:
+    """``coerce_date`` of the value ``get`` reads, a str going straight to ``parse_iso``."""
+    return f"(parse_iso({v}) if type({v} := {get}) is str else coerce_date({v}))"
+
+
+def _rule_source(
+    i: int,
+    condition: Condition,
+    env: dict[str, Any],
+    get: str | None = None,
+    date: str | None = None,
+) -> str:
+    """Rule ``i`` as an expression on ``traits`` (or on ``get``, a read of its trait)."""
     if not condition.valid:
         return "False"
     op = OPERATORS[condition.operator]
     positive = op.positive
     env[f"slow{i}"] = _value_test(condition)
     key = repr(condition.trait)  # keys and scalar operands are inlined as literals
+    get = get or f"traits.get({key})"
     fallback = f"slow{i}(v{i}, now)"
     inline = _INLINE.get(positive.name)
-    other = _other_source(i, condition, key)
+    other = _other_source(i, condition, get, date)
     if other is not None:
         source = other
     elif inline is None or condition.type not in (STRING, NUMBER):
-        source = f"slow{i}(traits.get({key}), now)"
+        source = f"slow{i}({get}, now)"
     else:
         operand = condition.operand()
         if positive.name == "in":
@@ -561,20 +569,28 @@ def _rule_source(i: int, condition: Condition, env: dict[str, Any]) -> str:
             literal, magnitudes = repr(int(operand) if exact else operand), [operand]
         if condition.type == STRING:
             x = f"v{i}.lower()" if condition.folds else f"v{i}"
-            common = f"type(v{i} := traits.get({key})) is str"
+            common = f"type(v{i} := {get}) is str"
         else:
             x = f"v{i}"
-            common = f"(t{i} := type(v{i} := traits.get({key}))) is int or t{i} is float"
+            common = f"(t{i} := type(v{i} := {get})) is int or t{i} is float"
             # An int compares with an operand below 2**53 exactly as its float would; beyond,
             # large ints take the reference path.
             if any(abs(m) >= _EXACT_INT for m in magnitudes):
                 common = (
-                    f"(t{i} := type(v{i} := traits.get({key}))) is float or "
+                    f"(t{i} := type(v{i} := {get})) is float or "
                     f"t{i} is int and -{_EXACT_INT} < v{i} < {_EXACT_INT}"
                 )
         test = inline.format(x=x, o=literal)
         source = f"(({test}) if {common} else {fallback})"
     return f"not {source}" if op.negates else source
+
+
+_NAMESPACE: dict[str, Any] = {
+    "now_seconds": now_seconds,
+    "parse_iso": parse_iso,
+    "coerce_date": coerce_date,
+    "coerce_boolean": coerce_boolean,
+}
 
 
 def _generate(conditions: tuple[Condition, ...]) -> Callable[..., bool]:
@@ -583,11 +599,9 @@ def _generate(conditions: tuple[Condition, ...]) -> Callable[..., bool]:
     body = " and ".join(f"({rule})" for rule in rules) or "True"
     names = ", ".join(env)
     # Only rules counting days from now need the clock; reading it costs more than a rule.
-    dated = any(
-        c.valid and c.type == DATE and OPERATORS[c.operator].value_kind(DATE) == DAYS
-        for c in conditions
+    clock = (
+        "        if now is None:\n            now = now_seconds()\n" if _dated(conditions) else ""
     )
-    clock = "        if now is None:\n            now = now_seconds()\n" if dated else ""
     source = (
         f"def make({names}):\n"
         f"    def matches(traits, now=None):\n"
@@ -595,13 +609,83 @@ def _generate(conditions: tuple[Condition, ...]) -> Callable[..., bool]:
         f"        return {body}\n"
         f"    return matches\n"
     )
-    namespace: dict[str, Any] = {
-        "now_seconds": now_seconds,
-        "parse_iso": parse_iso,
-        "coerce_date": coerce_date,
-        "coerce_boolean": coerce_boolean,
-    }
+    namespace: dict[str, Any] = dict(_NAMESPACE)
     exec(compile(source, "<segment>", "exec"), namespace)  # only our own source, no user text
+    return namespace["make"](**env)
+
+
+def _dated(conditions: Iterable[Condition]) -> bool:
+    return any(
+        c.valid and c.type == DATE and OPERATORS[c.operator].value_kind(DATE) == DAYS
+        for c in conditions
+    )
+
+
+_DATE_INLINE = frozenset(
+    {"within_last_days", "more_than_days_ago", "within_next_days", "before", "after"}
+)
+
+
+def compile_segments(
+    segments: Mapping[int, Iterable[Condition]],
+) -> Callable[..., dict[int, bool]]:
+    """Many segments as one generated function ``(traits, now=None) -> {segment id: matches}``.
+
+    For a serve, which checks most segments of an application: each trait is read (and a date
+    trait coerced) once, and each distinct rule is computed once, however many segments share
+    it. A segment's answer is the same as its ``CompiledSegment.matches``: every rule is the
+    same expression, on a local instead of ``traits.get``. Rules that only the reference can
+    run (none but a stored date that does not parse) stay lazy, in their segment's order."""
+    env: dict[str, Any] = {}
+    reads: dict[str, str] = {}  # trait -> local holding traits.get(trait)
+    dates: dict[str, str] = {}  # trait -> local holding its coerce_date
+    rules: dict[tuple[Any, ...], str] = {}  # distinct rule -> local or lazy expression
+    lines: list[str] = []
+    entries: list[str] = []
+    everything = {sid: tuple(conditions) for sid, conditions in segments.items()}
+    for sid, conditions in everything.items():
+        parts = []
+        for c in conditions:
+            if not c.valid:
+                parts.append("False")
+                continue
+            key = (c.trait, c.type, c.operator, repr(c.value), c.case_sensitive)
+            if key not in rules:
+                i = len(rules)
+                if c.trait not in reads:
+                    reads[c.trait] = f"g{len(reads)}"
+                    lines.append(f"{reads[c.trait]} = traits.get({c.trait!r})")
+                get = reads[c.trait]
+                date = None
+                positive = OPERATORS[c.operator].positive.name
+                if c.type == DATE and positive in _DATE_INLINE:
+                    if c.trait not in dates:
+                        dates[c.trait] = f"d{len(dates)}"
+                        lines.append(f"{dates[c.trait]} = {_date_source('x', get)}")
+                    date = dates[c.trait]
+                source = _rule_source(i, c, env, get=get, date=date)
+                if source.removeprefix("not ").startswith(f"slow{i}("):
+                    rules[key] = f"({source})"
+                else:
+                    lines.append(f"r{i} = {source}")
+                    rules[key] = f"r{i}"
+            parts.append(rules[key])
+        entries.append(f"{sid!r}: ({' and '.join(parts) or 'True'})")
+    clock = (
+        ["if now is None:", "    now = now_seconds()"]
+        if _dated(c for conditions in everything.values() for c in conditions)
+        else []
+    )
+    body = "".join(f"        {line}\n" for line in [*clock, *lines])
+    source = (
+        f"def make({', '.join(env)}):\n"
+        f"    def segments(traits, now=None):\n"
+        f"{body}"
+        f"        return {{{', '.join(entries)}}}\n"
+        f"    return segments\n"
+    )
+    namespace: dict[str, Any] = dict(_NAMESPACE)
+    exec(compile(source, "<segments>", "exec"), namespace)  # only our own source, no user text
     return namespace["make"](**env)
 
 

@@ -8,6 +8,7 @@ from segments.evaluator import (
     clean_value,
     coerce_date,
     coerce_number,
+    compile_segments,
     now_seconds,
     number_text,
     operators_for,
@@ -164,3 +165,34 @@ def test_describe__says_a_rule_that_no_longer_fits_its_trait_matches_nobody():
     assert Condition("signup", "date", "within_last_days", 7).describe() == (
         "signup is within the last 7 days"
     )
+
+
+def test_compile_segments__answers_every_operator_example_as_one_segment_would():
+    conditions = {i: [Condition("t", c[0], c[1], c[2])] for i, c in enumerate(CASES)}
+    shared = compile_segments(conditions)
+    now = now_seconds(NOW)
+    for i, (_, _, _, stored, expected) in enumerate(CASES):
+        assert shared(traits_with(stored), now)[i] is expected, CASES[i]
+
+
+def test_compile_segments__shares_rules_and_keeps_each_segment_apart():
+    pro = Condition("plan", "string", "in", ["pro", "team"])
+    recent = Condition("signup", "date", "within_last_days", 30)
+    retyped = Condition("plan", "number", "equals", "free")
+    shared = compile_segments(
+        {
+            1: [pro, recent],
+            2: [pro],
+            3: [],
+            4: [recent, retyped],
+            5: [Condition("plan", "string", "in", ["pro", "team"])],
+        }
+    )
+    now = now_seconds(NOW)
+    assert shared({"plan": "PRO", "signup": "2026-11-20"}, now) == {
+        1: True, 2: True, 3: True, 4: False, 5: True
+    }  # fmt: skip
+    assert shared({"plan": "free", "signup": "2026-11-20"}, now) == {
+        1: False, 2: False, 3: True, 4: False, 5: False
+    }  # fmt: skip
+    assert shared({"plan": "team"}, now) == {1: False, 2: True, 3: True, 4: False, 5: True}

@@ -14,6 +14,7 @@ from segments.evaluator import (
     CompiledSegment,
     Condition,
     clean_value,
+    compile_segments,
     now_seconds,
 )
 from segments.models import EndUser
@@ -171,8 +172,12 @@ def test_evaluator_and_sql_agree(scenario):
         )
         expected = {u.external_id for u in users if segment.matches(u.traits, now)}
         # The generated hot path and the per-rule reference (used by "why" screens) agree.
+        # So does the serve's one function for many segments, which shares identical rules.
+        shared = compile_segments({0: rules, 1: rules[:1], 2: rules[::-1]})
         for user in users:
-            assert all(segment.explain(user.traits, now)) == segment.matches(user.traits, now)
+            passes = segment.explain(user.traits, now)
+            assert all(passes) == segment.matches(user.traits, now)
+            assert shared(user.traits, now) == {0: all(passes), 1: passes[0], 2: all(passes)}
         in_sql = set(
             EndUser.objects.filter(application=application)
             .filter(conditions_q(rules, NOW))
