@@ -6,6 +6,7 @@ REDIS_URL      when set, the targeting cache lives in Redis (shared by every pro
 SECRET_KEY     required in production
 DEBUG          "1" for development
 ALLOWED_HOSTS  comma separated
+HTTPS          "1" behind a TLS proxy: secure cookies, HSTS, redirect to https
 """
 
 import os
@@ -26,6 +27,15 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or "django-insecure-callout-developmen
 
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+# HTTPS=1 behind a TLS-terminating proxy that sets X-Forwarded-Proto: secure cookies, HSTS and a
+# redirect to https (not for /healthz, which load balancers probe over plain HTTP).
+if os.environ.get("HTTPS") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", "31536000"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
