@@ -185,12 +185,6 @@ def compile_pattern(pattern: str) -> UrlPattern:
     )
 
 
-def check_pattern(pattern: Any) -> str:
-    """The pattern, stripped, if it compiles; raises PatternError (for editors and forms)."""
-    compile_pattern(pattern)
-    return pattern.strip()
-
-
 def url_matches(pattern: str, url: str) -> bool:
     """Whether a page URL matches one pattern; raises PatternError for an invalid pattern."""
     return compile_pattern(pattern).matches(parse_url(url))
