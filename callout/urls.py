@@ -7,12 +7,13 @@ from segments.views import home
 from . import views
 
 urlpatterns = [
+    # First: the snippet's API takes nearly every request, and Django tries patterns in order.
+    path("api/v1/", include("experiences.api_urls")),
     path("", home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("apps/<int:app_id>/", include("segments.urls")),
     path("apps/<int:app_id>/", include("experiences.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("experiences.api_urls")),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from segments.actions import end_user_identify
+from segments.actions import end_user_clean, end_user_identify
 from segments.traits import MAX_ID
 
 from . import targeting
@@ -237,17 +237,10 @@ def _known(visitor: Visitor, user_id: str) -> int:
     return visitor.id
 
 
-def _experiences(
-    app: Targeting, user_id: int, traits: dict[str, Any], visitor: Visitor, url: str
-) -> str:
+def _experiences(app: Targeting, user: Visitor, url: str) -> str:
     """The served experiences as a JSON array: each one was encoded once, when compiled."""
     served = targeting.decide(
-        app,
-        end_user_id=user_id,
-        traits=traits,
-        url=url,
-        history=visitor.history,
-        explain=False,
+        app, end_user_id=user.id, traits=user.traits, url=url, history=user.history, explain=False
     )
     return "[" + ", ".join(e.json for e in served) + "]"
 
@@ -265,12 +258,36 @@ def _json_response(fields: dict[str, Any], experiences: str | None = None) -> Ht
 # --- Endpoints ---------------------------------------------------------------------------
 
 
-@api_view("POST")
-def identify(request: HttpRequest) -> HttpResponse:
-    data = json_body(request)
+def _identify_at_once(data: dict[str, Any]) -> tuple[Targeting, str, Visitor] | None:
+    """identify in one statement (``targeting.identify_and_lookup``), checked against the
+    targeting this process already holds for the key; the statement writes only if that is
+    still the application's current one. None, with nothing written, to take the general
+    path, which also answers every error: on the first call of a process for an application,
+    after an edit, with a new trait key (its definition is created there), or when anything
+    is wrong with the call (the general path checks it again, on fresh data)."""
+    app = targeting.known_targeting(data.get("key"))
+    if app is None:
+        return None
+    try:
+        user_id = _user_id(data)
+        _verify(app, user_id, data)
+        _url(data, required=False)
+        traits = data.get("traits")
+        changes = end_user_clean(external_id=user_id, traits={} if traits is None else traits)
+    except (ApiError, ValidationError):
+        return None
+    if any(key not in app.trait_keys for key, value in changes.items() if value is not None):
+        return None
+    visitor = targeting.identify_and_lookup(app, user_id, changes)
+    return None if visitor is None else (app, user_id, visitor)
+
+
+def _identify_in_steps(data: dict[str, Any]) -> tuple[Targeting, str, Visitor]:
+    """identify's general path: the lookup (which also refreshes this process's targeting),
+    every check with its error, then the write, creating definitions for new trait keys."""
     app, user_id, visitor = _application_and_user(data, _user_id)
     _verify(app, user_id, data)
-    url = _url(data, required=False)
+    _url(data, required=False)
     traits = data.get("traits")
     try:
         user = end_user_identify(
@@ -285,11 +302,19 @@ def identify(request: HttpRequest) -> HttpResponse:
     if traits and any(k not in app.trait_keys and v is not None for k, v in traits.items()):
         # New trait definitions were bulk-created (no signal): recompile with them.
         targeting.invalidate(app.application.pk)
-    body = {"id": user.external_id, "traits": user.traits}
+    # The history read before the write is still the user's: identify records no event.
+    return app, user_id, Visitor(user.pk, user.traits, visitor.history)
+
+
+@api_view("POST")
+def identify(request: HttpRequest) -> HttpResponse:
+    data = json_body(request)
+    app, user_id, user = _identify_at_once(data) or _identify_in_steps(data)
+    body = {"id": user_id, "traits": user.traits}
+    url = data.get("url")  # checked on either path
     if url is None:
         return _json_response(body)
-    # The history read before the write is still the user's: identify records no event.
-    return _json_response(body, _experiences(app, user.pk, user.traits, visitor, url))
+    return _json_response(body, _experiences(app, user, url))
 
 
 @api_view("GET")
@@ -298,10 +323,8 @@ def experiences(request: HttpRequest) -> HttpResponse:
     app, user_id, visitor = _application_and_user(data, _query_id)
     _verify(app, user_id, data)
     url = _url(data, required=True)
-    end_user_id = _known(visitor, user_id)
-    return _json_response(
-        {"id": user_id}, _experiences(app, end_user_id, visitor.traits, visitor, url)
-    )
+    _known(visitor, user_id)
+    return _json_response({"id": user_id}, _experiences(app, visitor, url))
 
 
 @api_view("POST")

@@ -30,8 +30,10 @@ from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.db.models import Prefetch
+from django.utils import timezone
 
 from callout.db import prepared_cursor
+from segments.actions import PG_MERGE, merge_params
 from segments.evaluator import CompiledSegment, Condition, compile_segments, now_seconds
 from segments.models import Application, EndUser, Rule, Segment, TraitDefinition
 
@@ -254,8 +256,8 @@ class Targeting:
     trait_keys: frozenset[str]
     segments: Mapping[int, CompiledSegmentEntry]
     experiences: tuple[CompiledExperience, ...]  # highest priority first
-    # {url: the servable experiences that url lets through, with the include pattern that did}
-    url_memo: dict[str, tuple[tuple[CompiledExperience, str | None, None], ...]] = field(
+    # {url: the servable experiences that url lets through}
+    url_memo: dict[str, tuple[CompiledExperience, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -511,6 +513,15 @@ def _lookup_sql(vendor: str) -> str:
     )
 
 
+def _history(events: str | None) -> dict[int, set[str]]:
+    """The aggregated events text ("12:dismissed,12:completed") as {experience id: types}."""
+    history: dict[int, set[str]] = {}
+    for event in events.split(",") if events else ():
+        experience_id, _, type_ = event.partition(":")
+        history.setdefault(int(experience_id), set()).add(type_)
+    return history
+
+
 def lookup(public_key: str, external_id: str) -> tuple[Targeting, Visitor] | None:
     """The application with this public key (None if unknown) and its user ``external_id``
     with the frequency-relevant history: one query, plus the targeting's own when its version
@@ -526,18 +537,93 @@ def lookup(public_key: str, external_id: str) -> tuple[Targeting, Visitor] | Non
     found = targeting_for(application_id, version)
     if found is None or found.application.public_key != public_key:
         return None
+    if len(_by_key) >= _LOCAL_MAX:
+        _by_key.clear()
+    _by_key[public_key] = application_id
     if isinstance(traits, str):  # PostgreSQL's jsonb and SQLite's text both arrive as text
         traits = json.loads(traits)
-    history: dict[int, set[str]] = {}
-    for event in events.split(",") if events else ():
-        experience_id, _, type_ = event.partition(":")
-        history.setdefault(int(experience_id), set()).add(type_)
-    return found, Visitor(user_id, traits if isinstance(traits, dict) else {}, history)
+    traits = traits if isinstance(traits, dict) else {}
+    return found, Visitor(user_id, traits, _history(events))
+
+
+# {public key: application id} of the lookups this process made: identify's one statement
+# starts from the targeting it points to, and checks in SQL that it is still current.
+_by_key: dict[str, int] = {}
+
+
+def known_targeting(public_key: Any) -> Targeting | None:
+    """The targeting this process last found for ``public_key``, without a query; it may have
+    changed since (an edit in any process, a rotated key): ``identify_and_lookup`` checks."""
+    if not isinstance(public_key, str):
+        return None
+    found = _local.get(_by_key.get(public_key, -1))
+    return found if found is not None and found.application.public_key == public_key else None
+
+
+# identify in one statement when this process knows the application (PostgreSQL): the user is
+# merged (segments.actions, PG_MERGE) only if the application still has this key and the
+# targeting version the caller checked the call against, and the statement returns the user
+# with the history the serve needs. {names} are quoted table names; {merge} is PG_MERGE.
+_IDENTIFY = """
+    WITH app AS (
+        SELECT a.id FROM {application} a JOIN {version} v ON v.application_id = a.id
+        WHERE a.public_key = %s AND v.version = %s
+    ), written AS (
+        INSERT INTO {end_user} (application_id, external_id, traits, first_seen, last_seen)
+        SELECT app.id, %s, %s::jsonb, %s, %s FROM app
+        {merge}
+        RETURNING id, traits
+    )
+    SELECT w.id, w.traits, (
+        SELECT string_agg(h.experience_id::text || ':' || h.type, ',') FROM (
+            SELECT DISTINCT e.experience_id, e.type FROM {event} e
+            WHERE e.end_user_id = w.id AND e.type IN ('dismissed', 'completed')
+        ) h
+    )
+    FROM written w"""
+
+
+@lru_cache(maxsize=1)
+def _identify_sql() -> str:
+    quote = connection.ops.quote_name
+    end_user = quote(EndUser._meta.db_table)
+    return _IDENTIFY.format(
+        application=quote(Application._meta.db_table),
+        version=quote(TargetingVersion._meta.db_table),
+        end_user=end_user,
+        event=quote(Event._meta.db_table),
+        merge=PG_MERGE.format(t=end_user),
+    )
+
+
+def identify_and_lookup(
+    targeting: Targeting, external_id: str, changes: Mapping[str, Any]
+) -> Visitor | None:
+    """identify's write and the serve's lookup as one statement, on PostgreSQL, for a call
+    already checked against ``targeting`` (its user_hash, its trait keys): the user merged with
+    ``changes`` (``end_user_clean``'s output), as the serve sees them. None, with nothing
+    written, when the statement cannot stand for the general path: not PostgreSQL, the
+    targeting is no longer current, or the merge would exceed the trait limit."""
+    if connection.vendor != "postgresql":
+        return None
+    now = timezone.now()
+    merge = merge_params(changes)  # begins with the traits to set: the new user's
+    params = [targeting.application.public_key, targeting.version, external_id, merge[0]]
+    with prepared_cursor() as cursor:
+        cursor.execute(_identify_sql(), [*params, now, now, *merge])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user_id, traits, events = row
+    if isinstance(traits, str):
+        traits = json.loads(traits)
+    return Visitor(user_id, traits, _history(events))
 
 
 def clear_local() -> None:
     """Forget this process's compiled targeting (tests)."""
     _local.clear()
+    _by_key.clear()
 
 
 # --- Deciding ----------------------------------------------------------------------------
@@ -608,22 +694,19 @@ def _url_decision(experience: CompiledExperience, page: ParsedUrl) -> tuple[str 
 _Row = tuple[CompiledExperience, str | None, str | None]  # experience, pattern, URL reason
 
 
-def _url_rows(targeting: Targeting, url: str, explain: bool) -> Iterable[_Row]:
-    """The URL's verdict on each experience: every experience to explain; to serve, only the
-    servable ones the URL lets through, remembered per URL on the targeting."""
-    if explain:
-        page = parse_url(url)
-        return [(e, *_url_decision(e, page)) for e in targeting.experiences]
+def _url_rows(targeting: Targeting, url: str) -> list[_Row]:
+    """The URL's verdict on every experience, for an explanation."""
+    page = parse_url(url)
+    return [(e, *_url_decision(e, page)) for e in targeting.experiences]
+
+
+def _url_passed(targeting: Targeting, url: str) -> tuple[CompiledExperience, ...]:
+    """The servable experiences this URL lets through, remembered per URL on the targeting."""
     memo = targeting.url_memo
     passed = memo.get(url)
     if passed is None:
         page = parse_url(url)
-        passed = tuple(
-            (e, pattern, None)
-            for e in targeting.servable
-            for pattern, reason in (_url_decision(e, page),)
-            if reason is None
-        )
+        passed = tuple(e for e in targeting.servable if _url_decision(e, page)[1] is None)
         if len(memo) >= _URL_MEMO_MAX:
             memo.clear()
         memo[url] = passed
@@ -670,18 +753,21 @@ def decide(
     the experiences that passed the rest, when one of them counts past events).
 
     ``explain=True``: a ``Decision`` for every experience, with the first reason in that order.
-    ``explain=False`` (a serve): the served experiences only, and each is checked only as far as
-    it must be: unpublished and audience-less ones are skipped outright, the URL (cheap and
-    remembered per URL) goes first, then the audience, then frequency; no ``Decision`` and no
-    reason text is built. Both answer the same experiences (tests/experiences/test_targeting).
+    ``explain=False`` (a serve, ``_serve``): the served experiences only, and each is checked
+    only as far as it must be: unpublished and audience-less ones are skipped outright, the URL
+    (cheap and remembered per URL) goes first, then the audience, then frequency; no
+    ``Decision`` and no reason text is built. Both answer the same experiences
+    (tests/experiences/test_targeting).
 
     ``history``: the user's past event types per experience when the caller already has them
     (``lookup`` reads them in the serve's one query); else they are queried here.
     """
     when = now_seconds(now)
+    if not explain:
+        return _serve(targeting, end_user_id, traits, url, when, history)
     in_segment: dict[int, bool] | None = None  # every segment's answer, on the first need
     staged: list[tuple[CompiledExperience, str | None, str | None, str | None]] = []
-    for experience, pattern, url_reason in _url_rows(targeting, url, explain):
+    for experience, pattern, url_reason in _url_rows(targeting, url):
         segment_name = None
         for segment_id in experience.segment_ids:
             if in_segment is None:
@@ -689,11 +775,6 @@ def decide(
             if in_segment.get(segment_id):  # absent: a segment deleted since
                 segment_name = targeting.segments[segment_id].name
                 break
-        if not explain:
-            # The rows are servable experiences the URL lets through: the audience decides.
-            if segment_name is not None:
-                staged.append((experience, None, segment_name, pattern))
-            continue
         if not experience.published:
             reason = experience.status
         elif not experience.segment_ids:
@@ -712,12 +793,6 @@ def decide(
                 if reason is None and e.frequency != Experience.Frequency.EVERY_TIME
             ],
         )
-    if not explain:
-        return [
-            experience
-            for experience, _, _, _ in staged
-            if _frequency_block(experience.frequency, history.get(experience.id, _NONE)) is None
-        ]
     decisions = []
     for experience, reason, segment_name, pattern in staged:
         if reason is None:
@@ -728,6 +803,35 @@ def decide(
             reason = f"in segment {segment_name}; {where}; frequency {experience.frequency}"
         decisions.append(Decision(experience, served, reason, segment_name, pattern))
     return decisions
+
+
+def _serve(
+    targeting: Targeting,
+    end_user_id: int | None,
+    traits: Mapping[str, Any],
+    url: str,
+    when: float,
+    history: Mapping[int, set[str]] | None,
+) -> list[CompiledExperience]:
+    """``decide`` for a serve, the hot path: the same checks in the same order, each only as
+    far as it must go, and no reasons. Only servable experiences the URL lets through are
+    looked at (remembered per URL); the audience is every segment at once, in one call."""
+    passed = _url_passed(targeting, url)
+    if not passed:
+        return []
+    in_segment = targeting.in_segments(traits, when)
+    served = []
+    for experience in passed:
+        for segment_id in experience.segment_ids:
+            if in_segment.get(segment_id):  # absent: a segment deleted since
+                served.append(experience)
+                break
+    if history is None:
+        counted = [e.id for e in served if e.frequency != Experience.Frequency.EVERY_TIME]
+        history = history_for(end_user_id, counted)
+    if not history:  # most users have dismissed and completed nothing
+        return served
+    return [e for e in served if _frequency_block(e.frequency, history.get(e.id, _NONE)) is None]
 
 
 _NONE: frozenset[str] = frozenset()

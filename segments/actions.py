@@ -325,14 +325,19 @@ def _discover_traits(application: Application, traits: Mapping[str, Any]) -> Non
 # One statement creates or updates the user and merges the traits inside the database, so
 # parallel calls for one user (each a row-level atomic upsert) lose none of each other's traits,
 # and the refused case (too many traits) writes nothing. {t} is the quoted table name.
-_UPSERT = {
-    "postgresql": """
-        INSERT INTO {t} (application_id, external_id, traits, first_seen, last_seen)
-        VALUES (%s, %s, %s::jsonb, %s, %s)
+# PostgreSQL's merge: what to set on conflict, and when (within the trait limit). Shared with
+# the serve's identify-and-lookup statement (experiences/targeting.py); ``merge_params``.
+PG_MERGE = """
         ON CONFLICT (application_id, external_id) DO UPDATE
         SET traits = ({t}.traits || %s::jsonb) - %s::text[], last_seen = EXCLUDED.last_seen
         WHERE (SELECT count(*) FROM jsonb_object_keys(({t}.traits || %s::jsonb) - %s::text[]))
-            <= %s
+            <= %s"""
+_UPSERT = {
+    "postgresql": """
+        INSERT INTO {t} (application_id, external_id, traits, first_seen, last_seen)
+        VALUES (%s, %s, %s::jsonb, %s, %s)"""
+    + PG_MERGE
+    + """
         RETURNING id, application_id, external_id, traits, first_seen, last_seen""",
     # json_patch is RFC 7396 merge-patch: a null removes the key, a scalar replaces it.
     "sqlite": """
@@ -345,22 +350,27 @@ _UPSERT = {
 }
 
 
+def merge_params(changes: Mapping[str, Any]) -> list[Any]:
+    """The parameters of ``PG_MERGE`` for one identify's cleaned changes (null removes)."""
+    kept = json.dumps({key: value for key, value in changes.items() if value is not None})
+    removed = [key for key, value in changes.items() if value is None]
+    return [kept, removed, kept, removed, MAX_TRAITS]
+
+
 def _upsert_end_user(
     application: Application, external_id: str, changes: Mapping[str, Any]
 ) -> EndUser | None:
     """Create or merge in one statement; None if the merge would exceed MAX_TRAITS."""
-    kept = {key: value for key, value in changes.items() if value is not None}
-    removed = [key for key, value in changes.items() if value is None]
     vendor = connection.vendor
     table = connection.ops.quote_name(EndUser._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    insert = [application.pk, external_id, json.dumps(kept), now, now]
     if vendor == "postgresql":
-        patch = [json.dumps(kept), removed]
-        params = [*insert, *patch, *patch, MAX_TRAITS]
+        merge = merge_params(changes)  # begins with the traits to set: the new user's
+        params = [application.pk, external_id, merge[0], now, now, *merge]
     elif vendor == "sqlite":
+        kept = json.dumps({key: value for key, value in changes.items() if value is not None})
         patch = [json.dumps(dict(changes))]
-        params = [*insert, *patch, *patch, MAX_TRAITS]
+        params = [application.pk, external_id, kept, now, now, *patch, *patch, MAX_TRAITS]
     else:  # pragma: no cover - Callout runs on PostgreSQL and SQLite only
         raise NotImplementedError(vendor)
     sql = _UPSERT[vendor].format(t=table)

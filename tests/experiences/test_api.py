@@ -9,6 +9,7 @@ from django.forms import modelform_factory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from experiences import api, targeting
 from experiences.api import user_hash
 from experiences.models import Event, Experience
 from segments import actions
@@ -33,6 +34,27 @@ def post(client, path, body, content_type="text/plain"):
 
 def error_of(response):
     return response.json()["error"]
+
+
+@pytest.fixture(autouse=True, params=["in steps", "at once"])
+def identify_path(request, monkeypatch):
+    """Every test runs with identify taking each of its paths (experiences/api.py): "in steps"
+    (lookup, checks, write), and "at once", where the process already knows the application
+    before each call, so that a valid call is one statement on PostgreSQL and every other call
+    falls back to the steps."""
+    if request.param == "in steps":
+        monkeypatch.setattr(api, "_identify_at_once", lambda data: None)
+        return request.param
+
+    plain_post = post
+
+    def warm_then_post(client, path, body, content_type="text/plain"):
+        if path == IDENTIFY and isinstance(body, dict) and isinstance(body.get("key"), str):
+            targeting.lookup(body["key"], "warm-up")  # read-only: the application, no user
+        return plain_post(client, path, body, content_type)
+
+    monkeypatch.setitem(globals(), "post", warm_then_post)
+    return request.param
 
 
 @pytest.fixture
@@ -537,16 +559,18 @@ def test_a_serve_costs_at_most_3_queries(client, big_app, django_assert_max_num_
     print(f"queries per serve: identify+url {identify_queries}, experiences {len(captured)}")
 
 
-def test_a_warm_serve_is_one_query__identify_with_url_two(
-    client, big_app, django_assert_num_queries
+def test_a_warm_serve_is_one_query__identify_with_url_one_or_two(
+    client, big_app, django_assert_num_queries, identify_path
 ):
     """GET experiences: the application, its targeting version, the user and the user's history
-    in one query; identify adds its one-statement upsert."""
+    in one query; identify writes in the same statement, or adds its one-statement upsert."""
     key = big_app.public_key
     body = {"key": key, "id": "u1", "traits": {"seats": 4}, "url": "/projects/7"}
     post(client, IDENTIFY, body)  # warms the cache
-    with django_assert_num_queries(2):
-        post(client, IDENTIFY, body)
+    # PostgreSQL: the write and the lookup in one statement (SQLite: the lookup, then the write).
+    at_once = connection.vendor == "postgresql" and identify_path == "at once"
+    with django_assert_num_queries(1 if at_once else 2):
+        client.post(IDENTIFY, data=json.dumps(body), content_type="text/plain")  # no warm-up
     with django_assert_num_queries(1):
         client.get(EXPERIENCES, {"key": key, "id": "u1", "url": "/dashboard/x"})
     experience = Experience.objects.filter(application=big_app).first().pk
@@ -741,3 +765,30 @@ def test_merged_traits_read_the_same_in_python_and_in_sql(client, app):
         segment = segment_with_rules(app, f"seg {trait}", (trait, type_, operator, value))
         assert segment.matches(user.traits), trait
         assert list(segment.members()) == [user], trait
+
+
+def test_identify_at_once__an_edit_since__the_call_is_checked_again_on_fresh_data(client, app):
+    """The process knows the application from before an edit that now requires user_hash: the
+    one statement must not write on the stale knowledge; the steps answer 403."""
+    assert post(client, IDENTIFY, {"key": app.public_key, "id": "u1"}).status_code == 200
+    targeting.lookup(app.public_key, "u1")
+    app.require_user_hash = True
+    app.save()
+    body = json.dumps({"key": app.public_key, "id": "u2"})
+    response = client.post(IDENTIFY, data=body, content_type="text/plain")  # no warm-up
+    assert response.status_code == 403
+    assert not EndUser.objects.filter(external_id="u2").exists()
+
+
+def test_identify_at_once__answers_what_the_steps_answer(client, acme, monkeypatch):
+    app, banner, _ = acme
+    segment_with_rules(app, "Pro", ("plan", "string", "equals", "pro"))  # defines "plan"
+    TraitDefinition.objects.get_or_create(application=app, key="role", defaults={"type": "string"})
+    user = EndUserFactory(application=app, external_id="u1", traits={"plan": "free", "role": "x"})
+    EventFactory(application=app, end_user=user, experience=banner, type=Event.Type.DISMISSED)
+    body = {"key": app.public_key, "id": "u1", "traits": {"role": None}, "url": "/dashboard"}
+    targeting.lookup(app.public_key, "u1")
+    at_once = post(client, IDENTIFY, body).json()
+    monkeypatch.setattr(api, "_identify_at_once", lambda data: None)
+    in_steps = post(client, IDENTIFY, body).json()
+    assert at_once == in_steps == {"id": "u1", "traits": {"plan": "free"}, "experiences": []}
