@@ -34,7 +34,13 @@ from django.utils import timezone
 
 from callout.db import prepared_cursor
 from segments.actions import PG_MERGE, merge_params
-from segments.evaluator import CompiledSegment, Condition, compile_segments, now_seconds
+from segments.evaluator import (
+    CompiledSegment,
+    Condition,
+    compile_chooser,
+    compile_segments,
+    now_seconds,
+)
 from segments.models import Application, EndUser, Rule, Segment, TraitDefinition
 
 from .models import Event, Experience, TargetingVersion
@@ -242,6 +248,8 @@ class CompiledSegmentEntry:
     compiled: CompiledSegment
 
 
+Chooser = Callable[..., list["CompiledExperience"]]
+
 # A serve's URL check, per distinct URL string, is kept on the Targeting: most page views of an
 # application hit a few URLs, and the check is pure (patterns in, verdicts out).
 _URL_MEMO_MAX = 256
@@ -256,8 +264,10 @@ class Targeting:
     trait_keys: frozenset[str]
     segments: Mapping[int, CompiledSegmentEntry]
     experiences: tuple[CompiledExperience, ...]  # highest priority first
-    # {url: the servable experiences that url lets through}
-    url_memo: dict[str, tuple[CompiledExperience, ...]] = field(
+    # {url: the audience check of the servable experiences that url lets through}
+    url_memo: dict[str, Chooser] = field(default_factory=dict, compare=False, repr=False)
+    # {ids of the experiences a URL lets through: their audience check}
+    choosers: dict[tuple[int, ...], Chooser] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -268,6 +278,20 @@ class Targeting:
     @cached_property
     def servable(self) -> tuple[CompiledExperience, ...]:
         return tuple(e for e in self.experiences if e.servable)
+
+    def chooser(self, experiences: tuple[CompiledExperience, ...]) -> Chooser:
+        """``(traits, now) -> the experiences whose audience has the user``, in order, as one
+        generated function (``segments.evaluator.compile_chooser``); one per set of
+        experiences, which URL patterns make few."""
+        ids = tuple(e.id for e in experiences)
+        chooser = self.choosers.get(ids)
+        if chooser is None:
+            conditions = {sid: e.compiled.conditions for sid, e in self.segments.items()}
+            chooser = compile_chooser(conditions, [(e, e.segment_ids) for e in experiences])
+            if len(self.choosers) >= _URL_MEMO_MAX:
+                self.choosers.clear()
+            self.choosers[ids] = chooser
+        return chooser
 
     @cached_property
     def in_segments(self) -> Callable[..., dict[int, bool]]:
@@ -700,17 +724,19 @@ def _url_rows(targeting: Targeting, url: str) -> list[_Row]:
     return [(e, *_url_decision(e, page)) for e in targeting.experiences]
 
 
-def _url_passed(targeting: Targeting, url: str) -> tuple[CompiledExperience, ...]:
-    """The servable experiences this URL lets through, remembered per URL on the targeting."""
+def _url_chooser(targeting: Targeting, url: str) -> Chooser:
+    """The audience check of the servable experiences this URL lets through, remembered per
+    URL on the targeting; URLs that let the same experiences through share one."""
     memo = targeting.url_memo
-    passed = memo.get(url)
-    if passed is None:
+    chooser = memo.get(url)
+    if chooser is None:
         page = parse_url(url)
         passed = tuple(e for e in targeting.servable if _url_decision(e, page)[1] is None)
+        chooser = targeting.chooser(passed)
         if len(memo) >= _URL_MEMO_MAX:
             memo.clear()
-        memo[url] = passed
-    return passed
+        memo[url] = chooser
+    return chooser
 
 
 @overload
@@ -815,17 +841,8 @@ def _serve(
 ) -> list[CompiledExperience]:
     """``decide`` for a serve, the hot path: the same checks in the same order, each only as
     far as it must go, and no reasons. Only servable experiences the URL lets through are
-    looked at (remembered per URL); the audience is every segment at once, in one call."""
-    passed = _url_passed(targeting, url)
-    if not passed:
-        return []
-    in_segment = targeting.in_segments(traits, when)
-    served = []
-    for experience in passed:
-        for segment_id in experience.segment_ids:
-            if in_segment.get(segment_id):  # absent: a segment deleted since
-                served.append(experience)
-                break
+    looked at (remembered per URL), and their audience is one generated function."""
+    served = _url_chooser(targeting, url)(traits, when)
     if history is None:
         counted = [e.id for e in served if e.frequency != Experience.Frequency.EVERY_TIME]
         history = history_for(end_user_id, counted)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -626,22 +626,16 @@ _DATE_INLINE = frozenset(
 )
 
 
-def compile_segments(
-    segments: Mapping[int, Iterable[Condition]],
-) -> Callable[..., dict[int, bool]]:
-    """Many segments as one generated function ``(traits, now=None) -> {segment id: matches}``.
-
-    For a serve, which checks most segments of an application: each trait is read (and a date
-    trait coerced) once, and each distinct rule is computed once, however many segments share
-    it. A segment's answer is the same as its ``CompiledSegment.matches``: every rule is the
-    same expression, on a local instead of ``traits.get``. Rules that only the reference can
-    run (none but a stored date that does not parse) stay lazy, in their segment's order."""
-    env: dict[str, Any] = {}
+def _segments_source(
+    segments: Mapping[int, Iterable[Condition]], env: dict[str, Any]
+) -> tuple[list[str], dict[int, str]]:
+    """The body lines that read each trait and compute each distinct rule once, and each
+    segment's answer as an expression of those locals (``compile_segments``)."""
     reads: dict[str, str] = {}  # trait -> local holding traits.get(trait)
     dates: dict[str, str] = {}  # trait -> local holding its coerce_date
     rules: dict[tuple[Any, ...], str] = {}  # distinct rule -> local or lazy expression
     lines: list[str] = []
-    entries: list[str] = []
+    answers: dict[int, str] = {}
     everything = {sid: tuple(conditions) for sid, conditions in segments.items()}
     for sid, conditions in everything.items():
         parts = []
@@ -670,23 +664,59 @@ def compile_segments(
                     lines.append(f"r{i} = {source}")
                     rules[key] = f"r{i}"
             parts.append(rules[key])
-        entries.append(f"{sid!r}: ({' and '.join(parts) or 'True'})")
-    clock = (
-        ["if now is None:", "    now = now_seconds()"]
-        if _dated(c for conditions in everything.values() for c in conditions)
-        else []
-    )
-    body = "".join(f"        {line}\n" for line in [*clock, *lines])
+        answers[sid] = f"({' and '.join(parts) or 'True'})"
+    if _dated(c for conditions in everything.values() for c in conditions):
+        lines[:0] = ["if now is None:", "    now = now_seconds()"]
+    return lines, answers
+
+
+def _make(name: str, env: dict[str, Any], lines: list[str]) -> Callable[..., Any]:
+    body = "".join(f"        {line}\n" for line in lines)
     source = (
-        f"def make({', '.join(env)}):\n"
-        f"    def segments(traits, now=None):\n"
-        f"{body}"
-        f"        return {{{', '.join(entries)}}}\n"
-        f"    return segments\n"
+        f"def make({', '.join(env)}):\n    def {name}(traits, now=None):\n{body}    return {name}\n"
     )
     namespace: dict[str, Any] = dict(_NAMESPACE)
-    exec(compile(source, "<segments>", "exec"), namespace)  # only our own source, no user text
+    exec(compile(source, f"<{name}>", "exec"), namespace)  # only our own source, no user text
     return namespace["make"](**env)
+
+
+def compile_segments(
+    segments: Mapping[int, Iterable[Condition]],
+) -> Callable[..., dict[int, bool]]:
+    """Many segments as one generated function ``(traits, now=None) -> {segment id: matches}``.
+
+    For a serve, which checks most segments of an application: each trait is read (and a date
+    trait coerced) once, and each distinct rule is computed once, however many segments share
+    it. A segment's answer is the same as its ``CompiledSegment.matches``: every rule is the
+    same expression, on a local instead of ``traits.get``. Rules that only the reference can
+    run (none but a stored date that does not parse) stay lazy, in their segment's order."""
+    env: dict[str, Any] = {}
+    lines, answers = _segments_source(segments, env)
+    entries = ", ".join(f"{sid!r}: {answer}" for sid, answer in answers.items())
+    return _make("segments", env, [*lines, f"return {{{entries}}}"])
+
+
+def compile_chooser[T](
+    segments: Mapping[int, Iterable[Condition]], choices: Sequence[tuple[T, Iterable[int]]]
+) -> Callable[..., list[T]]:
+    """``(traits, now=None) -> the choices, in order, with any of their segments matching``
+    as one generated function: a serve's audience check of the experiences that a URL lets
+    through. As ``compile_segments``, but only the segments the choices name are computed, and
+    no dict is built. A segment id missing from ``segments`` (deleted since) matches nobody."""
+    named = {sid for _, ids in choices for sid in ids}
+    env: dict[str, Any] = {}
+    lines, answers = _segments_source(
+        {sid: conditions for sid, conditions in segments.items() if sid in named}, env
+    )
+    local = {sid: f"m{j}" for j, sid in enumerate(answers)}
+    lines += [f"{local[sid]} = {answer}" for sid, answer in answers.items()]
+    lines.append("out = []")
+    for k, (choice, ids) in enumerate(choices):
+        tests = [local[sid] for sid in ids if sid in local]
+        if tests:
+            env[f"c{k}"] = choice
+            lines.append(f"if {' or '.join(tests)}: out.append(c{k})")
+    return _make("choose", env, [*lines, "return out"])
 
 
 class CompiledSegment:

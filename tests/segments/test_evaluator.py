@@ -8,6 +8,7 @@ from segments.evaluator import (
     clean_value,
     coerce_date,
     coerce_number,
+    compile_chooser,
     compile_segments,
     now_seconds,
     number_text,
@@ -173,6 +174,24 @@ def test_compile_segments__answers_every_operator_example_as_one_segment_would()
     now = now_seconds(NOW)
     for i, (_, _, _, stored, expected) in enumerate(CASES):
         assert shared(traits_with(stored), now)[i] is expected, CASES[i]
+
+
+def test_compile_chooser__keeps_the_choices_whose_any_segment_matches__in_order():
+    pro = Condition("plan", "string", "equals", "pro")
+    admin = Condition("role", "string", "equals", "admin")
+    recent = Condition("signup", "date", "within_last_days", 30)
+    segments = {1: [pro], 2: [admin], 3: [pro, recent], 4: []}
+    choose = compile_chooser(
+        segments,
+        [("a", [2]), ("b", [1, 2]), ("c", [3]), ("gone", [99]), ("d", [99, 4]), ("e", [])],
+    )
+    now = now_seconds(NOW)
+    assert choose({"plan": "pro", "signup": "2026-11-20"}, now) == ["b", "c", "d"]
+    assert choose({"plan": "PRO", "role": "admin"}, now) == ["a", "b", "d"]
+    assert choose({}, now) == ["d"]
+    # Each choice's answer is its segments' answers, or'ed, as compile_segments gives them.
+    shared = compile_segments(segments)({"plan": "pro"}, now)
+    assert choose({"plan": "pro"}, now) == ["b", "d"] and shared[1] and not shared[3]
 
 
 def test_compile_segments__shares_rules_and_keeps_each_segment_apart():
