@@ -7,6 +7,8 @@ SECRET_KEY     required in production
 DEBUG          "1" for development
 ALLOWED_HOSTS  comma separated
 HTTPS          "1" behind a TLS proxy: secure cookies, HSTS, redirect to https
+IDENTIFY_DURABLE  "1": identify's merge waits for the WAL flush like every other write (default
+               "0": it commits asynchronously; see docs/deploy.md)
 """
 
 import os
@@ -97,6 +99,12 @@ if (
     and os.environ.get("DATABASE_PREPARE", "1") == "1"
 ):
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
+
+# identify's one-statement merge (experiences/targeting.py) commits with synchronous_commit off:
+# PostgreSQL answers before its WAL reaches the disk. A crash of the database server can lose
+# the last moments of identify merges, whole (never half a write), which the snippet sends
+# again on the user's next page; every other write stays durable.
+CALLOUT_IDENTIFY_DURABLE = os.environ.get("IDENTIFY_DURABLE", "0") == "1"
 
 if os.environ.get("REDIS_URL"):
     CACHES = {

@@ -245,10 +245,13 @@ def _experiences(app: Targeting, user: Visitor, url: str) -> str:
     return "[" + ", ".join(e.json for e in served) + "]"
 
 
+_encode = DjangoJSONEncoder().encode  # one encoder, not one per response (json.dumps(cls=))
+
+
 def _json_response(fields: dict[str, Any], experiences: str | None = None) -> HttpResponse:
     """What ``JsonResponse(fields | {"experiences": [...]})`` answers, byte for byte, with the
     experiences spliced in already encoded."""
-    body = json.dumps(fields, cls=DjangoJSONEncoder)
+    body = _encode(fields)
     if experiences is not None:
         separator = ", " if fields else ""
         body = f'{body[:-1]}{separator}"experiences": {experiences}}}'

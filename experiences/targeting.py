@@ -26,6 +26,7 @@ from functools import cached_property, lru_cache
 from typing import Any, Literal, overload
 from urllib.parse import unquote, urlsplit
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
@@ -587,11 +588,14 @@ def known_targeting(public_key: Any) -> Targeting | None:
 # identify in one statement when this process knows the application (PostgreSQL): the user is
 # merged (segments.actions, PG_MERGE) only if the application still has this key and the
 # targeting version the caller checked the call against, and the statement returns the user
-# with the history the serve needs. {names} are quoted table names; {merge} is PG_MERGE.
+# with the history the serve needs. Its commit is asynchronous unless IDENTIFY_DURABLE=1.
+# {names} are quoted table names; {merge} is PG_MERGE.
 _IDENTIFY = """
     WITH app AS (
         SELECT a.id FROM {application} a JOIN {version} v ON v.application_id = a.id
         WHERE a.public_key = %s AND v.version = %s
+          -- for this statement's own transaction (settings.CALLOUT_IDENTIFY_DURABLE)
+          AND set_config('synchronous_commit', %s, true) IS NOT NULL
     ), written AS (
         INSERT INTO {end_user} (application_id, external_id, traits, first_seen, last_seen)
         SELECT app.id, %s, %s::jsonb, %s, %s FROM app
@@ -632,7 +636,8 @@ def identify_and_lookup(
         return None
     now = timezone.now()
     merge = merge_params(changes)  # begins with the traits to set: the new user's
-    params = [targeting.application.public_key, targeting.version, external_id, merge[0]]
+    durable = "on" if settings.CALLOUT_IDENTIFY_DURABLE else "off"
+    params = [targeting.application.public_key, targeting.version, durable, external_id, merge[0]]
     with prepared_cursor() as cursor:
         cursor.execute(_identify_sql(), [*params, now, now, *merge])
         row = cursor.fetchone()

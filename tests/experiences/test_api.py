@@ -792,3 +792,18 @@ def test_identify_at_once__answers_what_the_steps_answer(client, acme, monkeypat
     monkeypatch.setattr(api, "_identify_at_once", lambda data: None)
     in_steps = post(client, IDENTIFY, body).json()
     assert at_once == in_steps == {"id": "u1", "traits": {"plan": "free"}, "experiences": []}
+
+
+@pytest.mark.parametrize(("durable", "expected"), [(False, "off"), (True, "on")])
+def test_identify_at_once__commits_asynchronously_unless_durable(
+    client, app, settings, identify_path, durable, expected
+):
+    if connection.vendor != "postgresql" or identify_path != "at once":
+        pytest.skip("the one statement is PostgreSQL's")
+    settings.CALLOUT_IDENTIFY_DURABLE = durable
+    post(client, IDENTIFY, {"key": app.public_key, "id": "u1"})  # knows the application now
+    with connection.cursor() as cursor:  # the test's transaction is the statement's
+        cursor.execute("SET LOCAL synchronous_commit = 'local'")
+        post(client, IDENTIFY, {"key": app.public_key, "id": "u1"})
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == expected
