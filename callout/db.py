@@ -2,7 +2,7 @@
 
 Django binds parameters on the client, so PostgreSQL parses and plans each statement anew; for
 the serve's lookup and identify's upsert, planning costs more than running (~0.3 ms against
-~0.1). ``prepared_cursor`` binds on the server and prepares: a statement is planned once per
+~0.1). ``fetchone_prepared`` binds on the server and prepares: a statement is planned once per
 connection (psycopg names it and keeps it for the connection's life). It needs
 ``prepare_threshold`` in the database OPTIONS (``callout/settings.py`` sets it unless
 ``DATABASE_PREPARE=0``, for PgBouncer older than 1.21 in transaction mode); without it, or on
@@ -12,9 +12,9 @@ SQLite, it is Django's ordinary cursor.
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from django.db import connection
-from django.db.backends.utils import CursorWrapper
+from django.db import DEFAULT_DB_ALIAS, connections
 
 try:
     import psycopg
@@ -31,16 +31,26 @@ if psycopg is not None:
             return super().execute(query, params, **{**kwargs, "prepare": True})
 
 
-def prepared_cursor() -> CursorWrapper:
-    """A cursor whose statements are prepared on PostgreSQL, wrapped as Django wraps its own:
-    errors are django.db errors, queries are logged and counted (tests assert the numbers)."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    connection.ensure_connection()
-    raw = connection.connection
-    if psycopg is None or not isinstance(raw, psycopg.Connection):  # psycopg2
-        return connection.cursor()
-    cursor = _PreparingCursor(raw)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
+# One preparing cursor per database connection, kept for its life: the serve runs a statement
+# per request, and a new cursor (with its adapters) per statement showed in its profile.
+_cursors: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()
+
+
+def fetchone_prepared(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    """The first row of ``sql``, prepared on PostgreSQL; run through Django's cursor wrapper as
+    every query is: errors are django.db errors, queries are logged and counted (tests assert
+    the numbers)."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of django.db.connection looks it up
+    if db.vendor == "postgresql" and psycopg is not None:
+        db.ensure_connection()
+        raw = db.connection
+        if isinstance(raw, psycopg.Connection):  # not psycopg2
+            cursor = _cursors.get(raw)
+            if cursor is None or cursor.closed:
+                cursor = _cursors[raw] = _PreparingCursor(raw)
+            wrapped = db.make_debug_cursor(cursor) if db.queries_logged else db.make_cursor(cursor)
+            wrapped.execute(sql, params)
+            return wrapped.fetchone()
+    with db.cursor() as plain:
+        plain.execute(sql, params)
+        return plain.fetchone()

@@ -33,7 +33,7 @@ from django.db import connection
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from callout.db import prepared_cursor
+from callout.db import fetchone_prepared
 from segments.actions import PG_MERGE, merge_params
 from segments.evaluator import (
     CompiledSegment,
@@ -553,9 +553,8 @@ def lookup(public_key: str, external_id: str) -> tuple[Targeting, Visitor] | Non
     is new to this process and to the cache."""
     if not isinstance(public_key, str) or not _PUBLIC_KEY.fullmatch(public_key):
         return None
-    with prepared_cursor() as cursor:  # planned once per connection (callout/db.py)
-        cursor.execute(_lookup_sql(connection.vendor), [external_id, public_key])
-        row = cursor.fetchone()
+    # Planned once per connection (callout/db.py).
+    row = fetchone_prepared(_lookup_sql(connection.vendor), [external_id, public_key])
     if row is None:
         return None
     application_id, version, user_id, traits, events = row
@@ -638,9 +637,7 @@ def identify_and_lookup(
     merge = merge_params(changes)  # begins with the traits to set: the new user's
     durable = "on" if settings.CALLOUT_IDENTIFY_DURABLE else "off"
     params = [targeting.application.public_key, targeting.version, durable, external_id, merge[0]]
-    with prepared_cursor() as cursor:
-        cursor.execute(_identify_sql(), [*params, now, now, *merge])
-        row = cursor.fetchone()
+    row = fetchone_prepared(_identify_sql(), [*params, now, now, *merge])
     if row is None:
         return None
     user_id, traits, events = row

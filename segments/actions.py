@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from callout.db import prepared_cursor
+from callout.db import fetchone_prepared
 
 from . import evaluator
 from .evaluator import RuleError
@@ -377,9 +377,7 @@ def _upsert_end_user(
     if vendor == "postgresql":
         # Prepared (planned once per connection); the row as the model, traits decoded (Django
         # reads jsonb as text), the timestamps already aware.
-        with prepared_cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        row = fetchone_prepared(sql, params)
         if row is None:
             return None
         id_, application_id, external_id, traits, first_seen, last_seen = row
