@@ -9,9 +9,10 @@ plain picklable data under a key that carries a version, and compiled in memory 
 The version lives in the database (``TargetingVersion``), so that every process agrees on it
 whatever the cache backend (local memory is per process). ``invalidate`` bumps it;
 ``experiences/signals.py`` calls it on every change, so the next serve in any process sees the
-edit. A serve reads the version in the query that finds the application by its public key, then
-needs the user's row and, when a frequency rule needs it, the user's past events for the
-candidate experiences: at most 3 queries, whatever the number of segments and experiences.
+edit. A serve is one query (``lookup``): the application by its public key with its version, the
+user's row and the user's past events, whatever the number of segments and experiences;
+identify with a url is one statement too once the process knows the application
+(``identify_and_lookup``).
 """
 
 from __future__ import annotations
