@@ -2,6 +2,7 @@
 
 import json
 import threading
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -807,3 +808,21 @@ def test_identify_at_once__commits_asynchronously_unless_durable(
         post(client, IDENTIFY, {"key": app.public_key, "id": "u1"})
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == expected
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pairs=st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=5),
+    raw=st.binary(max_size=30),
+)
+def test_query__reads_the_query_string_as_request_get_does(rf, pairs, raw):
+    for query_string in (urlencode(pairs), raw.decode("iso-8859-1"), "a=1&a=2&b&c=&d=x+y%20z"):
+        request = rf.get("/api/v1/experiences")
+        request.META["QUERY_STRING"] = query_string
+        assert api.query(request) == request.GET.dict()
+
+
+def test_query__too_many_parameters__400_json(client, app, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+    response = client.get(EXPERIENCES, {"key": app.public_key, "id": "u1", "url": "/", "x": 1})
+    assert (response.status_code, error_of(response)["code"]) == (400, "invalid_request")
