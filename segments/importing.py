@@ -44,7 +44,7 @@ from . import evaluator
 from .actions import _discover_traits, end_user_clean
 from .evaluator import BOOLEAN, DATE, NUMBER, STRING
 from .models import Application, EndUser
-from .traits import MAX_TRAITS, TraitError, check_key, merge
+from .traits import MAX_ID, MAX_INT, MAX_STRING, MAX_TRAITS, TraitError, check_key, merge
 
 ID_COLUMN = "id"
 BATCH_SIZE = {"postgresql": 50_000, "sqlite": 2_000}
@@ -99,35 +99,53 @@ def clean_row(line: int, external_id: Any, traits: Any) -> Row | Reject:
     return Row(line, external_id, changes)
 
 
+def _number(text: str) -> int | float:
+    stripped = text.strip()
+    if _INTEGER.fullmatch(stripped):
+        return int(stripped)  # identify's range check applies next
+    number = evaluator.coerce_number(stripped)
+    if number is None or not math.isfinite(number):
+        raise ValueError(f"{text!r} is not a number")
+    return number
+
+
+def _boolean(text: str) -> bool:
+    value = evaluator.coerce_boolean(text.strip())
+    if value is None:
+        raise ValueError(f"{text!r} is not true or false")
+    return value
+
+
+def _date(text: str) -> str | int | float:
+    stripped = text.strip()
+    if evaluator.parse_iso(stripped) is not None:
+        return stripped
+    number = evaluator.coerce_number(stripped)
+    if number is None or not math.isfinite(number):
+        raise ValueError(f"{text!r} is not a date (2026-11-20, 2026-11-20T14:30:00Z, or Unix)")
+    return int(number) if number.is_integer() else number  # a Unix timestamp
+
+
+# How a cell becomes a typed value; text (a string trait, or no definition) stays as it is.
+CONVERTERS: dict[str, Callable[[str], Any]] = {NUMBER: _number, BOOLEAN: _boolean, DATE: _date}
+
+
 def cell_value(text: str, trait_type: str | None) -> Any:
     """A CSV cell as the value to store, by the trait's type; ValueError when it is not one."""
-    if trait_type == NUMBER:
-        stripped = text.strip()
-        if _INTEGER.fullmatch(stripped):
-            return int(stripped)  # identify's range check applies next
-        number = evaluator.coerce_number(stripped)
-        if number is None or not math.isfinite(number):
-            raise ValueError(f"{text!r} is not a number")
-        return number
-    if trait_type == BOOLEAN:
-        value = evaluator.coerce_boolean(text.strip())
-        if value is None:
-            raise ValueError(f"{text!r} is not true or false")
-        return value
-    if trait_type == DATE:
-        stripped = text.strip()
-        if evaluator.parse_iso(stripped) is not None:
-            return stripped
-        number = evaluator.coerce_number(stripped)
-        if number is None or not math.isfinite(number):
-            raise ValueError(f"{text!r} is not a date (2026-11-20, 2026-11-20T14:30:00Z, or Unix)")
-        return int(number) if number.is_integer() else number  # a Unix timestamp
-    return text
+    convert = CONVERTERS.get(trait_type or STRING)
+    return convert(text) if convert else text
 
 
 def read_csv(file: IO[str], trait_types: Mapping[str, str]) -> Iterator[Row | Reject]:
     """CSV with a header: an ``id`` column and one column per trait (``trait_types``: key ->
-    type of the definitions, which decide how cells convert; see ``cell_value``)."""
+    type of the definitions, which decide how cells convert; see ``cell_value``).
+
+    A row is refused exactly when identify would refuse it, but identify's checks
+    (``end_user_clean``) need not run value by value: the keys were checked once, in the
+    header; the id and the text are checked on the whole record at once; a converted value is
+    a finite number, true/false or text cut from its cell, so only an integer's range is left
+    to check. A row that fails any of these goes through ``clean_row``, which finds identify's
+    own reason (the first failing check, in identify's order)."""
     reader = csv.reader(file)
     try:
         header = next(reader)
@@ -147,7 +165,13 @@ def read_csv(file: IO[str], trait_types: Mapping[str, str]) -> Iterator[Row | Re
             except TraitError as error:
                 raise ImportFileError(f"Column {name!r}: {error.message}") from None
     id_at = header.index(ID_COLUMN)
-    columns = [(i, name, trait_types.get(name)) for i, name in enumerate(header) if i != id_at]
+    columns = [
+        (i, name, trait_types.get(name), CONVERTERS.get(trait_types.get(name) or STRING))
+        for i, name in enumerate(header)
+        if i != id_at
+    ]
+    # More columns than a user may have traits: the count is identify's to check, row by row.
+    countable = len(columns) <= MAX_TRAITS
     width = len(header)
     line = reader.line_num + 1
     for record in reader:
@@ -160,22 +184,47 @@ def read_csv(file: IO[str], trait_types: Mapping[str, str]) -> Iterator[Row | Re
             continue
         traits: dict[str, Any] = {}
         problem = None
-        for i, name, trait_type in columns:
+        valid = countable
+        for i, name, trait_type, convert in columns:
             text = record[i]
             if not text:
                 continue
-            if not trait_type or trait_type == STRING:  # the common case, without a call
+            if convert is None:  # text: checked below, with the whole record
                 traits[name] = text
                 continue
             try:
-                traits[name] = cell_value(text, trait_type)
+                value = traits[name] = convert(text)
             except ValueError as error:
                 problem = f"{name}: {error} (the trait is a {trait_type})"
                 break
+            if type(value) is int and not -MAX_INT <= value <= MAX_INT:
+                valid = False  # clean_row says why, unless a later cell does not convert
         if problem:
             yield Reject(start, record[id_at], problem)
+        elif valid and _valid_text(record, record[id_at]):
+            yield Row(start, record[id_at], traits)
         else:
             yield clean_row(start, record[id_at], traits)
+
+
+def _valid_text(record: list[str], external_id: str) -> bool:
+    """Whether identify would accept the id and every cell as text (``check_value``'s limits),
+    checked on the whole record at once."""
+    joined = "".join(record)
+    return (
+        0 < len(external_id) <= MAX_ID
+        and "\x00" not in joined
+        and max(map(len, record)) <= MAX_STRING
+        and (joined.isascii() or _encodable(joined))
+    )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate, as from stdin's surrogateescape
+        return False
+    return True
 
 
 def read_jsonl(file: IO[str]) -> Iterator[Row | Reject]:
@@ -348,20 +397,20 @@ CREATE TEMPORARY TABLE callout_import (
 """
 
 # Removals (JSON null) first, with the trait limit checked on the full merge; the upsert below
-# then finds these users already merged. Only batches with a null run it.
+# then finds these users already merged. Only batches with a null run it; a user the row would
+# not change is not written, as in the upsert.
 _REMOVE = """
 UPDATE segments_enduser AS u SET traits = (u.traits - t.removes) || t.traits
 FROM callout_import AS t
 WHERE u.application_id = %(application)s AND u.external_id = t.external_id
   AND cardinality(t.removes) > 0
+  AND (u.traits ?| t.removes OR NOT (u.traits @> t.traits))
   AND (SELECT count(*) FROM jsonb_object_keys((u.traits - t.removes) || t.traits))
       <= %(max_traits)s
-RETURNING u.external_id
 """
 
-# One statement per batch: insert the new users, merge into the existing ones that change
-# (a user whose traits already hold the row's values is not written: a re-run is a no-op), and
-# report the lines whose merge would exceed the trait limit (neither written nor unchanged).
+# One statement per batch inserts the new users and merges into the existing ones that change
+# (a user whose traits already hold the row's values is not written: a re-run is a no-op).
 _UPSERT = """
 WITH written AS (
     INSERT INTO segments_enduser AS u (application_id, external_id, traits, first_seen, last_seen)
@@ -370,25 +419,23 @@ WITH written AS (
     WHERE NOT (u.traits @> EXCLUDED.traits)
       AND (SELECT count(*) FROM jsonb_object_keys(u.traits || EXCLUDED.traits))
           <= %(max_traits)s
-    RETURNING u.external_id, (u.xmax = 0) AS created
+    RETURNING (u.xmax = 0) AS created
 )
-SELECT 'created', count(*), NULL FROM written WHERE created
-UNION ALL SELECT 'updated', count(*), NULL FROM written WHERE NOT created
-UNION ALL
-SELECT 'full', t.line, t.external_id FROM callout_import AS t
-WHERE NOT EXISTS (SELECT 1 FROM written AS w WHERE w.external_id = t.external_id)
-  AND NOT EXISTS (
-      SELECT 1 FROM segments_enduser AS s
-      WHERE s.application_id = %(application)s AND s.external_id = t.external_id
-        AND (s.traits - t.removes) @> t.traits
-  )
+SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM written
+"""
+
+# After the two above every row's user holds the row's values, except where the merge would
+# have exceeded the trait limit: those lines are rejected (neither written nor unchanged).
+_FULL = """
+SELECT t.line, t.external_id FROM callout_import AS t
+JOIN segments_enduser AS u ON u.application_id = %(application)s AND u.external_id = t.external_id
+WHERE NOT ((u.traits - t.removes) @> t.traits)
 """
 
 
 def _write_postgresql(application: Application, batch: list[Row], result: ImportResult) -> None:
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     has_removals = False
-    skipped = 0
     with connection.cursor() as cursor:
         # Dropped on commit; inside a caller's transaction the previous batch's is still here.
         cursor.execute("DROP TABLE IF EXISTS pg_temp.callout_import")
@@ -396,32 +443,26 @@ def _write_postgresql(application: Application, batch: list[Row], result: Import
         with cursor.copy(
             "COPY callout_import (line, external_id, traits, removes) FROM STDIN"
         ) as copy:
-            for row in batch:
-                sets = {k: v for k, v in row.changes.items() if v is not None}
-                if len(sets) > MAX_TRAITS:  # too many whatever is stored (merge's own check)
-                    result.rejected.append(Reject(row.line, row.external_id, TOO_MANY))
-                    skipped += 1
-                    continue
-                removes = [k for k, v in row.changes.items() if v is None]
-                has_removals = has_removals or bool(removes)
-                copy.write_row((row.line, row.external_id, dumps(sets), removes))
+            for line, external_id, changes in batch:
+                removes: str | list[str] = "{}"  # text[]'s literal: cheaper than an empty list
+                if None in changes.values():  # JSON Lines' null removes a trait
+                    removes = [key for key, value in changes.items() if value is None]
+                    changes = {key: value for key, value in changes.items() if value is not None}
+                    has_removals = True
+                copy.write_row((line, external_id, dumps(changes), removes))
         params = {"application": application.pk, "now": timezone.now(), "max_traits": MAX_TRAITS}
-        removed: set[str] = set()
+        removed = 0
         if has_removals:
             cursor.execute(_REMOVE, params)
-            removed = {external_id for (external_id,) in cursor.fetchall()}
+            removed = cursor.rowcount
         cursor.execute(_UPSERT, params)
-        created = updated = full = 0
-        for kind, value, external_id in cursor.fetchall():
-            if kind == "created":
-                created = value
-            elif kind == "updated":
-                updated = value
-            else:
-                full += 1
-                result.rejected.append(Reject(value, external_id, TOO_MANY))
-    # Users with a removal were merged by _REMOVE; the upsert then found nothing left to do.
-    updated += len(removed)
+        created, updated = cursor.fetchone()
+        updated += removed  # the upsert found these users already merged
+        full = []
+        if created + updated < len(batch):  # some rows unchanged, or too many traits
+            cursor.execute(_FULL, params)
+            full = [Reject(line, external_id, TOO_MANY) for line, external_id in cursor]
     result.created += created
     result.updated += updated
-    result.unchanged += len(batch) - skipped - created - updated - full
+    result.unchanged += len(batch) - created - updated - len(full)
+    result.rejected += full

@@ -3,14 +3,27 @@
 Runs on whichever database the suite uses (the COPY path on PostgreSQL, the batched one on
 SQLite); small batch sizes push rows through several batches."""
 
+import csv
 import io
 import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from segments import actions
-from segments.importing import ImportFileError, Reject, read_csv, read_jsonl, users_import
+from segments.importing import (
+    ImportFileError,
+    ImportResult,
+    Reject,
+    cell_value,
+    clean_row,
+    read_csv,
+    read_jsonl,
+    users_import,
+)
+from segments.management.commands.import_users import _Progress
 from segments.models import EndUser
 from segments.traits import MAX_TRAITS
 from tests.factories import ApplicationFactory
@@ -225,3 +238,70 @@ def test_command__conflicting_type_declaration__refused(app, tmp_path):
         call_command("import_users", str(path), "--app", str(app.pk), "--type", "teamSize=date")
     with pytest.raises(CommandError, match="No application"):
         call_command("import_users", str(path), "--app", "nope")
+
+
+# --- read_csv checks rows on the whole record; it must refuse exactly what identify refuses ---
+
+TYPES = {"plan": "string", "teamSize": "number", "beta": "boolean", "signupDate": "date"}
+COLUMNS = ["id", "plan", "teamSize", "beta", "signupDate", "note"]  # note: no definition
+
+cells = st.one_of(
+    st.just(""),
+    st.sampled_from(["free", "pro", " 12 ", "-3.5", "1e400", "n/a", "TRUE", "false", "yes"]),
+    st.sampled_from(["2026-11-20", "2026-11-20T14:30:00Z", "2026-02-30", "1700000000", "1.5"]),
+    st.integers().map(str),  # beyond 64 bits too: identify's range check
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["x" * 255, "x" * 256, "x" * 2000, "x" * 2001]),  # id and text limits
+    st.sampled_from(["a\x00b", "\udc80", "caf\u00e9", 'a "quoted", cell', "back\\slash\t"]),
+    st.text(st.characters(exclude_characters="\r\n"), max_size=8),
+)
+
+
+def read_by_identify(line, record):
+    """The reading without shortcuts: each cell by cell_value, each row through clean_row."""
+    traits = {}
+    for name, text in zip(COLUMNS[1:], record[1:], strict=True):
+        if text:
+            try:
+                traits[name] = cell_value(text, TYPES.get(name))
+            except ValueError as error:
+                return Reject(
+                    line, record[0], f"{name}: {error} (the trait is a {TYPES.get(name)})"
+                )
+    return clean_row(line, record[0], traits)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(cells, min_size=len(COLUMNS), max_size=len(COLUMNS)), max_size=5))
+def test_read_csv__accepts_and_refuses_exactly_like_identify(records):
+    out = io.StringIO()
+    csv.writer(out).writerows([COLUMNS, *records])
+    expected = [read_by_identify(n, record) for n, record in enumerate(records, start=2)]
+    assert list(read_csv(io.StringIO(out.getvalue()), TYPES)) == expected
+
+
+def test_postgresql_copy__ids_and_text_with_tabs_backslashes_and_quotes_round_trip(app):
+    odd = {"note": 'back\\slash, "quoted"\ttab\nnewline', "path": "C:\\x"}
+    result = import_jsonl(app, [{"id": "a\tb\\c\nd", "traits": odd}, {"id": "plain", "traits": {}}])
+    assert result.created == 2 and result.rejected == []
+    assert traits_of(app) == {"a\tb\\c\nd": odd, "plain": {}}
+
+
+def test_jsonl__null_for_a_trait_the_user_lacks__rerun_is_unchanged(app):
+    lines = [{"id": "u1", "traits": {"plan": "pro", "null": None}}]
+    import_jsonl(app, [{"id": "u1", "traits": {"null": "a key named null", "plan": "free"}}])
+    first = import_jsonl(app, lines)
+    assert (first.updated, traits_of(app)) == (1, {"u1": {"plan": "pro"}})
+    again = import_jsonl(app, lines)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
+
+
+def test_progress__share_read_is_the_file_offset(tmp_path, capsys):
+    path = tmp_path / "users.csv"
+    path.write_text("id\n" + "u\n" * 50_000)
+    with open(path) as stream:
+        progress = _Progress(stream, enabled=True)
+        stream.read(50_000)  # half of the file
+        progress.update(ImportResult(rows=1_000))
+    err = capsys.readouterr().err
+    assert "50%" in err and "1,000 rows" in err and "ETA" in err

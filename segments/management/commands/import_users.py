@@ -6,7 +6,6 @@ import csv
 import os
 import sys
 import time
-from collections.abc import Iterator
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
@@ -63,18 +62,15 @@ class Command(BaseCommand):
         rejects_path = options["rejects"] or (
             "rejects.csv" if path == "-" else f"{path}.rejects.csv"
         )
-        total = os.path.getsize(path) if path != "-" else 0
-        progress = _Progress(total, enabled=not options["no_progress"])
-
         stream: IO[str] = (
             sys.stdin if path == "-" else open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
         )
-        counted = progress.counting(stream)
+        progress = _Progress(stream, enabled=not options["no_progress"])
         try:
             rows = (
-                importing.read_jsonl(counted)
+                importing.read_jsonl(stream)
                 if fmt == "jsonl"
-                else importing.read_csv(counted, trait_types)
+                else importing.read_csv(stream, trait_types)
             )
             result = importing.users_import(
                 application=application,
@@ -145,18 +141,16 @@ class Command(BaseCommand):
 class _Progress:
     """A progress bar on stderr: share of the file read, rows per second, time left."""
 
-    def __init__(self, total_chars: int, enabled: bool):
-        self.total = total_chars
-        self.read = 0
+    def __init__(self, stream: IO[str], enabled: bool):
+        # The share read is the file's offset, asked of the OS when the bar is drawn: it moves
+        # a buffer at a time as the reader goes, which costs nothing per line. Standard input
+        # and pipes have no size, so no share.
+        self.fd = None if stream is sys.stdin else stream.fileno()
+        self.total = os.fstat(self.fd).st_size if self.fd is not None else 0
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
         self.started = time.monotonic()
         self.shown = 0.0
-
-    def counting(self, stream: IO[str]) -> Iterator[str]:
-        for line in stream:
-            self.read += len(line)
-            yield line
 
     def update(self, result: importing.ImportResult) -> None:
         now = time.monotonic()
@@ -165,8 +159,8 @@ class _Progress:
         self.shown = now
         elapsed = now - self.started
         rate = result.rows / elapsed if elapsed else 0
-        if self.total:
-            share = min(self.read / self.total, 1.0)
+        if self.total and self.fd is not None:
+            share = min(os.lseek(self.fd, 0, os.SEEK_CUR) / self.total, 1.0)
             left = elapsed * (1 - share) / share if share else 0
             bar = "#" * int(share * 30)
             text = (
