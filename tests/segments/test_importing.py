@@ -6,6 +6,7 @@ SQLite); small batch sizes push rows through several batches."""
 import csv
 import io
 import json
+import sys
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -222,6 +223,18 @@ def test_command__imports_reports_and_writes_rejects(app, tmp_path, capsys):
     call_command("import_users", str(path), "--app", app.public_key, "--no-progress")
     out, _ = capsys.readouterr()
     assert "0 created, 0 updated, 1 unchanged, 1 rejected" in out
+
+
+def test_command__from_standard_input__keeps_line_breaks_inside_quoted_cells(
+    app, tmp_path, monkeypatch, capsys
+):
+    data = '\ufeffid,bio\r\nu1,"two\r\nlines"\r\nu2,plain\r\n'.encode()
+    stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    monkeypatch.chdir(tmp_path)
+    call_command("import_users", "-", "--app", str(app.pk), "--no-progress")
+    assert traits_of(app) == {"u1": {"bio": "two\r\nlines"}, "u2": {"bio": "plain"}}
+    assert not stdin.closed
 
 
 def test_command__jsonl_by_extension(app, tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 import sys
 import time
@@ -62,10 +63,13 @@ class Command(BaseCommand):
         rejects_path = options["rejects"] or (
             "rejects.csv" if path == "-" else f"{path}.rejects.csv"
         )
+        # newline="": the csv module reads line breaks inside quoted cells itself.
         stream: IO[str] = (
-            sys.stdin if path == "-" else open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+            if path == "-"
+            else open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
         )
-        progress = _Progress(stream, enabled=not options["no_progress"])
+        progress = _Progress(None if path == "-" else stream, enabled=not options["no_progress"])
         try:
             rows = (
                 importing.read_jsonl(stream)
@@ -81,7 +85,9 @@ class Command(BaseCommand):
         except importing.ImportFileError as error:
             raise CommandError(str(error)) from None
         finally:
-            if stream is not sys.stdin:
+            if path == "-":
+                stream.detach()  # leaves standard input open
+            else:
                 stream.close()
             progress.done()
 
@@ -141,11 +147,11 @@ class Command(BaseCommand):
 class _Progress:
     """A progress bar on stderr: share of the file read, rows per second, time left."""
 
-    def __init__(self, stream: IO[str], enabled: bool):
+    def __init__(self, stream: IO[str] | None, enabled: bool):
         # The share read is the file's offset, asked of the OS when the bar is drawn: it moves
         # a buffer at a time as the reader goes, which costs nothing per line. Standard input
-        # and pipes have no size, so no share.
-        self.fd = None if stream is sys.stdin else stream.fileno()
+        # (None) and pipes have no size, so no share.
+        self.fd = None if stream is None else stream.fileno()
         self.total = os.fstat(self.fd).st_size if self.fd is not None else 0
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
