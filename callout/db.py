@@ -37,9 +37,9 @@ _cursors: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()
 
 
 def fetchone_prepared(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
-    """The first row of ``sql``, prepared on PostgreSQL; run through Django's cursor wrapper as
-    every query is: errors are django.db errors, queries are logged and counted (tests assert
-    the numbers)."""
+    """The first row of ``sql``, prepared on PostgreSQL, with what Django's cursors promise:
+    errors are django.db errors; queries are logged and counted when Django records them
+    (DEBUG, and tests, which assert the numbers) or a wrapper is installed."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of django.db.connection looks it up
     if db.vendor == "postgresql" and psycopg is not None:
         db.ensure_connection()
@@ -48,9 +48,17 @@ def fetchone_prepared(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
             cursor = _cursors.get(raw)
             if cursor is None or cursor.closed:
                 cursor = _cursors[raw] = _PreparingCursor(raw)
-            wrapped = db.make_debug_cursor(cursor) if db.queries_logged else db.make_cursor(cursor)
-            wrapped.execute(sql, params)
-            return wrapped.fetchone()
+            if db.queries_logged or db.execute_wrappers:  # tests and DEBUG count and log
+                wrapped = (
+                    db.make_debug_cursor(cursor) if db.queries_logged else db.make_cursor(cursor)
+                )
+                wrapped.execute(sql, params)
+                return wrapped.fetchone()
+            # What Django's CursorWrapper would do around it, without its layers of calls.
+            db.validate_no_broken_transaction()
+            with db.wrap_database_errors:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
     with db.cursor() as plain:
         plain.execute(sql, params)
         return plain.fetchone()

@@ -24,7 +24,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
 from segments.actions import end_user_clean, end_user_identify
 from segments.traits import MAX_ID
@@ -67,19 +66,15 @@ def invalid(field: str, message: str) -> ApiError:
 def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """A public API endpoint: CORS on every response, OPTIONS answered, JSON errors (405
     included), no CSRF (the public key authenticates, there is no session)."""
+    allow = ", ".join([*methods, "OPTIONS"])
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        allowed = require_http_methods([*methods, "OPTIONS"])(view)
-
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method == "OPTIONS":
-                response = HttpResponse(status=204)
-                response["Allow"] = ", ".join([*methods, "OPTIONS"])
-            else:
+            if request.method in methods:
                 try:
-                    response = allowed(request, *args, **kwargs)
+                    response = view(request, *args, **kwargs)
                 except ApiError as error:
                     response = error_response(error.status, error.code, error.message, error.field)
                 except DatabaseError:
@@ -87,16 +82,13 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
                     response = error_response(
                         503, "unavailable", "The service is busy; retry in a moment."
                     )
-                if response.status_code == 405 and "application/json" not in response.get(
-                    "Content-Type", ""
-                ):
-                    allow = response["Allow"]
-                    response = error_response(
-                        405,
-                        "method_not_allowed",
-                        f"{request.method} is not allowed here; use {allow}.",
-                    )
-                    response["Allow"] = allow
+            elif request.method == "OPTIONS":
+                response = HttpResponse(status=204)
+                response["Allow"] = allow
+            else:
+                message = f"{request.method} is not allowed here; use {allow}."
+                response = error_response(405, "method_not_allowed", message)
+                response["Allow"] = allow
             for header, value in CORS_HEADERS.items():
                 response[header] = value
             return response
