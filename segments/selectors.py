@@ -14,13 +14,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from django.db.models import BooleanField, Count, Expression, F, Max, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
 from . import evaluator
 from .counting import DeadlineExceeded, MemberCount, count_members, deadline
 from .evaluator import Condition, case_applies, now_seconds
 from .models import Application, EndUser, Rule, Segment, TraitDefinition
-from .sql import READ, _key_params, conditions_q
+from .sql import TraitFits, conditions_q
 
 SAMPLE_USERS = 10
 # The live preview never keeps the form waiting longer than about this (segments/counting.py).
@@ -166,31 +166,6 @@ def segment_preview(
 
 
 # --- Traits ------------------------------------------------------------------------------
-
-
-class TraitFits(Expression):
-    """True when a user has the trait and its value reads as the trait's type (the coercions
-    of ``sql.py``, so "fits" means exactly what the rules see)."""
-
-    conditional = True
-    output_field = BooleanField()
-
-    def __init__(self, key: str, type: str):
-        super().__init__()
-        self.key, self.type = key, type
-        self.traits = F("traits")
-
-    def get_source_expressions(self) -> list[Any]:
-        return [self.traits]
-
-    def set_source_expressions(self, exprs: list[Any]) -> None:
-        (self.traits,) = exprs
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
-        column, _ = compiler.compile(self.traits)
-        read = READ[vendor][self.type].format(t=column)
-        return f"(({read}) IS NOT NULL)", _key_params(vendor, self.key, read)
 
 
 @dataclass

@@ -107,16 +107,14 @@ def _fill(template: str, x: str, x_params: list[Any], values: list[Any]) -> tupl
 _PLACEHOLDER = re.compile(r"\{x\}|%s")
 
 
-class RuleCondition(Expression):
-    """One rule as a boolean SQL expression over the traits column."""
+class _OverTraits(Expression):
+    """A boolean SQL expression over the traits column (``F("traits")`` unless given)."""
 
     conditional = True
     output_field = BooleanField()
 
-    def __init__(self, condition: Condition, now: float, traits: Any = None):
+    def __init__(self, traits: Any = None):
         super().__init__()
-        self.condition = condition
-        self.now = now
         self.traits = traits if traits is not None else F("traits")
 
     def get_source_expressions(self) -> list[Any]:
@@ -125,9 +123,37 @@ class RuleCondition(Expression):
     def set_source_expressions(self, exprs: list[Any]) -> None:
         (self.traits,) = exprs
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def _column(self, compiler: Any, connection: Any) -> tuple[str, str]:
+        """(the vendor's key in READ and TESTS, the compiled traits column)."""
         vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
         column, _ = compiler.compile(self.traits)  # a plain column: no params
+        return vendor, column
+
+
+class TraitFits(_OverTraits):
+    """True when a user has the trait and its value reads as the trait's type: the coercions
+    the rules use, so "fits" means exactly what the rules see."""
+
+    def __init__(self, key: str, type: str):
+        super().__init__()
+        self.key, self.type = key, type
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        vendor, column = self._column(compiler, connection)
+        read = READ[vendor][self.type].format(t=column)
+        return f"(({read}) IS NOT NULL)", _key_params(vendor, self.key, read)
+
+
+class RuleCondition(_OverTraits):
+    """One rule as a boolean SQL expression over the traits column."""
+
+    def __init__(self, condition: Condition, now: float, traits: Any = None):
+        super().__init__(traits)
+        self.condition = condition
+        self.now = now
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        vendor, column = self._column(compiler, connection)
         condition = self.condition
         op = OPERATORS[condition.operator]
         positive = op.positive
