@@ -593,25 +593,27 @@ _NAMESPACE: dict[str, Any] = {
 }
 
 
+# Only rules counting days from now need the clock; reading it costs more than a rule.
+_CLOCK = ["if now is None:", "    now = now_seconds()"]
+
+
+def _make(name: str, env: dict[str, Any], lines: list[str]) -> Callable[..., Any]:
+    """``name(traits, now=None)`` with ``lines`` as its body, closing over ``env``."""
+    body = "".join(f"        {line}\n" for line in lines)
+    source = (
+        f"def make({', '.join(env)}):\n    def {name}(traits, now=None):\n{body}    return {name}\n"
+    )
+    namespace: dict[str, Any] = dict(_NAMESPACE)
+    exec(compile(source, f"<{name}>", "exec"), namespace)  # only our own source, no user text
+    return namespace["make"](**env)
+
+
 def _generate(conditions: tuple[Condition, ...]) -> Callable[..., bool]:
     env: dict[str, Any] = {}
     rules = [_rule_source(i, c, env) for i, c in enumerate(conditions)]
     body = " and ".join(f"({rule})" for rule in rules) or "True"
-    names = ", ".join(env)
-    # Only rules counting days from now need the clock; reading it costs more than a rule.
-    clock = (
-        "        if now is None:\n            now = now_seconds()\n" if _dated(conditions) else ""
-    )
-    source = (
-        f"def make({names}):\n"
-        f"    def matches(traits, now=None):\n"
-        f"{clock}"
-        f"        return {body}\n"
-        f"    return matches\n"
-    )
-    namespace: dict[str, Any] = dict(_NAMESPACE)
-    exec(compile(source, "<segment>", "exec"), namespace)  # only our own source, no user text
-    return namespace["make"](**env)
+    clock = _CLOCK if _dated(conditions) else []
+    return _make("matches", env, [*clock, f"return {body}"])
 
 
 def _dated(conditions: Iterable[Condition]) -> bool:
@@ -666,18 +668,8 @@ def _segments_source(
             parts.append(rules[key])
         answers[sid] = f"({' and '.join(parts) or 'True'})"
     if _dated(c for conditions in everything.values() for c in conditions):
-        lines[:0] = ["if now is None:", "    now = now_seconds()"]
+        lines[:0] = _CLOCK
     return lines, answers
-
-
-def _make(name: str, env: dict[str, Any], lines: list[str]) -> Callable[..., Any]:
-    body = "".join(f"        {line}\n" for line in lines)
-    source = (
-        f"def make({', '.join(env)}):\n    def {name}(traits, now=None):\n{body}    return {name}\n"
-    )
-    namespace: dict[str, Any] = dict(_NAMESPACE)
-    exec(compile(source, f"<{name}>", "exec"), namespace)  # only our own source, no user text
-    return namespace["make"](**env)
 
 
 def compile_segments(
