@@ -139,22 +139,14 @@ def wait_until_up(url: str, seconds: float = 30) -> None:
     raise SystemExit(f"gunicorn did not answer {url}")
 
 
-# The floor gets the same kind of script as the targets (a request built per call, a random
-# user in the query string, which the floor ignores): the load generator shares the two cores,
-# so its own cost per request must be the same on both sides of a ratio.
-LUA_FLOOR = """
-math.randomseed(%(seed)d)
-request = function()
-  local id = "user-" .. math.random(0, %(users)d - 1)
-  return wrk.format("GET", "/bench/floor?key=%(key)s&id=" .. id .. "&url=%%2Fdashboard")
-end
-"""
-
+# GET path?key=...&id=<random user>&url=/dashboard. The floor gets the same script as
+# GET experiences (it ignores the query string): the load generator shares the two cores, so
+# its own cost per request must be the same on both sides of a ratio.
 LUA_GET = """
 math.randomseed(%(seed)d)
 request = function()
   local id = "user-" .. math.random(0, %(users)d - 1)
-  return wrk.format("GET", "/api/v1/experiences?key=%(key)s&id=" .. id .. "&url=%%2Fdashboard")
+  return wrk.format("GET", "%(path)s?key=%(key)s&id=" .. id .. "&url=%%2Fdashboard")
 end
 """
 
@@ -271,8 +263,8 @@ def main() -> None:
         wait_until_up(base + "/bench/floor")
         lua = {"users": args.users, "key": key}
         targets = {
-            "floor": ("/", LUA_FLOOR % {**lua, "seed": 3}),
-            "experiences": ("/", LUA_GET % {**lua, "seed": 1}),
+            "floor": ("/", LUA_GET % {**lua, "seed": 3, "path": "/bench/floor"}),
+            "experiences": ("/", LUA_GET % {**lua, "seed": 1, "path": "/api/v1/experiences"}),
             "identify": ("/", LUA_IDENTIFY % {**lua, "seed": 2}),
         }
         for path, script in targets.values():  # warm every worker's caches
