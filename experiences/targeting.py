@@ -35,7 +35,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from callout.db import fetchone_prepared
-from segments.actions import PG_MERGE, merge_params
+from segments import merge
 from segments.evaluator import (
     CompiledSegment,
     Condition,
@@ -494,25 +494,36 @@ def targeting_for_key(public_key: str) -> Targeting | None:
     return targeting
 
 
-# The one query of a serve: the application by its public key with its targeting version, the
-# user by id, and the user's past dismissed/completed events (for frequency) aggregated to one
-# text ("12:dismissed,12:completed"). Backed by the public_key, (application, external_id) and
-# event_user_outcome (partial, per user) indexes. {names} are quoted table names.
-_LOOKUP = """
-    SELECT a.id, v.version, u.id, u.traits, (
+# A user's frequency-relevant history, past dismissed/completed events, aggregated to one text
+# ("12:dismissed,12:completed"): written once, read by the serve's lookup, identify's one
+# statement and ``history_for``. Backed by the event_user_outcome index (partial, per user).
+# {user} is the SQL giving the user's id; {event} the quoted table name.
+_HISTORY = """(
         SELECT {aggregate} FROM (
             SELECT DISTINCT e.experience_id, e.type FROM {event} e
-            WHERE e.end_user_id = u.id AND e.type IN ('dismissed', 'completed')
+            WHERE e.end_user_id = {user} AND e.type IN ('dismissed', 'completed')
         ) h
-    )
-    FROM {application} a
-    LEFT JOIN {version} v ON v.application_id = a.id
-    LEFT JOIN {end_user} u ON u.application_id = a.id AND u.external_id = %s
-    WHERE a.public_key = %s"""
+    )"""
 _AGGREGATE = {
     "postgresql": "string_agg(h.experience_id::text || ':' || h.type, ',')",
     "sqlite": "group_concat(h.experience_id || ':' || h.type, ',')",
 }
+
+
+def _history_sql(vendor: str, user: str) -> str:
+    event = connection.ops.quote_name(Event._meta.db_table)
+    return _HISTORY.format(aggregate=_AGGREGATE[vendor], event=event, user=user)
+
+
+# The one query of a serve: the application by its public key with its targeting version, the
+# user by id, and the user's history. Backed by the public_key and (application, external_id)
+# indexes. {names} are quoted table names.
+_LOOKUP = """
+    SELECT a.id, v.version, u.id, u.traits, {history}
+    FROM {application} a
+    LEFT JOIN {version} v ON v.application_id = a.id
+    LEFT JOIN {end_user} u ON u.application_id = a.id AND u.external_id = %s
+    WHERE a.public_key = %s"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,14 +538,9 @@ class Visitor:
 @lru_cache(maxsize=4)
 def _lookup_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
-    tables = {
-        "application": Application,
-        "version": TargetingVersion,
-        "end_user": EndUser,
-        "event": Event,
-    }
+    tables = {"application": Application, "version": TargetingVersion, "end_user": EndUser}
     return _LOOKUP.format(
-        aggregate=_AGGREGATE[vendor],
+        history=_history_sql(vendor, "u.id"),
         **{name: quote(model._meta.db_table) for name, model in tables.items()},
     )
 
@@ -586,28 +592,19 @@ def known_targeting(public_key: Any) -> Targeting | None:
 
 
 # identify in one statement when this process knows the application (PostgreSQL): the user is
-# merged (segments.actions, PG_MERGE) only if the application still has this key and the
-# targeting version the caller checked the call against, and the statement returns the user
-# with the history the serve needs. Its commit is asynchronous unless IDENTIFY_DURABLE=1.
-# {names} are quoted table names; {merge} is PG_MERGE.
+# merged (segments.merge) only if the application still has this key and the targeting version
+# the caller checked the call against, and the statement returns the user with the history the
+# serve needs. Its commit is asynchronous unless IDENTIFY_DURABLE=1.
+# {names} are quoted table names; {upsert} is identify's merge.
 _IDENTIFY = """
     WITH app AS (
         SELECT a.id FROM {application} a JOIN {version} v ON v.application_id = a.id
         WHERE a.public_key = %s AND v.version = %s
           -- for this statement's own transaction (settings.CALLOUT_IDENTIFY_DURABLE)
           AND set_config('synchronous_commit', %s, true) IS NOT NULL
-    ), written AS (
-        INSERT INTO {end_user} (application_id, external_id, traits, first_seen, last_seen)
-        SELECT app.id, %s, %s::jsonb, %s, %s FROM app
-        {merge}
-        RETURNING id, traits
+    ), written AS ({upsert}
     )
-    SELECT w.id, w.traits, (
-        SELECT string_agg(h.experience_id::text || ':' || h.type, ',') FROM (
-            SELECT DISTINCT e.experience_id, e.type FROM {event} e
-            WHERE e.end_user_id = w.id AND e.type IN ('dismissed', 'completed')
-        ) h
-    )
+    SELECT w.id, w.traits, {history}
     FROM written w"""
 
 
@@ -618,9 +615,10 @@ def _identify_sql() -> str:
     return _IDENTIFY.format(
         application=quote(Application._meta.db_table),
         version=quote(TargetingVersion._meta.db_table),
-        end_user=end_user,
-        event=quote(Event._meta.db_table),
-        merge=PG_MERGE.format(t=end_user),
+        upsert=merge.pg_upsert(
+            end_user, "SELECT app.id, %s, %s::jsonb, %s, %s FROM app", "id, traits"
+        ),
+        history=_history_sql("postgresql", "w.id"),
     )
 
 
@@ -635,10 +633,10 @@ def identify_and_lookup(
     if connection.vendor != "postgresql":
         return None
     now = timezone.now()
-    merge = merge_params(changes)  # begins with the traits to set: the new user's
+    traits, merged = merge.pg_params(changes)
     durable = "on" if settings.CALLOUT_IDENTIFY_DURABLE else "off"
-    params = [targeting.application.public_key, targeting.version, durable, external_id, merge[0]]
-    row = fetchone_prepared(_identify_sql(), [*params, now, now, *merge])
+    params = [targeting.application.public_key, targeting.version, durable, external_id, traits]
+    row = fetchone_prepared(_identify_sql(), [*params, now, now, *merged])
     if row is None:
         return None
     user_id, traits, events = row
@@ -683,25 +681,16 @@ def _frequency_block(frequency: str, history: set[str]) -> str | None:
 
 
 def history_for(end_user_id: int | None, experience_ids: Iterable[int]) -> dict[int, set[str]]:
-    """The frequency-relevant event types this user has per experience: one query, backed by
-    the (end_user, experience) index."""
-    ids = list(experience_ids)
+    """The frequency-relevant event types this user has per experience (of these): one
+    query, the serve's own history."""
+    ids = set(experience_ids)
     if end_user_id is None or not ids:
         return {}
-    history: dict[int, set[str]] = {}
-    rows = (
-        Event.objects.filter(
-            end_user_id=end_user_id,
-            experience_id__in=ids,
-            type__in=[Event.Type.DISMISSED, Event.Type.COMPLETED],
-        )
-        .values_list("experience_id", "type")
-        .distinct()
-        .order_by()
-    )
-    for experience_id, type_ in rows:
-        history.setdefault(experience_id, set()).add(type_)
-    return history
+    row = fetchone_prepared("SELECT " + _history_sql(connection.vendor, "%s"), [end_user_id])
+    history = _history(row[0] if row else None)
+    return {
+        experience_id: types for experience_id, types in history.items() if experience_id in ids
+    }
 
 
 def _url_decision(experience: CompiledExperience, page: ParsedUrl) -> tuple[str | None, str | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Mapping
 from contextlib import nullcontext
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from callout.db import fetchone_prepared
 
-from . import evaluator
+from . import evaluator, merge
 from .evaluator import RuleError
 from .models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
 from .traits import MAX_ID, MAX_TRAITS, TraitError, check_key, check_traits, infer_type
@@ -322,58 +323,33 @@ def _discover_traits(application: Application, traits: Mapping[str, Any]) -> Non
         TraitDefinition.objects.bulk_create(new, ignore_conflicts=True)
 
 
-# One statement creates or updates the user and merges the traits inside the database, so
-# parallel calls for one user (each a row-level atomic upsert) lose none of each other's traits,
-# and the refused case (too many traits) writes nothing. {t} is the quoted table name.
-# PostgreSQL's merge: what to set on conflict, and when (within the trait limit). Shared with
-# the serve's identify-and-lookup statement (experiences/targeting.py); ``merge_params``.
-PG_MERGE = """
-        ON CONFLICT (application_id, external_id) DO UPDATE
-        SET traits = ({t}.traits || %s::jsonb) - %s::text[], last_seen = EXCLUDED.last_seen
-        WHERE (SELECT count(*) FROM jsonb_object_keys(({t}.traits || %s::jsonb) - %s::text[]))
-            <= %s"""
-_UPSERT = {
-    "postgresql": """
-        INSERT INTO {t} (application_id, external_id, traits, first_seen, last_seen)
-        VALUES (%s, %s, %s::jsonb, %s, %s)"""
-    + PG_MERGE
-    + """
-        RETURNING id, application_id, external_id, traits, first_seen, last_seen""",
-    # json_patch is RFC 7396 merge-patch: a null removes the key, a scalar replaces it.
-    "sqlite": """
-        INSERT INTO {t} (application_id, external_id, traits, first_seen, last_seen)
-        VALUES (%s, %s, %s, %s, %s)
-        ON CONFLICT (application_id, external_id) DO UPDATE
-        SET traits = json_patch({t}.traits, %s), last_seen = excluded.last_seen
-        WHERE (SELECT count(*) FROM json_each(json_patch({t}.traits, %s))) <= %s
-        RETURNING id, application_id, external_id, traits, first_seen, last_seen""",
-}
+_RETURNING = "id, application_id, external_id, traits, first_seen, last_seen"
 
 
-def merge_params(changes: Mapping[str, Any]) -> list[Any]:
-    """The parameters of ``PG_MERGE`` for one identify's cleaned changes (null removes)."""
-    kept = json.dumps({key: value for key, value in changes.items() if value is not None})
-    removed = [key for key, value in changes.items() if value is None]
-    return [kept, removed, kept, removed, MAX_TRAITS]
+@lru_cache(maxsize=2)
+def _upsert_sql(vendor: str) -> str:
+    table = connection.ops.quote_name(EndUser._meta.db_table)
+    if vendor == "postgresql":
+        return merge.pg_upsert(table, "VALUES (%s, %s, %s::jsonb, %s, %s)", _RETURNING)
+    return merge.sqlite_upsert(table, _RETURNING)
 
 
 def _upsert_end_user(
     application: Application, external_id: str, changes: Mapping[str, Any]
 ) -> EndUser | None:
-    """Create or merge in one statement; None if the merge would exceed MAX_TRAITS."""
+    """Create or merge in one statement (``segments.merge``), so parallel calls for one user
+    (each a row-level atomic upsert) lose none of each other's traits, and the refused case
+    (too many traits) writes nothing; None if the merge would exceed MAX_TRAITS."""
     vendor = connection.vendor
-    table = connection.ops.quote_name(EndUser._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     if vendor == "postgresql":
-        merge = merge_params(changes)  # begins with the traits to set: the new user's
-        params = [application.pk, external_id, merge[0], now, now, *merge]
+        traits, merged = merge.pg_params(changes)
     elif vendor == "sqlite":
-        kept = json.dumps({key: value for key, value in changes.items() if value is not None})
-        patch = [json.dumps(dict(changes))]
-        params = [application.pk, external_id, kept, now, now, *patch, *patch, MAX_TRAITS]
+        traits, merged = merge.sqlite_params(changes)
     else:  # pragma: no cover - Callout runs on PostgreSQL and SQLite only
         raise NotImplementedError(vendor)
-    sql = _UPSERT[vendor].format(t=table)
+    sql = _upsert_sql(vendor)
+    params = [application.pk, external_id, traits, now, now, *merged]
     if vendor == "postgresql":
         # Prepared (planned once per connection); the row as the model, traits decoded (Django
         # reads jsonb as text), the timestamps already aware.
@@ -431,6 +407,6 @@ def end_user_identify(
     with transaction.atomic() if unknown else nullcontext():
         user = _upsert_end_user(application, external_id, changes)
         if user is None:
-            raise ValidationError({"traits": [f"A user can have at most {MAX_TRAITS} traits."]})
+            raise ValidationError({"traits": [merge.TOO_MANY]})
         _discover_traits(application, {key: changes[key] for key in unknown})
     return user

@@ -1,7 +1,7 @@
 """Bulk import of users from CSV or JSON Lines: identify's rules, a million rows at a time.
 
 Every row is checked by ``actions.end_user_clean`` (identify's own checks) and merged with
-identify's semantics (``traits.merge``: omitted traits are kept, null removes one, at most
+identify's semantics (``segments.merge``: omitted traits are kept, null removes one, at most
 ``MAX_TRAITS`` after the merge). A bad row is rejected with its line number and reason and the
 others go on. Unknown trait keys are auto-discovered as identify does. Re-running a file
 changes nothing: a user whose stored traits already hold the row's values is not written.
@@ -19,7 +19,7 @@ is (a CSV cannot remove a trait; JSON Lines can, with null).
 
 PostgreSQL: each batch is COPYed into a temporary table and merged by one
 ``INSERT ... ON CONFLICT DO UPDATE`` (``traits || new``). SQLite: the same merge in Python,
-batch by batch (``traits.merge`` itself).
+batch by batch (``merge.merge`` itself).
 """
 
 from __future__ import annotations
@@ -40,16 +40,16 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import evaluator
+from . import evaluator, merge
 from .actions import _discover_traits, end_user_clean
 from .evaluator import BOOLEAN, DATE, NUMBER, STRING
+from .merge import TOO_MANY
 from .models import Application, EndUser
-from .traits import MAX_ID, MAX_INT, MAX_STRING, MAX_TRAITS, TraitError, check_key, merge
+from .traits import MAX_ID, MAX_INT, MAX_STRING, MAX_TRAITS, TraitError, check_key
 
 ID_COLUMN = "id"
 BATCH_SIZE = {"postgresql": 50_000, "sqlite": 2_000}
 _INTEGER = re.compile(r"[+-]?[0-9]{1,25}")
-TOO_MANY = f"A user can have at most {MAX_TRAITS} traits."
 
 
 class ImportFileError(ValueError):
@@ -370,7 +370,7 @@ def _write_sqlite(application: Application, batch: list[Row], result: ImportResu
         user = users.get(row.external_id)
         stored = user.traits if user is not None else {}
         try:
-            merged = merge(stored, row.changes)
+            merged = merge.merge(stored, row.changes)
         except TraitError as error:
             result.rejected.append(Reject(row.line, row.external_id, error.message))
             continue
@@ -396,29 +396,29 @@ CREATE TEMPORARY TABLE callout_import (
 ) ON COMMIT DROP
 """
 
+_MERGED_REMOVING = merge.pg_merged("u.traits", "t.traits", "t.removes")
+_MERGED = merge.pg_merged("u.traits", "EXCLUDED.traits")
+
 # Removals (JSON null) first, with the trait limit checked on the full merge; the upsert below
 # then finds these users already merged. Only batches with a null run it; a user the row would
 # not change is not written, as in the upsert.
-_REMOVE = """
-UPDATE segments_enduser AS u SET traits = (u.traits - t.removes) || t.traits
+_REMOVE = f"""
+UPDATE segments_enduser AS u SET traits = {_MERGED_REMOVING}
 FROM callout_import AS t
 WHERE u.application_id = %(application)s AND u.external_id = t.external_id
   AND cardinality(t.removes) > 0
   AND (u.traits ?| t.removes OR NOT (u.traits @> t.traits))
-  AND (SELECT count(*) FROM jsonb_object_keys((u.traits - t.removes) || t.traits))
-      <= %(max_traits)s
+  AND {merge.pg_fits(_MERGED_REMOVING)}
 """
 
 # One statement per batch inserts the new users and merges into the existing ones that change
 # (a user whose traits already hold the row's values is not written: a re-run is a no-op).
-_UPSERT = """
+_UPSERT = f"""
 WITH written AS (
     INSERT INTO segments_enduser AS u (application_id, external_id, traits, first_seen, last_seen)
     SELECT %(application)s, t.external_id, t.traits, %(now)s, %(now)s FROM callout_import AS t
-    ON CONFLICT (application_id, external_id) DO UPDATE SET traits = u.traits || EXCLUDED.traits
-    WHERE NOT (u.traits @> EXCLUDED.traits)
-      AND (SELECT count(*) FROM jsonb_object_keys(u.traits || EXCLUDED.traits))
-          <= %(max_traits)s
+    ON CONFLICT (application_id, external_id) DO UPDATE SET traits = {_MERGED}
+    WHERE NOT (u.traits @> EXCLUDED.traits) AND {merge.pg_fits(_MERGED)}
     RETURNING (u.xmax = 0) AS created
 )
 SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM written
@@ -450,7 +450,7 @@ def _write_postgresql(application: Application, batch: list[Row], result: Import
                     changes = {key: value for key, value in changes.items() if value is not None}
                     has_removals = True
                 copy.write_row((line, external_id, dumps(changes), removes))
-        params = {"application": application.pk, "now": timezone.now(), "max_traits": MAX_TRAITS}
+        params = {"application": application.pk, "now": timezone.now()}
         removed = 0
         if has_removals:
             cursor.execute(_REMOVE, params)

@@ -76,19 +76,6 @@ def check_traits(traits: Any) -> dict[str, Any]:
     return {check_key(key): check_value(key, value) for key, value in traits.items()}
 
 
-def merge(stored: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """Omitted keys are kept; null removes a trait."""
-    merged = dict(stored)
-    for key, value in changes.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    if len(merged) > MAX_TRAITS:
-        raise TraitError(f"A user can have at most {MAX_TRAITS} traits.", "traits")
-    return merged
-
-
 def infer_type(value: Any) -> str:
     if isinstance(value, bool):
         return BOOLEAN
