@@ -91,7 +91,7 @@ DATABASES = {
     )
 }
 
-# Lets the serve's one lookup (experiences.targeting) run as a prepared statement: planning it
+# Lets the serve's one lookup (experiences.lookup) run as a prepared statement: planning it
 # costs more than running it. Django's own cursors bind on the client and never prepare.
 # DATABASE_PREPARE=0 turns it off, for PgBouncer < 1.21 in transaction mode.
 if (
@@ -100,7 +100,7 @@ if (
 ):
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 
-# identify's one-statement merge (experiences/targeting.py) commits with synchronous_commit off:
+# identify's one-statement merge (experiences/lookup.py) commits with synchronous_commit off:
 # PostgreSQL answers before its WAL reaches the disk. A crash of the database server can lose
 # the last moments of identify merges, whole (never half a write), which the snippet sends
 # again on the user's next page; every other write stays durable.

@@ -18,10 +18,11 @@ from segments.actions import clean_unique_name
 from segments.models import Application, Segment
 
 from .content import clean_content, clean_url_patterns
-from .models import Experience
+from .models import Event, Experience
 from .selectors import audience
 
 MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
+MAX_STEP = 10_000
 
 
 class EmptyAudience(ValidationError):
@@ -201,3 +202,36 @@ def experience_unpublish(*, experience: Experience) -> Experience:
 def experience_delete(*, experience: Experience) -> None:
     """Deletes its events too (they mean nothing without it)."""
     experience.delete()
+
+
+# --- Events ------------------------------------------------------------------------------
+
+
+def event_record(
+    *,
+    application_id: int,
+    end_user_id: int,
+    experience_id: int,
+    type: str,
+    step: int | None = None,
+) -> Event:
+    """What the snippet reports (``/api/v1/events``). Ids rather than objects: the API knows
+    them from its one lookup, and a serve-rate write should not fetch rows to refer to them.
+    One INSERT is atomic by itself: no transaction around it (a round trip more per event)."""
+    if type not in Event.Type.values:
+        raise ValidationError({"type": [f"type must be one of {', '.join(Event.Type.values)}."]})
+    if step is not None and (isinstance(step, bool) or not 0 <= step <= MAX_STEP):
+        raise ValidationError({"step": [f"step must be a whole number from 0 to {MAX_STEP}."]})
+    if type == Event.Type.STEP and step is None:
+        raise ValidationError({"step": ["A step event needs step (the 0-based step index)."]})
+    try:
+        return Event.objects.create(
+            application_id=application_id,
+            end_user_id=end_user_id,
+            experience_id=experience_id,
+            type=type,
+            step=step,
+        )
+    except IntegrityError:  # the experience (or the user) was deleted a moment ago
+        message = f"No experience {experience_id} here."
+        raise ValidationError({"experience": [message]}) from None

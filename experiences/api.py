@@ -9,8 +9,6 @@ request is valid.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from collections.abc import Callable
@@ -21,22 +19,30 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from segments.actions import end_user_clean, end_user_identify
-from segments.traits import MAX_ID
-
-from . import targeting
+from . import actions, serving
+from . import identify as identifying
+from .checks import (
+    ApiError,
+    application_and_user,
+    invalid,
+    known_user,
+    query_id,
+    url_of,
+    user_id_of,
+    verify,
+)
+from .lookup import Visitor
 from .models import Event
-from .targeting import Targeting, Visitor
+from .targeting import Targeting
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
-MAX_URL = 4096
-MAX_STEP = 10_000
+MAX_STEP = actions.MAX_STEP
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -46,21 +52,11 @@ CORS_HEADERS = {
 }
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-
-
 def error_response(status: int, code: str, message: str, field: str | None = None) -> JsonResponse:
     error: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         error["field"] = field
     return JsonResponse({"error": error}, status=status)
-
-
-def invalid(field: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_field", message, field)
 
 
 def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -145,110 +141,9 @@ def query(request: HttpRequest) -> dict[str, str]:
         raise ApiError(400, "invalid_request", f"More than {limit} query parameters.") from None
 
 
-def _text(
-    data: dict[str, Any], field: str, *, max_length: int, required: bool = True
-) -> str | None:
-    value = data.get(field)
-    if value is None:
-        if required:
-            raise invalid(field, f"{field} is required.")
-        return None
-    if not isinstance(value, str) or not 1 <= len(value) <= max_length:
-        raise invalid(field, f"{field} must be text of 1 to {max_length} characters.")
-    if "\x00" in value:
-        raise invalid(field, f"{field} contains a NUL character.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise invalid(field, f"{field} is not valid Unicode.") from None
-    return value
-
-
-def _query_id(data: dict[str, Any]) -> str:
-    return _text(data, "id", max_length=MAX_ID)  # type: ignore[return-value]
-
-
-def _user_id(data: dict[str, Any]) -> str:
-    value = data.get("id")
-    # Many apps number their users: an integer id is taken as its decimal text.
-    if isinstance(value, int) and not isinstance(value, bool):
-        data = {**data, "id": str(value)}
-    return _text(data, "id", max_length=MAX_ID)  # type: ignore[return-value]
-
-
-def _key(data: dict[str, Any]) -> str:
-    key = data.get("key")
-    if key is None or key == "":
-        raise invalid("key", "key (the application's public key) is required.")
-    if not isinstance(key, str):
-        raise invalid("key", "key must be text.")
-    return key
-
-
-def _unknown_key() -> ApiError:
-    return ApiError(401, "unknown_key", "No application has this public key.", "key")
-
-
-def _application_and_user(
-    data: dict[str, Any], read_id: Callable[[dict[str, Any]], str]
-) -> tuple[Targeting, str, Visitor]:
-    """The application (401 first, whatever else is wrong), the user id (400) and the user as
-    the serve sees them, in one query (``targeting.lookup``)."""
-    key = _key(data)
-    try:
-        user_id = read_id(data)
-    except ApiError:
-        # An unknown key answers 401 before a bad id answers 400.
-        if targeting.targeting_for_key(key) is None:
-            raise _unknown_key() from None
-        raise
-    found = targeting.lookup(key, user_id)
-    if found is None:
-        raise _unknown_key()
-    return found[0], user_id, found[1]
-
-
-def user_hash(secret_key: str, user_id: str) -> str:
-    """What the customer's server computes: hex HMAC-SHA256 of the user id with the secret key."""
-    return hmac.new(secret_key.encode(), user_id.encode(), hashlib.sha256).hexdigest()
-
-
-def _verify(app: Targeting, user_id: str, data: dict[str, Any]) -> None:
-    if not app.application.require_user_hash:
-        return
-    given = data.get("user_hash")
-    if not isinstance(given, str) or not hmac.compare_digest(
-        given.lower().encode(), user_hash(app.application.secret_key, user_id).encode()
-    ):
-        raise ApiError(
-            403,
-            "identity_verification_failed",
-            "This application requires user_hash: the hex HMAC-SHA256 of the user id with "
-            "the application's secret key."
-            + (" It is missing." if given is None else " It does not match."),
-            "user_hash",
-        )
-
-
-def _url(data: dict[str, Any], *, required: bool) -> str | None:
-    url = _text(data, "url", max_length=MAX_URL, required=required)
-    if url is not None:
-        try:
-            targeting.parse_url(url)
-        except ValueError:
-            raise invalid("url", "url is not a valid URL.") from None
-    return url
-
-
-def _known(visitor: Visitor, user_id: str) -> int:
-    if visitor.id is None:
-        raise ApiError(404, "unknown_user", f"No user {user_id!r}: identify the user first.", "id")
-    return visitor.id
-
-
 def _experiences(app: Targeting, user: Visitor, url: str) -> str:
     """The served experiences as a JSON array: each one was encoded once, when compiled."""
-    served = targeting.decide(
+    served = serving.decide(
         app, end_user_id=user.id, traits=user.traits, url=url, history=user.history, explain=False
     )
     return "[" + ", ".join(e.json for e in served) + "]"
@@ -267,61 +162,10 @@ def _json_response(fields: dict[str, Any], experiences: str | None = None) -> Ht
     return HttpResponse(body, content_type="application/json")
 
 
-# --- Endpoints ---------------------------------------------------------------------------
-
-
-def _identify_at_once(data: dict[str, Any]) -> tuple[Targeting, str, Visitor] | None:
-    """identify in one statement (``targeting.identify_and_lookup``), checked against the
-    targeting this process already holds for the key; the statement writes only if that is
-    still the application's current one. None, with nothing written, to take the general
-    path, which also answers every error: on the first call of a process for an application,
-    after an edit, with a new trait key (its definition is created there), or when anything
-    is wrong with the call (the general path checks it again, on fresh data)."""
-    app = targeting.known_targeting(data.get("key"))
-    if app is None:
-        return None
-    try:
-        user_id = _user_id(data)
-        _verify(app, user_id, data)
-        _url(data, required=False)
-        traits = data.get("traits")
-        changes = end_user_clean(external_id=user_id, traits={} if traits is None else traits)
-    except (ApiError, ValidationError):
-        return None
-    if any(key not in app.trait_keys for key, value in changes.items() if value is not None):
-        return None
-    visitor = targeting.identify_and_lookup(app, user_id, changes)
-    return None if visitor is None else (app, user_id, visitor)
-
-
-def _identify_in_steps(data: dict[str, Any]) -> tuple[Targeting, str, Visitor]:
-    """identify's general path: the lookup (which also refreshes this process's targeting),
-    every check with its error, then the write, creating definitions for new trait keys."""
-    app, user_id, visitor = _application_and_user(data, _user_id)
-    _verify(app, user_id, data)
-    _url(data, required=False)
-    traits = data.get("traits")
-    try:
-        user = end_user_identify(
-            application=app.application,
-            external_id=user_id,
-            traits={} if traits is None else traits,
-            known_traits=app.trait_keys,
-        )
-    except ValidationError as error:
-        field, messages = next(iter(error.message_dict.items()))
-        raise invalid(field, messages[0]) from None
-    if traits and any(k not in app.trait_keys and v is not None for k, v in traits.items()):
-        # New trait definitions were bulk-created (no signal): recompile with them.
-        targeting.invalidate(app.application.pk)
-    # The history read before the write is still the user's: identify records no event.
-    return app, user_id, Visitor(user.pk, user.traits, visitor.history)
-
-
 @api_view("POST")
 def identify(request: HttpRequest) -> HttpResponse:
     data = json_body(request)
-    app, user_id, user = _identify_at_once(data) or _identify_in_steps(data)
+    app, user_id, user = identifying.identify(data)
     body = {"id": user_id, "traits": user.traits}
     url = data.get("url")  # checked on either path
     if url is None:
@@ -332,18 +176,18 @@ def identify(request: HttpRequest) -> HttpResponse:
 @api_view("GET")
 def experiences(request: HttpRequest) -> HttpResponse:
     data = query(request)
-    app, user_id, visitor = _application_and_user(data, _query_id)
-    _verify(app, user_id, data)
-    url = _url(data, required=True)
-    _known(visitor, user_id)
+    app, user_id, visitor = application_and_user(data, query_id)
+    verify(app, user_id, data)
+    url = url_of(data, required=True)
+    known_user(visitor, user_id)
     return _json_response({"id": user_id}, _experiences(app, visitor, url))
 
 
 @api_view("POST")
 def events(request: HttpRequest) -> HttpResponse:
     data = json_body(request)
-    app, user_id, visitor = _application_and_user(data, _user_id)
-    _verify(app, user_id, data)
+    app, user_id, visitor = application_and_user(data, user_id_of)
+    verify(app, user_id, data)
     experience_id = data.get("experience")
     if experience_id is None:
         raise invalid("experience", "experience (an experience id) is required.")
@@ -363,16 +207,15 @@ def events(request: HttpRequest) -> HttpResponse:
         raise ApiError(
             404, "unknown_experience", f"No experience {experience_id} here.", "experience"
         )
-    end_user_id = _known(visitor, user_id)
     try:
-        event = Event.objects.create(
+        event = actions.event_record(
             application_id=app.application.pk,
-            end_user_id=end_user_id,
+            end_user_id=known_user(visitor, user_id),
             experience_id=experience_id,
             type=kind,
             step=step,
         )
-    except IntegrityError:  # the experience was deleted a moment ago
+    except ValidationError:  # the experience was deleted a moment ago
         raise ApiError(
             404, "unknown_experience", f"No experience {experience_id} here.", "experience"
         ) from None

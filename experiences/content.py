@@ -15,6 +15,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from .pages import PatternError, compile_pattern
+
 BANNER, TOOLTIP, TOUR, CHECKLIST = "banner", "tooltip", "tour", "checklist"
 KINDS = (TOUR, CHECKLIST, TOOLTIP, BANNER)
 
@@ -255,13 +257,11 @@ def _sentence(message: str) -> str:
 
 
 # The pattern language is the JSON API's (docs/api.md, "URL patterns"; the matcher is
-# ``experiences/targeting.py``). This is its syntax check, with messages for the editor;
+# ``experiences/pages.py``). This is its syntax check, with messages for the editor;
 # tests/experiences/test_content.py checks that both accept exactly the same patterns.
 def check_url_pattern(pattern: str) -> str | None:
     """Why a pattern is invalid, in words; None when it is fine. The serve path's own compiler
     decides, so the editor accepts exactly the patterns that can be served."""
-    from .targeting import PatternError, compile_pattern
-
     try:
         compile_pattern(pattern.strip() if isinstance(pattern, str) else pattern)
     except PatternError as error:

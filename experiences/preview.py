@@ -1,7 +1,8 @@
 """The URL tester and "Preview as a user": why an experience would (not) be shown.
 
-The matcher and the serve decision belong to the JSON API (``experiences/targeting.py``:
-``url_matches(pattern, url)`` and ``explain_serve(application, end_user, url, now=None)``);
+The matcher and the serve decision belong to the JSON API (``experiences/pages.py``:
+``url_matches(pattern, url)``; ``experiences/serving.py``: ``explain_serve(application,
+end_user, url, now=None)``);
 this module imports them in this one place and explains around them. The breakdown (which
 segment, which pattern, which events) is computed here for the screen; the verdict on being
 served is always the API's own.
@@ -18,7 +19,8 @@ from segments.models import EndUser
 
 from .content import check_url_pattern
 from .models import Event, Experience
-from .targeting import explain_serve, url_matches
+from .pages import url_matches
+from .serving import explain_serve
 
 
 @dataclass

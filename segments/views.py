@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from experiences.models import Experience
-from experiences.targeting import explain_serve
+from experiences.serving import explain_serve
 
 from . import actions, selectors
 from .access import application_view, applications_of, get_in_application

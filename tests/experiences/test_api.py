@@ -10,8 +10,8 @@ from django.forms import modelform_factory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from experiences import api, targeting
-from experiences.api import user_hash
+from experiences import api, identify, lookup
+from experiences.checks import user_hash
 from experiences.models import Event, Experience
 from segments import actions
 from segments.models import EndUser, TraitDefinition
@@ -39,19 +39,19 @@ def error_of(response):
 
 @pytest.fixture(autouse=True, params=["in steps", "at once"])
 def identify_path(request, monkeypatch):
-    """Every test runs with identify taking each of its paths (experiences/api.py): "in steps"
+    """Every test runs with identify taking each of its paths (experiences/identify.py): "in steps"
     (lookup, checks, write), and "at once", where the process already knows the application
     before each call, so that a valid call is one statement on PostgreSQL and every other call
     falls back to the steps."""
     if request.param == "in steps":
-        monkeypatch.setattr(api, "_identify_at_once", lambda data: None)
+        monkeypatch.setattr(identify, "identify_at_once", lambda data: None)
         return request.param
 
     plain_post = post
 
     def warm_then_post(client, path, body, content_type="text/plain"):
         if path == IDENTIFY and isinstance(body, dict) and isinstance(body.get("key"), str):
-            targeting.lookup(body["key"], "warm-up")  # read-only: the application, no user
+            lookup.lookup(body["key"], "warm-up")  # read-only: the application, no user
         return plain_post(client, path, body, content_type)
 
     monkeypatch.setitem(globals(), "post", warm_then_post)
@@ -772,7 +772,7 @@ def test_identify_at_once__an_edit_since__the_call_is_checked_again_on_fresh_dat
     """The process knows the application from before an edit that now requires user_hash: the
     one statement must not write on the stale knowledge; the steps answer 403."""
     assert post(client, IDENTIFY, {"key": app.public_key, "id": "u1"}).status_code == 200
-    targeting.lookup(app.public_key, "u1")
+    lookup.lookup(app.public_key, "u1")
     app.require_user_hash = True
     app.save()
     body = json.dumps({"key": app.public_key, "id": "u2"})
@@ -788,9 +788,9 @@ def test_identify_at_once__answers_what_the_steps_answer(client, acme, monkeypat
     user = EndUserFactory(application=app, external_id="u1", traits={"plan": "free", "role": "x"})
     EventFactory(application=app, end_user=user, experience=banner, type=Event.Type.DISMISSED)
     body = {"key": app.public_key, "id": "u1", "traits": {"role": None}, "url": "/dashboard"}
-    targeting.lookup(app.public_key, "u1")
+    lookup.lookup(app.public_key, "u1")
     at_once = post(client, IDENTIFY, body).json()
-    monkeypatch.setattr(api, "_identify_at_once", lambda data: None)
+    monkeypatch.setattr(identify, "identify_at_once", lambda data: None)
     in_steps = post(client, IDENTIFY, body).json()
     assert at_once == in_steps == {"id": "u1", "traits": {"plan": "free"}, "experiences": []}
 

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from experiences import targeting
 from experiences.models import Experience, TargetingVersion
-from experiences.targeting import PatternError, explain_serve, serve, targeting_for, url_matches
+from experiences.pages import PatternError, url_matches
+from experiences.serving import explain_serve, serve
+from experiences.targeting import targeting_for
 from segments import actions
 from segments.models import EndUser, Rule, TraitDefinition
 from tests.factories import (

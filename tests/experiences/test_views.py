@@ -434,7 +434,7 @@ def test_preview__an_unknown_user_or_another_applications_user_is_explained(clie
     assert "No user with id &quot;elsewhere&quot;" in html
 
 
-# --- With the JSON API's matcher and serve decision (experiences/targeting.py) -------------
+# --- With the JSON API's matcher and serve decision (experiences/serving.py) ---------------
 
 
 def test_url_tester__says_which_patterns_match_and_whether_it_shows(client, app):

@@ -1,0 +1,78 @@
+"""identify: one entry point (``identify``) that tries the one-statement path and falls back
+to the general one. Both merge the user's traits with ``segments.merge``; the general path also
+answers every error and discovers new trait keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from segments.actions import end_user_clean, end_user_identify
+
+from . import lookup, targeting
+from .checks import (
+    ApiError,
+    application_and_user,
+    invalid,
+    url_of,
+    user_id_of,
+    verify,
+)
+from .lookup import Visitor
+from .targeting import Targeting
+
+
+def identify(data: dict[str, Any]) -> tuple[Targeting, str, Visitor]:
+    """One identify call's body: (the application's targeting, the user id, the user as the
+    serve sees them after the write). Raises ApiError for a call to refuse."""
+    return identify_at_once(data) or identify_in_steps(data)
+
+
+def identify_at_once(data: dict[str, Any]) -> tuple[Targeting, str, Visitor] | None:
+    """identify in one statement (``lookup.identify_and_lookup``), checked against the
+    targeting this process already holds for the key; the statement writes only if that is
+    still the application's current one. None, with nothing written, to take the general
+    path, which also answers every error: on the first call of a process for an application,
+    after an edit, with a new trait key (its definition is created there), or when anything
+    is wrong with the call (the general path checks it again, on fresh data)."""
+    app = targeting.known_targeting(data.get("key"))
+    if app is None:
+        return None
+    try:
+        user_id = user_id_of(data)
+        verify(app, user_id, data)
+        url_of(data, required=False)
+        traits = data.get("traits")
+        changes = end_user_clean(external_id=user_id, traits={} if traits is None else traits)
+    except (ApiError, ValidationError):
+        return None
+    if any(key not in app.trait_keys for key, value in changes.items() if value is not None):
+        return None
+    visitor = lookup.identify_and_lookup(app, user_id, changes)
+    return None if visitor is None else (app, user_id, visitor)
+
+
+def identify_in_steps(data: dict[str, Any]) -> tuple[Targeting, str, Visitor]:
+    """identify's general path: the lookup (which also refreshes this process's targeting),
+    every check with its error, then the write, creating definitions for new trait keys."""
+    app, user_id, visitor = application_and_user(data, user_id_of)
+    verify(app, user_id, data)
+    url_of(data, required=False)
+    traits = data.get("traits")
+    try:
+        user = end_user_identify(
+            application=app.application,
+            external_id=user_id,
+            traits={} if traits is None else traits,
+            known_traits=app.trait_keys,
+        )
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise invalid(field, messages[0]) from None
+    if traits and any(k not in app.trait_keys and v is not None for k, v in traits.items()):
+        # New trait definitions were bulk-created (no signal): recompile with them.
+        targeting.invalidate(app.application.pk)
+    # The history read before the write is still the user's: identify records no event.
+    return app, user_id, Visitor(user.pk, user.traits, visitor.history)

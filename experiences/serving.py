@@ -1,0 +1,242 @@
+"""The one decision path: which experiences a user sees on a URL (``serve``, the snippet's
+hot path) and why each is or is not served (``explain_serve``, for previews and the user page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, overload
+
+from segments.evaluator import now_seconds
+from segments.models import Application, EndUser
+
+from .lookup import history_for
+from .models import Event, Experience
+from .pages import ParsedUrl, UrlPattern, parse_url
+from .targeting import URL_MEMO_MAX, Chooser, CompiledExperience, Targeting, targeting_for
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why one experience is or is not served to one user on one URL.
+
+    ``matched_pattern`` is the include pattern that matched, or for an excluded URL the exclude
+    pattern that excluded it; None when the experience has no include pattern (every page).
+    """
+
+    experience: CompiledExperience
+    served: bool
+    reason: str
+    matched_segment: str | None = None
+    matched_pattern: str | None = None
+
+
+def _frequency_block(frequency: str, history: set[str]) -> str | None:
+    completed = Event.Type.COMPLETED in history
+    if frequency == Experience.Frequency.EVERY_TIME:
+        return None
+    if completed:
+        return f"already completed (frequency: {frequency})"
+    if frequency == Experience.Frequency.ONCE and Event.Type.DISMISSED in history:
+        return f"already dismissed (frequency: {frequency})"
+    return None
+
+
+def _url_decision(experience: CompiledExperience, page: ParsedUrl) -> tuple[str | None, str | None]:
+    """(the pattern that decided, the reason it is not served or None)."""
+    path = page.path or "/"
+    for pattern in experience.exclude:
+        if isinstance(pattern, UrlPattern) and pattern.matches(page):
+            return pattern.source, f"excluded by {pattern.source}"
+    if not experience.include:
+        return None, None
+    for pattern in experience.include:
+        if isinstance(pattern, UrlPattern) and pattern.matches(page):
+            return pattern.source, None
+    return None, f"URL {path} matches no include pattern"
+
+
+_Row = tuple[CompiledExperience, str | None, str | None]  # experience, pattern, URL reason
+
+
+def _url_rows(targeting: Targeting, url: str) -> list[_Row]:
+    """The URL's verdict on every experience, for an explanation."""
+    page = parse_url(url)
+    return [(e, *_url_decision(e, page)) for e in targeting.experiences]
+
+
+def _url_chooser(targeting: Targeting, url: str) -> Chooser:
+    """The audience check of the servable experiences this URL lets through, remembered per
+    URL on the targeting; URLs that let the same experiences through share one."""
+    memo = targeting.url_memo
+    chooser = memo.get(url)
+    if chooser is None:
+        page = parse_url(url)
+        passed = tuple(e for e in targeting.servable if _url_decision(e, page)[1] is None)
+        chooser = targeting.chooser(passed)
+        if len(memo) >= URL_MEMO_MAX:
+            memo.clear()
+        memo[url] = chooser
+    return chooser
+
+
+@overload
+def decide(
+    targeting: Targeting,
+    *,
+    end_user_id: int | None,
+    traits: Mapping[str, Any],
+    url: str,
+    now: datetime | float | None = None,
+    explain: Literal[True] = True,
+    history: Mapping[int, set[str]] | None = None,
+) -> list[Decision]: ...
+
+
+@overload
+def decide(
+    targeting: Targeting,
+    *,
+    end_user_id: int | None,
+    traits: Mapping[str, Any],
+    url: str,
+    now: datetime | float | None = None,
+    explain: Literal[False],
+    history: Mapping[int, set[str]] | None = None,
+) -> list[CompiledExperience]: ...
+
+
+def decide(
+    targeting: Targeting,
+    *,
+    end_user_id: int | None,
+    traits: Mapping[str, Any],
+    url: str,
+    now: datetime | float | None = None,
+    explain: bool = True,
+    history: Mapping[int, set[str]] | None = None,
+) -> list[Decision] | list[CompiledExperience]:
+    """The one decision path: status, segments, audience, URL, then frequency (one query, for
+    the experiences that passed the rest, when one of them counts past events).
+
+    ``explain=True``: a ``Decision`` for every experience, with the first reason in that order.
+    ``explain=False`` (a serve, ``_serve``): the served experiences only, and each is checked
+    only as far as it must be: unpublished and audience-less ones are skipped outright, the URL
+    (cheap and remembered per URL) goes first, then the audience, then frequency; no
+    ``Decision`` and no reason text is built. Both answer the same experiences
+    (tests/experiences/test_targeting).
+
+    ``history``: the user's past event types per experience when the caller already has them
+    (``lookup`` reads them in the serve's one query); else they are queried here.
+    """
+    when = now_seconds(now)
+    if not explain:
+        return _serve(targeting, end_user_id, traits, url, when, history)
+    in_segment: dict[int, bool] | None = None  # every segment's answer, on the first need
+    staged: list[tuple[CompiledExperience, str | None, str | None, str | None]] = []
+    for experience, pattern, url_reason in _url_rows(targeting, url):
+        segment_name = None
+        for segment_id in experience.segment_ids:
+            if in_segment is None:
+                in_segment = targeting.in_segments(traits, when)
+            if in_segment.get(segment_id):  # absent: a segment deleted since
+                segment_name = targeting.segments[segment_id].name
+                break
+        if not experience.published:
+            reason = experience.status
+        elif not experience.segment_ids:
+            reason = "has no segments"
+        elif segment_name is None:
+            reason = "not in any of its segments"
+        else:
+            reason = url_reason
+        staged.append((experience, reason, segment_name, pattern))
+    if history is None:
+        history = history_for(
+            end_user_id,
+            [
+                e.id
+                for e, reason, _, _ in staged
+                if reason is None and e.frequency != Experience.Frequency.EVERY_TIME
+            ],
+        )
+    decisions = []
+    for experience, reason, segment_name, pattern in staged:
+        if reason is None:
+            reason = _frequency_block(experience.frequency, history.get(experience.id, _NONE))
+        served = reason is None
+        if served:
+            where = f"URL matches {pattern}" if pattern else "every page"
+            reason = f"in segment {segment_name}; {where}; frequency {experience.frequency}"
+        decisions.append(Decision(experience, served, reason, segment_name, pattern))
+    return decisions
+
+
+def _serve(
+    targeting: Targeting,
+    end_user_id: int | None,
+    traits: Mapping[str, Any],
+    url: str,
+    when: float,
+    history: Mapping[int, set[str]] | None,
+) -> list[CompiledExperience]:
+    """``decide`` for a serve, the hot path: the same checks in the same order, each only as
+    far as it must go, and no reasons. Only servable experiences the URL lets through are
+    looked at (remembered per URL), and their audience is one generated function."""
+    served = _url_chooser(targeting, url)(traits, when)
+    if history is None:
+        counted = [e.id for e in served if e.frequency != Experience.Frequency.EVERY_TIME]
+        history = history_for(end_user_id, counted)
+    if not history:  # most users have dismissed and completed nothing
+        return served
+    return [e for e in served if _frequency_block(e.frequency, history.get(e.id, _NONE)) is None]
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+def _as_targeting(application: Application | Targeting) -> Targeting:
+    if isinstance(application, Targeting):
+        return application
+    targeting = targeting_for(application)
+    if targeting is None:
+        raise Application.DoesNotExist(f"Application {application.pk} does not exist.")
+    return targeting
+
+
+def explain_serve(
+    application: Application | Targeting,
+    end_user: EndUser,
+    url: str,
+    now: datetime | float | None = None,
+) -> list[Decision]:
+    """Every experience of the application, highest priority first, with why it is or is not
+    served to this user on this URL (for "preview as user" and the user page). An unsaved
+    end user (preview with made-up traits) has no history."""
+    return decide(
+        _as_targeting(application),
+        end_user_id=end_user.pk,
+        traits=end_user.traits or {},
+        url=url,
+        now=now,
+    )
+
+
+def serve(
+    application: Application | Targeting,
+    end_user: EndUser,
+    url: str,
+    now: datetime | float | None = None,
+) -> list[CompiledExperience]:
+    """The experiences this user sees on this URL, highest priority first: ``decide`` without
+    the explanations."""
+    return decide(
+        _as_targeting(application),
+        end_user_id=end_user.pk,
+        traits=end_user.traits or {},
+        url=url,
+        now=now,
+        explain=False,
+    )
