@@ -14,6 +14,7 @@ edit. The serve's SQL is ``experiences/lookup.py``; the decision ``experiences/s
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -26,7 +27,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Prefetch
 
 from segments.evaluator import (
-    CompiledSegment,
     Condition,
     compile_chooser,
     compile_segments,
@@ -35,6 +35,8 @@ from segments.models import Application, Rule, Segment, TraitDefinition
 
 from .models import Experience, TargetingVersion
 from .pages import PatternError, UrlPattern, compile_pattern
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class CompiledExperience:
 class CompiledSegmentEntry:
     id: int
     name: str
-    compiled: CompiledSegment
+    conditions: tuple[Condition, ...] | None  # None: the stored rules cannot be read
 
 
 Chooser = Callable[..., list["CompiledExperience"]]
@@ -122,8 +124,8 @@ class Targeting:
         ids = tuple(e.id for e in experiences)
         chooser = self.choosers.get(ids)
         if chooser is None:
-            conditions = {sid: e.compiled.conditions for sid, e in self.segments.items()}
-            chooser = compile_chooser(conditions, [(e, e.segment_ids) for e in experiences])
+            choices = [(e, e.segment_ids) for e in experiences]
+            chooser = self._guarded(compile_chooser, choices)
             if len(self.choosers) >= URL_MEMO_MAX:
                 self.choosers.clear()
             self.choosers[ids] = chooser
@@ -134,7 +136,85 @@ class Targeting:
         """``(traits, now) -> {segment id: matches}`` for every segment, in one generated
         function that reads each trait and computes each distinct rule once (a serve checks
         most segments, and segments share rules); compiled on the first decision."""
-        return compile_segments({sid: e.compiled.conditions for sid, e in self.segments.items()})
+        return self._guarded(compile_segments)
+
+    # --- One broken segment never stops the others ------------------------------------
+    # The segments of an application compile to one function, so one segment whose code does
+    # not compile (or raises when run) would stop every experience. The whole is compiled
+    # first, as always; only when that fails is each segment compiled alone to find the
+    # broken ones, which then match nobody, are logged, and are named in ``broken`` (the
+    # segment list badges them). A function that raises when run falls back, for that call,
+    # to each segment alone.
+
+    @cached_property
+    def _conditions(self) -> dict[int, tuple[Condition, ...]]:
+        return {sid: e.conditions for sid, e in self.segments.items() if e.conditions is not None}
+
+    @cached_property
+    def broken(self) -> frozenset[int]:
+        """The segments whose rules cannot be compiled: they match nobody."""
+        broken = {sid for sid, e in self.segments.items() if e.conditions is None}
+        try:
+            compile_segments(self._conditions)
+            return frozenset(broken)  # the common case: one compile says all are fine
+        except Exception:
+            pass
+        for sid, conditions in self._conditions.items():
+            try:
+                compile_segments({sid: conditions})
+            except Exception:
+                logger.exception("segment %s does not compile: it matches nobody", sid)
+                broken.add(sid)
+        return frozenset(broken)
+
+    def _guarded(self, build: Callable[..., Any], *args: Any) -> Callable[..., Any]:
+        """``build(conditions, *args)`` (``compile_chooser`` or ``compile_segments``), without
+        the broken segments if it raises; the function it returns answers each segment alone
+        for a call where the compiled one raises (slow, logged: a bug to fix, not a path)."""
+        compiled: Callable[..., Any] | None
+        try:
+            compiled = build(self._conditions, *args)
+        except Exception:
+            healthy = {s: c for s, c in self._conditions.items() if s not in self.broken}
+            try:
+                compiled = build(healthy, *args)
+            except Exception:
+                logger.exception("segments of application %s do not compile", self.application.pk)
+                compiled = None
+
+        def guarded(traits: Mapping[str, Any], now: float | None = None) -> Any:
+            if compiled is not None:
+                try:
+                    return compiled(traits, now)
+                except Exception:
+                    logger.exception("segments of application %s raised", self.application.pk)
+            return build(self._alone(traits, now), *args)(traits, now)
+
+        return guarded
+
+    def _alone(self, traits: Mapping[str, Any], now: float | None) -> dict[int, tuple[()]]:
+        """Each healthy segment run alone: the ones that match, as segments of no rule (which
+        match everyone), for the caller to compile into its usual shape."""
+        matching: dict[int, tuple[()]] = {}
+        for sid in self._conditions:
+            if sid in self.broken:
+                continue
+            try:
+                if self._one(sid)(traits, now)[sid]:
+                    matching[sid] = ()
+            except Exception:
+                logger.exception("segment %s raised: it matches nobody", sid)
+        return matching
+
+    def _one(self, sid: int) -> Callable[..., dict[int, bool]]:
+        one = self._singles.get(sid)
+        if one is None:
+            one = self._singles[sid] = compile_segments({sid: self._conditions[sid]})
+        return one
+
+    @cached_property
+    def _singles(self) -> dict[int, Callable[..., dict[int, bool]]]:
+        return {}
 
 
 CACHE_TIMEOUT = 24 * 3600
@@ -245,9 +325,14 @@ def _compile_patterns(patterns: Iterable[Any]) -> tuple[UrlPattern | str, ...]:
     return tuple(compiled)
 
 
-def _compile_segment(conditions: Iterable[tuple[Any, ...]]) -> CompiledSegment:
-    # A rule that no longer fits its retyped trait compiles to "matches nobody" (evaluator).
-    return CompiledSegment(Condition(*fields) for fields in conditions)
+def _conditions(segment: Mapping[str, Any]) -> tuple[Condition, ...] | None:
+    # A rule that no longer fits its retyped trait compiles to "matches nobody" (evaluator);
+    # rules that cannot even be read make their segment broken (``Targeting.broken``).
+    try:
+        return tuple(Condition(*fields) for fields in segment["conditions"])
+    except Exception:
+        logger.exception("segment %s has unreadable rules: it matches nobody", segment["id"])
+        return None
 
 
 def _compile(data: dict[str, Any], version: str) -> Targeting:
@@ -256,7 +341,7 @@ def _compile(data: dict[str, Any], version: str) -> Targeting:
         version=version,
         trait_keys=frozenset(data["trait_keys"]),
         segments={
-            s["id"]: CompiledSegmentEntry(s["id"], s["name"], _compile_segment(s["conditions"]))
+            s["id"]: CompiledSegmentEntry(s["id"], s["name"], _conditions(s))
             for s in data["segments"]
         },
         experiences=tuple(
@@ -359,3 +444,10 @@ def clear_local() -> None:
     """Forget this process's compiled targeting (tests)."""
     _local.clear()
     _by_key.clear()
+
+
+def broken_segment_ids(application: Application | int) -> set[int]:
+    """The application's segments whose rules cannot be compiled, so that they match nobody
+    (the serve of the others goes on); for the UI to badge them."""
+    found = targeting_for(application)
+    return set(found.broken) if found is not None else set()

@@ -406,3 +406,58 @@ def test_a_deleted_application_has_no_targeting(app):
     assert targeting.targeting_for_key(key) is not None
     app.delete()
     assert targeting.targeting_for_key(key) is None
+
+
+# --- One broken segment never stops the others ---------------------------------------------
+
+
+def _poisoned(build, at="compile"):
+    """``build`` (a segment code generator) failing for any set of segments holding a rule on
+    the trait "poison", as a code generation bug or an unforeseen stored value would: when
+    generating (``at="compile"``) or when the generated function runs (``at="run"``)."""
+
+    def poisoned(segments, *args):
+        if any(c.trait == "poison" for conditions in segments.values() for c in conditions):
+            if at == "compile":
+                raise AttributeError("'int' object has no attribute 'lower'")
+            compiled = build(segments, *args)
+
+            def run(traits, now=None):
+                if "poison" in traits:
+                    raise AttributeError("'int' object has no attribute 'lower'")
+                return compiled(traits, now)
+
+            return run
+        return build(segments, *args)
+
+    return poisoned
+
+
+@pytest.fixture
+def poison(app, free):
+    """Two experiences: one for Free users, one for a segment whose code is broken."""
+    poisoned = segment_with_rules(app, "Poisoned", ("poison", "string", "equals", "x"))
+    PublishedExperienceFactory(application=app, name="For free", segments=[free])
+    PublishedExperienceFactory(application=app, name="For poisoned", segments=[poisoned])
+    PublishedExperienceFactory(application=app, name="For both", segments=[poisoned, free])
+    return poisoned
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("at", ["compile", "run"])
+def test_a_broken_segment__the_others_are_still_served(app, poison, monkeypatch, caplog, at):
+    monkeypatch.setattr(targeting, "compile_chooser", _poisoned(targeting.compile_chooser, at))
+    monkeypatch.setattr(targeting, "compile_segments", _poisoned(targeting.compile_segments, at))
+    user = EndUserFactory(application=app, traits={"plan": "free", "poison": "x"})
+    served = [e.name for e in serve(app, user, "/")]
+    explained = [d.experience.name for d in explain_serve(app, user, "/") if d.served]
+    assert served == explained == ["For both", "For free"]  # the poisoned one matches nobody
+    # Known broken when its code cannot be generated; one that raises when run is answered
+    # segment by segment, call by call (and logged).
+    assert targeting.broken_segment_ids(app) == ({poison.pk} if at == "compile" else set())
+    assert "matches nobody" in caplog.text
+
+
+@pytest.mark.django_db
+def test_broken_segment_ids__none_when_all_compile(app, poison):
+    assert targeting.broken_segment_ids(app) == set()
