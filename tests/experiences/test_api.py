@@ -810,7 +810,9 @@ def test_identify_at_once__commits_asynchronously_unless_durable(
         assert cursor.fetchone()[0] == expected
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     pairs=st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=5),
     raw=st.binary(max_size=30),
