@@ -48,7 +48,7 @@ def identify_at_once(data: dict[str, Any]) -> tuple[Targeting, str, Visitor] | N
         changes = end_user_clean(external_id=user_id, traits={} if traits is None else traits)
     except (ApiError, ValidationError):
         return None
-    if any(key not in app.trait_keys for key, value in changes.items() if value is not None):
+    if any(not app.knows_trait(key) for key, value in changes.items() if value is not None):
         return None
     visitor = lookup.identify_and_lookup(app, user_id, changes)
     return None if visitor is None else (app, user_id, visitor)
@@ -66,13 +66,14 @@ def identify_in_steps(data: dict[str, Any]) -> tuple[Targeting, str, Visitor]:
             application=app.application,
             external_id=user_id,
             traits={} if traits is None else traits,
-            known_traits=app.trait_keys,
+            known_traits=app.trait_keys | app.discovered,
         )
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
         raise invalid(field, messages[0]) from None
-    if traits and any(k not in app.trait_keys and v is not None for k, v in traits.items()):
-        # New trait definitions were bulk-created (no signal): recompile with them.
-        targeting.invalidate(app.application.pk)
+    if traits:
+        # Every key now has a definition (created or found): known from now on in this process,
+        # without a new targeting version, which would make every process recompile.
+        app.discovered.update(k for k, v in traits.items() if v is not None)
     # The history read before the write is still the user's: identify records no event.
     return app, user_id, Visitor(user.pk, user.traits, visitor.history)

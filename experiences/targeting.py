@@ -108,6 +108,15 @@ class Targeting:
     choosers: dict[tuple[int, ...], Chooser] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # Trait keys this process has seen defined since the targeting was compiled: identify's
+    # general path discovers a new key without a new version (no rule can use a key before it
+    # has a definition, and making a rule bumps the version), so a key missing from both sets
+    # only means "take the general path once", in each process.
+    discovered: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    def knows_trait(self, key: str) -> bool:
+        """Whether ``key`` has a definition (as far as this process knows: see ``discovered``)."""
+        return key in self.trait_keys or key in self.discovered
 
     @cached_property
     def experience_ids(self) -> frozenset[int]:

@@ -10,9 +10,9 @@ from django.forms import modelform_factory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from experiences import api, identify, lookup
+from experiences import api, identify, lookup, targeting
 from experiences.checks import user_hash
-from experiences.models import Event, Experience
+from experiences.models import Event, Experience, TargetingVersion
 from segments import actions
 from segments.models import EndUser, TraitDefinition
 from tests.factories import (
@@ -142,6 +142,36 @@ def test_identify__unknown_trait_keys_are_discovered_with_an_inferred_type(clien
         "lastLogin": ("date", True),
         "company": ("string", True),
     }
+
+
+def test_identify__a_new_trait_key_keeps_the_targeting_version(
+    client, app, django_assert_num_queries, identify_path
+):
+    """Discovering a key must not make every process recompile (no rule can use it yet): the
+    version stays; this process knows the key from now on, and another process, which does not,
+    takes the general path once, which finds the definition and creates no second one."""
+    key = app.public_key
+    post(client, IDENTIFY, {"key": key, "id": "u0"})  # this process knows the application
+    before = TargetingVersion.objects.get(application=app).version
+    assert (
+        post(client, IDENTIFY, {"key": key, "id": "u1", "traits": {"fresh": 1}}).status_code == 200
+    )
+    assert TargetingVersion.objects.get(application=app).version == before
+    assert TraitDefinition.objects.filter(application=app, key="fresh").count() == 1
+    # This process: the key is known, so a valid call is one statement on PostgreSQL.
+    at_once = connection.vendor == "postgresql" and identify_path == "at once"
+    body = json.dumps({"key": key, "id": "u2", "traits": {"fresh": 2}})
+    with django_assert_num_queries(1 if at_once else 2):
+        assert client.post(IDENTIFY, data=body, content_type="text/plain").status_code == 200
+    # Another process: the targeting from the shared cache, without the key.
+    targeting.clear_local()
+    for user_id in ("u3", "u4"):
+        body = {"key": key, "id": user_id, "traits": {"fresh": 3, "other": None}}
+        response = post(client, IDENTIFY, body)
+        assert response.json()["traits"] == {"fresh": 3}
+    assert TraitDefinition.objects.filter(application=app, key="fresh").count() == 1
+    assert TargetingVersion.objects.get(application=app).version == before
+    assert EndUser.objects.get(application=app, external_id="u4").traits == {"fresh": 3}
 
 
 def test_identify__a_known_trait_keeps_its_defined_type(client, app):
