@@ -106,6 +106,11 @@ if (
 # again on the user's next page; every other write stays durable.
 CALLOUT_IDENTIFY_DURABLE = os.environ.get("IDENTIFY_DURABLE", "0") == "1"
 
+# Trait definitions per application (identify and import discover new keys; a call or row that
+# would pass the limit is refused, naming the trait). 500 keeps the Traits page, which reads
+# every definition's statistics, well within what one request should do.
+CALLOUT_MAX_TRAIT_DEFINITIONS = int(os.environ.get("MAX_TRAIT_DEFINITIONS", "500"))
+
 if os.environ.get("REDIS_URL"):
     CACHES = {
         "default": {

@@ -13,6 +13,7 @@ from contextlib import nullcontext
 from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -97,6 +98,8 @@ def trait_definition_create(
     _check_trait_fields(key, type)
     if application.trait_definitions.filter(key=key).exists():
         raise ValidationError({"key": [f'A trait "{key}" already exists.']})
+    if trait_keys_over_limit(application=application, keys=[key]):
+        raise ValidationError({"key": [trait_limit_message(key)]})
     return TraitDefinition.objects.create(
         application=application,
         key=key,
@@ -305,19 +308,49 @@ def segment_delete(*, segment: Segment) -> None:
 # --- End users ---------------------------------------------------------------------------
 
 
-def _discover_traits(application: Application, traits: Mapping[str, Any]) -> None:
-    """Unknown trait keys get a definition with an inferred type, marked auto-discovered."""
-    if not traits:
-        return
+def _new_trait_keys(application: Application, traits: Mapping[str, Any]) -> list[str]:
+    """The keys of ``traits`` (with a value) that have no definition yet, in order."""
     known = set(
         application.trait_definitions.filter(key__in=list(traits)).values_list("key", flat=True)
     )
+    return [key for key, value in traits.items() if key not in known and value is not None]
+
+
+def trait_keys_over_limit(*, application: Application, keys: Iterable[str]) -> list[str]:
+    """Of these new trait keys, in order, the ones that would take the application past
+    ``settings.CALLOUT_MAX_TRAIT_DEFINITIONS``. Call it in the transaction that creates the
+    definitions: it locks the application's row, so parallel discoveries count in turn."""
+    keys = list(keys)
+    if not keys:
+        return []
+    list(Application.objects.select_for_update().filter(pk=application.pk).values_list("pk"))
+    room = settings.CALLOUT_MAX_TRAIT_DEFINITIONS - application.trait_definitions.count()
+    return keys[max(room, 0) :]
+
+
+def trait_limit_message(key: str) -> str:
+    limit = settings.CALLOUT_MAX_TRAIT_DEFINITIONS
+    return (
+        f"Trait {key!r} is new, and an application can define at most {limit} traits: "
+        "send a trait it already has, or delete unused ones on the Traits page."
+    )
+
+
+def _discover_traits(application: Application, traits: Mapping[str, Any]) -> None:
+    """Unknown trait keys get a definition with an inferred type, marked auto-discovered;
+    ValidationError (the first key past the limit, as ``traits.<key>``) when they would pass
+    the application's limit of definitions, so that the caller's transaction writes nothing."""
+    if not traits:
+        return
+    keys = _new_trait_keys(application, traits)
+    over = trait_keys_over_limit(application=application, keys=keys)
+    if over:
+        raise ValidationError({f"traits.{over[0]}": [trait_limit_message(over[0])]})
     new = [
         TraitDefinition(
-            application=application, key=key, type=infer_type(value), auto_discovered=True
+            application=application, key=key, type=infer_type(traits[key]), auto_discovered=True
         )
-        for key, value in traits.items()
-        if key not in known and value is not None
+        for key in keys
     ]
     if new:
         TraitDefinition.objects.bulk_create(new, ignore_conflicts=True)

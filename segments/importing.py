@@ -41,7 +41,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import evaluator, merge
-from .actions import _discover_traits, end_user_clean
+from .actions import (
+    _discover_traits,
+    _new_trait_keys,
+    end_user_clean,
+    trait_keys_over_limit,
+    trait_limit_message,
+)
 from .evaluator import BOOLEAN, DATE, NUMBER, STRING
 from .merge import TOO_MANY
 from .models import Application, EndUser
@@ -273,9 +279,11 @@ def users_import(
     def flush() -> None:
         if batch:
             with transaction.atomic():
+                rows = len(batch)
+                samples = _within_limit(application, batch, samples=_samples(batch), result=result)
                 write(application, batch, result)
-                _discover_traits(application, _samples(batch))
-            result.rows += len(batch)
+                _discover_traits(application, samples)
+            result.rows += rows
             batch.clear()
             ids.clear()
         result.seconds = time.perf_counter() - started
@@ -341,6 +349,28 @@ def _read_ahead(rows: Iterable[Row | Reject], chunk: int = 5_000) -> Iterator[Ro
             with contextlib.suppress(queue.Empty):
                 chunks.get(timeout=0.1)
         thread.join()
+
+
+def _within_limit(
+    application: Application, batch: list[Row], *, samples: dict[str, Any], result: ImportResult
+) -> dict[str, Any]:
+    """Reject the rows carrying a new key past the application's limit of trait definitions
+    (as identify refuses such a call), removing them from ``batch``; the samples of the keys
+    left to discover."""
+    over = set(
+        trait_keys_over_limit(application=application, keys=_new_trait_keys(application, samples))
+    )
+    if not over:
+        return samples
+    kept = []
+    for row in batch:
+        key = next((k for k, v in row.changes.items() if v is not None and k in over), None)
+        if key is None:
+            kept.append(row)
+        else:
+            result.rejected.append(Reject(row.line, row.external_id, trait_limit_message(key)))
+    batch[:] = kept
+    return {key: value for key, value in samples.items() if key not in over}
 
 
 def _samples(batch: list[Row]) -> dict[str, Any]:

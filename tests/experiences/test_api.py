@@ -451,6 +451,27 @@ def test_identify__at_most_200_traits(client, app):
     assert not EndUser.objects.filter(external_id="u2").exists()
 
 
+def test_identify__a_new_trait_past_the_definition_limit__refused_naming_it(client, app, settings):
+    settings.CALLOUT_MAX_TRAIT_DEFINITIONS = 3
+    key = app.public_key
+    body = {"key": key, "id": "u1", "traits": {"plan": "free", "seats": 2}}
+    assert post(client, IDENTIFY, body).status_code == 200  # 2 definitions of 3
+    body = {"key": key, "id": "u1", "traits": {"plan": "pro", "role": "x", "team": 4}}
+    response = post(client, IDENTIFY, body)
+    assert (response.status_code, error_of(response)["field"]) == (400, "traits.team")
+    assert "at most 3 traits" in error_of(response)["message"]
+    assert EndUser.objects.get(external_id="u1").traits == {"plan": "free", "seats": 2}
+    assert set(TraitDefinition.objects.values_list("key", flat=True)) == {"plan", "seats"}
+    response = post(client, IDENTIFY, {"key": key, "id": "u2", "traits": {"role": "x"}})
+    assert response.status_code == 200  # the third fits
+    response = post(client, IDENTIFY, {"key": key, "id": "u3", "traits": {"team": 1}})
+    assert (response.status_code, error_of(response)["field"]) == (400, "traits.team")
+    assert not EndUser.objects.filter(external_id="u3").exists()
+    # Known keys, and removing an unknown one, still work at the limit.
+    body = {"key": key, "id": "u1", "traits": {"plan": "pro", "role": "y", "gone": None}}
+    assert post(client, IDENTIFY, body).json()["traits"] == {"plan": "pro", "seats": 2, "role": "y"}
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [("get", IDENTIFY), ("put", IDENTIFY), ("post", EXPERIENCES), ("get", EVENTS)],

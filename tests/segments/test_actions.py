@@ -193,3 +193,12 @@ def test_a_trait_that_rules_use_cannot_be_deleted_even_bypassing_the_action(app)
     )
     with pytest.raises(RestrictedError):
         app.trait_definitions.get(key="plan").delete()
+
+
+def test_trait_definition_create__past_the_limit__refused(app, settings):
+    settings.CALLOUT_MAX_TRAIT_DEFINITIONS = 4  # plan, role and teamSize are defined
+    actions.trait_definition_create(application=app, key="seats")
+    with pytest.raises(ValidationError) as error:
+        actions.trait_definition_create(application=app, key="other")
+    assert "at most 4 traits" in error.value.message_dict["key"][0]
+    assert not app.trait_definitions.filter(key="other").exists()

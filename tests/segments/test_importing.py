@@ -318,3 +318,25 @@ def test_progress__share_read_is_the_file_offset(tmp_path, capsys):
         progress.update(ImportResult(rows=1_000))
     err = capsys.readouterr().err
     assert "50%" in err and "1,000 rows" in err and "ETA" in err
+
+
+def test_import__rows_with_a_new_trait_past_the_definition_limit__rejected(app, settings):
+    settings.CALLOUT_MAX_TRAIT_DEFINITIONS = 3  # teamSize and beta are defined: room for one
+    result = import_jsonl(
+        app,
+        [
+            {"id": "a", "traits": {"plan": "free"}},
+            {"id": "b", "traits": {"teamSize": 2, "region": "eu"}},
+            {"id": "c", "traits": {"plan": "pro", "teamSize": 3}},
+            {"id": "d", "traits": {"region": None, "beta": True}},
+        ],
+        batch_size=10,
+    )
+    assert [(r.line, r.external_id) for r in result.rejected] == [(2, "b")]
+    assert "'region' is new" in result.rejected[0].reason
+    assert traits_of(app) == {
+        "a": {"plan": "free"},
+        "c": {"plan": "pro", "teamSize": 3},
+        "d": {"beta": True},
+    }
+    assert set(app.trait_definitions.values_list("key", flat=True)) == {"teamSize", "beta", "plan"}
