@@ -135,3 +135,45 @@ def test_audience__is_the_union_of_the_segments():
     assert audience(experience).count() == 3
     actions.experience_update(experience=experience, segments=[])
     assert audience(experience).count() == 0
+
+
+def test_event_record__writes_the_event():
+    experience = ExperienceFactory()
+    user = EndUserFactory(application=experience.application)
+    event = actions.event_record(
+        application_id=experience.application_id,
+        end_user_id=user.pk,
+        experience_id=experience.pk,
+        type="step",
+        step=2,
+    )
+    assert (event.experience, event.end_user, event.type, event.step) == (
+        experience,
+        user,
+        "step",
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [({"type": "clicked"}, "type"), ({"type": "step"}, "step"), ({"step": 10_001}, "step")],
+)
+def test_event_record__refuses_bad_fields_and_writes_nothing(fields, field):
+    experience = ExperienceFactory()
+    user = EndUserFactory(application=experience.application)
+    ids = {"application_id": experience.application_id, "end_user_id": user.pk}
+    with pytest.raises(ValidationError) as error:
+        actions.event_record(**ids, experience_id=experience.pk, **{"type": "shown", **fields})
+    assert field in error.value.message_dict
+    assert not experience.events.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # foreign keys are checked at commit: autocommit here
+def test_event_record__an_experience_deleted_meanwhile__field_error():
+    experience = ExperienceFactory()
+    user = EndUserFactory(application=experience.application)
+    ids = {"application_id": experience.application_id, "end_user_id": user.pk}
+    with pytest.raises(ValidationError) as error:
+        actions.event_record(**ids, experience_id=experience.pk + 1000, type="shown")
+    assert "experience" in error.value.message_dict
