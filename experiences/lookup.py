@@ -23,6 +23,7 @@ from . import targeting as targetings
 from .models import Event, TargetingVersion
 from .targeting import Targeting
 
+# A user's frequency-relevant history, past dismissed/completed events, aggregated to one text
 # ("12:dismissed,12:completed"): written once, read by the serve's lookup, identify's one
 # statement and ``history_for``. Backed by the event_user_outcome index (partial, per user).
 # {user} is the SQL giving the user's id; {event} the quoted table name.
@@ -103,6 +104,10 @@ def lookup(public_key: str, external_id: str) -> tuple[Targeting, Visitor] | Non
     return found, Visitor(user_id, traits, _history(events))
 
 
+# identify in one statement when this process knows the application (PostgreSQL): the user is
+# merged (segments.merge) only if the application still has this key and the targeting version
+# the caller checked the call against, and the statement returns the user with the history the
+# serve needs. Its commit is asynchronous unless IDENTIFY_DURABLE=1.
 # {names} are quoted table names; {upsert} is identify's merge.
 _IDENTIFY = """
     WITH app AS (

@@ -422,8 +422,6 @@ def targeting_for_key(public_key: str) -> Targeting | None:
     return targeting
 
 
-# A user's frequency-relevant history, past dismissed/completed events, aggregated to one text
-
 # {public key: application id} of the lookups this process made: identify's one statement
 # starts from the targeting it points to, and checks in SQL that it is still current.
 _by_key: dict[str, int] = {}
@@ -445,10 +443,6 @@ def known_targeting(public_key: Any) -> Targeting | None:
     return found if found is not None and found.application.public_key == public_key else None
 
 
-# identify in one statement when this process knows the application (PostgreSQL): the user is
-# merged (segments.merge) only if the application still has this key and the targeting version
-# the caller checked the call against, and the statement returns the user with the history the
-# serve needs. Its commit is asynchronous unless IDENTIFY_DURABLE=1.
 def clear_local() -> None:
     """Forget this process's compiled targeting (tests)."""
     _local.clear()

@@ -59,6 +59,12 @@ def test_a_path_not_starting_with_a_slash__matches_nothing_as_before(url):
         assert _path_matches(compile_pattern(pattern).path, path) is False
 
 
+def test_double_star__matches_a_segment_with_an_encoded_line_break():
+    # The old regex's "." stopped at a line break: an accident, not a rule (docs/api.md).
+    assert url_matches("/docs/**", "/docs/a%0Ab/c")
+    assert url_matches("/docs/*", "/docs/a%0Ab")  # as before
+
+
 def test_encoded_slash_in_a_pattern__names_two_segments():
     assert url_matches("/a%2Fb", "/a/b")
     assert url_matches("/x*%2F*y", "/x1/2y")
