@@ -48,8 +48,10 @@ def identify_at_once(data: dict[str, Any]) -> tuple[Targeting, str, Visitor] | N
         changes = end_user_clean(external_id=user_id, traits={} if traits is None else traits)
     except (ApiError, ValidationError):
         return None
-    if any(not app.knows_trait(key) for key, value in changes.items() if value is not None):
-        return None
+    known, discovered = app.trait_keys, app.discovered  # a key in neither: the general path
+    for key, value in changes.items():
+        if value is not None and key not in known and key not in discovered:
+            return None
     visitor = lookup.identify_and_lookup(app, user_id, changes)
     return None if visitor is None else (app, user_id, visitor)
 

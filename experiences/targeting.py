@@ -114,10 +114,6 @@ class Targeting:
     # only means "take the general path once", in each process.
     discovered: set[str] = field(default_factory=set, compare=False, repr=False)
 
-    def knows_trait(self, key: str) -> bool:
-        """Whether ``key`` has a definition (as far as this process knows: see ``discovered``)."""
-        return key in self.trait_keys or key in self.discovered
-
     @cached_property
     def experience_ids(self) -> frozenset[int]:
         return frozenset(e.id for e in self.experiences)
