@@ -130,7 +130,11 @@ class Targeting:
         chooser = self.choosers.get(ids)
         if chooser is None:
             choices = [(e, e.segment_ids) for e in experiences]
-            chooser = self._guarded(compile_chooser, choices)
+
+            def answer(matching: set[int]) -> list[CompiledExperience]:
+                return [e for e, sids in choices if any(s in matching for s in sids)]
+
+            chooser = self._guarded(lambda segments: compile_chooser(segments, choices), answer)
             if len(self.choosers) >= URL_MEMO_MAX:
                 self.choosers.clear()
             self.choosers[ids] = chooser
@@ -141,7 +145,7 @@ class Targeting:
         """``(traits, now) -> {segment id: matches}`` for every segment, in one generated
         function that reads each trait and computes each distinct rule once (a serve checks
         most segments, and segments share rules); compiled on the first decision."""
-        return self._guarded(compile_segments)
+        return self._guarded(compile_segments, lambda matching: dict.fromkeys(matching, True))
 
     # --- One broken segment never stops the others ------------------------------------
     # The segments of an application compile to one function, so one segment whose code does
@@ -172,19 +176,22 @@ class Targeting:
                 broken.add(sid)
         return frozenset(broken)
 
-    def _guarded(self, build: Callable[..., Any], *args: Any) -> Callable[..., Any]:
-        """``build(conditions, *args)`` (``compile_chooser`` or ``compile_segments``), without
-        the broken segments if it raises; the function it returns answers each segment alone
-        for a call where the compiled one raises (slow, logged: a bug to fix, not a path)."""
+    def _guarded(
+        self, build: Callable[[Mapping[int, Any]], Callable[..., Any]], answer: Callable[..., Any]
+    ) -> Callable[..., Any]:
+        """``build(segments)`` (a generated function), without the broken segments if it
+        raises. The function returned runs it; for a call where it raises, each segment runs
+        alone and ``answer(ids of the matching segments)`` answers (slow, and logged once: a
+        bug to fix, not a path)."""
         compiled: Callable[..., Any] | None
         try:
-            compiled = build(self._conditions, *args)
+            compiled = build(self._conditions)
         except Exception:
             healthy = {s: c for s, c in self._conditions.items() if s not in self.broken}
             try:
-                compiled = build(healthy, *args)
+                compiled = build(healthy)
             except Exception:
-                logger.exception("segments of application %s do not compile", self.application.pk)
+                self._report("segments together", "do not compile")
                 compiled = None
 
         def guarded(traits: Mapping[str, Any], now: float | None = None) -> Any:
@@ -192,34 +199,40 @@ class Targeting:
                 try:
                     return compiled(traits, now)
                 except Exception:
-                    logger.exception("segments of application %s raised", self.application.pk)
-            return build(self._alone(traits, now), *args)(traits, now)
+                    self._report("segments together", "raised")
+            return answer(self._alone(traits, now))
 
         return guarded
 
-    def _alone(self, traits: Mapping[str, Any], now: float | None) -> dict[int, tuple[()]]:
-        """Each healthy segment run alone: the ones that match, as segments of no rule (which
-        match everyone), for the caller to compile into its usual shape."""
-        matching: dict[int, tuple[()]] = {}
-        for sid in self._conditions:
+    def _alone(self, traits: Mapping[str, Any], now: float | None) -> set[int]:
+        """The healthy segments that match, each run alone; one that raises matches nobody."""
+        matching = set()
+        for sid, conditions in self._conditions.items():
             if sid in self.broken:
                 continue
+            one = self._singles.get(sid)
             try:
-                if self._one(sid)(traits, now)[sid]:
-                    matching[sid] = ()
+                if one is None:
+                    one = self._singles[sid] = compile_segments({sid: conditions})
+                if one(traits, now)[sid]:
+                    matching.add(sid)
             except Exception:
-                logger.exception("segment %s raised: it matches nobody", sid)
+                self._report(f"segment {sid}", "raised: it matches nobody for this call")
         return matching
-
-    def _one(self, sid: int) -> Callable[..., dict[int, bool]]:
-        one = self._singles.get(sid)
-        if one is None:
-            one = self._singles[sid] = compile_segments({sid: self._conditions[sid]})
-        return one
 
     @cached_property
     def _singles(self) -> dict[int, Callable[..., dict[int, bool]]]:
         return {}
+
+    @cached_property
+    def _reported(self) -> set[str]:
+        return set()
+
+    def _report(self, what: str, happened: str) -> None:
+        """Log the exception being handled, once per targeting (a failing call repeats)."""
+        if what + happened not in self._reported:
+            self._reported.add(what + happened)
+            logger.exception("%s of application %s %s", what, self.application.pk, happened)
 
 
 CACHE_TIMEOUT = 24 * 3600

@@ -456,6 +456,9 @@ def test_a_broken_segment__the_others_are_still_served(app, poison, monkeypatch,
     # segment by segment, call by call (and logged).
     assert targeting.broken_segment_ids(app) == ({poison.pk} if at == "compile" else set())
     assert "matches nobody" in caplog.text
+    logged = len(caplog.records)
+    assert [e.name for e in serve(app, user, "/")] == served
+    assert len(caplog.records) == logged  # logged once, not on every serve
 
 
 @pytest.mark.django_db
