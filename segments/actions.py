@@ -438,8 +438,11 @@ def end_user_identify(
     present = [key for key, value in changes.items() if value is not None]
     unknown = present if known_traits is None else [k for k in present if k not in known_traits]
     with transaction.atomic() if unknown else nullcontext():
+        # Definitions first: discovering locks the application's row (the definition limit),
+        # then the user's row is written; the import takes them in the same order, so the two
+        # cannot deadlock. A refused merge rolls the definitions back.
+        _discover_traits(application, {key: changes[key] for key in unknown})
         user = _upsert_end_user(application, external_id, changes)
         if user is None:
             raise ValidationError({"traits": [merge.TOO_MANY]})
-        _discover_traits(application, {key: changes[key] for key in unknown})
     return user
