@@ -15,7 +15,7 @@ from segments.traits import MAX_TRAITS, TraitError
 from tests.factories import ApplicationFactory
 
 KEYS = st.sampled_from(["a", "b", "c", "d"])
-VALUES = st.none() | st.booleans() | st.integers(-5, 5) | st.text(alphabet="ab\"é", max_size=3)
+VALUES = st.none() | st.booleans() | st.integers(-5, 5) | st.text(alphabet='ab"é', max_size=3)
 TRAITS = st.dictionaries(KEYS, VALUES.filter(lambda v: v is not None), max_size=4)
 CHANGES = st.dictionaries(KEYS, VALUES, max_size=4)
 
