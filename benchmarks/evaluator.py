@@ -9,7 +9,7 @@ AND age greater_than 18 AND sessions less_than 100) over the same generated user
              non-text trait fails, text compares case-insensitively (str.lower)
   bare       the least a lambda can do: t[key] and case-sensitive ==, no checks at all
              (right on this data only; shown so that the cost of the meaning is visible)
-  callout    segments.evaluator.CompiledSegment.matches (what Segment.matches runs)
+  callout    segments.codegen.CompiledSegment.matches (what Segment.matches runs)
   flagsmith  flagsmith-flag-engine's is_context_in_segment
   growthbook GrowthBook's evalCondition
 All must agree on every user. Engines run interleaved, each round over every user; the
@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flag_engine.segments.evaluator import is_context_in_segment
 from growthbook.core import evalCondition
 
-from segments.evaluator import CompiledSegment, Condition
+from segments.codegen import CompiledSegment
+from segments.evaluator import Condition
 
 RULES = [
     ("plan", "string", "equals", "pro", "EQUAL", {"$eq": "pro"}),

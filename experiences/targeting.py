@@ -36,13 +36,9 @@ from django.utils import timezone
 
 from callout.db import fetchone_prepared
 from segments.actions import PG_MERGE, merge_params
-from segments.evaluator import (
-    CompiledSegment,
-    Condition,
-    compile_chooser,
-    compile_segments,
-    now_seconds,
-)
+from segments.codegen import CompiledSegment, compile_chooser, compile_segments
+from segments.coerce import now_seconds
+from segments.evaluator import Condition
 from segments.models import Application, EndUser, Rule, Segment, TraitDefinition
 
 from .models import Event, Experience, TargetingVersion
@@ -283,7 +279,7 @@ class Targeting:
 
     def chooser(self, experiences: tuple[CompiledExperience, ...]) -> Chooser:
         """``(traits, now) -> the experiences whose audience has the user``, in order, as one
-        generated function (``segments.evaluator.compile_chooser``); one per set of
+        generated function (``segments.codegen.compile_chooser``); one per set of
         experiences, which URL patterns make few."""
         ids = tuple(e.id for e in experiences)
         chooser = self.choosers.get(ids)
