@@ -187,14 +187,17 @@ class Segment(models.Model):
         return " AND ".join(c.describe() for c in self.conditions)
 
 
+def operator_choices() -> list[tuple[str, str]]:
+    """The operator table's rows: a callable, so that a new row needs no migration."""
+    return [(name, op.label) for name, op in operators.OPERATORS.items()]
+
+
 class Rule(models.Model):
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="rules")
     # RESTRICT: a trait that rules use cannot disappear under them, yet deleting a whole
     # application (which takes its segments, rules and traits together) still works.
     trait = models.ForeignKey(TraitDefinition, on_delete=models.RESTRICT, related_name="rules")
-    operator = models.CharField(
-        max_length=32, choices=[(name, op.label) for name, op in operators.OPERATORS.items()]
-    )
+    operator = models.CharField(max_length=32, choices=operator_choices)
     value = models.JSONField(null=True, blank=True)
     case_sensitive = models.BooleanField(default=False)
     position = models.PositiveIntegerField(default=0)
