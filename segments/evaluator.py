@@ -21,8 +21,8 @@ from .operators import OPERATORS, RANGE, Operator, RuleError, case_applies, clea
 
 
 def same_value(a: Any, b: Any) -> bool:
-    """Equal as JSON values: 12 and 12.0 are one number, but ``true`` is not 1, "1" is not 1
-    and a list is not its text."""
+    """Equal as JSON values read by the engines: 12 and 12.0 are one number (a 64-bit float),
+    but ``true`` is not 1, "1" is not 1 and a list is not its text."""
     if isinstance(a, list | tuple) or isinstance(b, list | tuple):
         return (
             isinstance(a, list | tuple)
@@ -32,7 +32,11 @@ def same_value(a: Any, b: Any) -> bool:
         )
     numeric = (int, float)
     if type(a) in numeric and type(b) in numeric:
-        return a == b
+        # As the engines compare them: PostgreSQL's jsonb gives 1e100 back as an int.
+        try:
+            return float(a) == float(b)
+        except OverflowError:
+            return False
     return type(a) is type(b) and a == b
 
 

@@ -76,7 +76,7 @@ def _clean_text(value: Any, trait_type: str) -> str:
 
 def _clean_number(value: Any, trait_type: str = NUMBER) -> int | float:
     typed = type(value) in (int, float)
-    text = isinstance(value, str) and len(value) <= 100 and _NUMBER_INPUT.fullmatch(value)
+    text = isinstance(value, str) and len(value) <= 400 and _NUMBER_INPUT.fullmatch(value)
     number = float(value) if typed or text else None
     if number is None or not math.isfinite(number):
         raise RuleError(f"needs a number, not {value!r}")
