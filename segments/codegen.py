@@ -23,6 +23,7 @@ from typing import Any
 from .coerce import BOOLEAN, DATE, NUMBER, STRING, coerce_boolean, coerce_date, parse_iso
 from .coerce import now_seconds as _now_seconds
 from .evaluator import Condition, compile_condition, value_test
+from .tree import ALL, ANY, MAX_CHAIN, Group, Ref, flat
 
 _EXACT_INT = 2**53  # ints up to here compare the same as their float
 
@@ -157,73 +158,107 @@ def _title(text: str) -> str:
     return "".join(ch if ch.isprintable() and ch not in "<>" else "?" for ch in text)[:80]
 
 
+def _tree(definition: Any) -> Group:
+    """A segment as compile_segments takes it: a tree, or its rules AND'd."""
+    return definition if isinstance(definition, Group) else flat(definition)
+
+
 def _segments_source(
-    segments: Mapping[int, Iterable[Condition]], env: dict[str, Any]
+    segments: Mapping[int, Any], env: dict[str, Any], wanted: Iterable[int]
 ) -> tuple[list[str], dict[int, str]]:
     """The body lines that read each trait and compute each distinct rule once (one line per
-    rule), and each segment's answer as an expression of those locals."""
+    rule), then each wanted segment's answer as a local (a referenced segment's first, once,
+    however many segments reference it), and {segment id: its local}.
+
+    ``segments`` maps each id to its tree (``tree.Group``) or to its rules AND'd. A reference
+    to a segment missing from ``segments``, or one that would cycle or chain too deep, is
+    false."""
+    trees = {sid: _tree(definition) for sid, definition in segments.items()}
     reads: dict[str, str] = {}  # trait -> local holding traits.get(trait)
     dates: dict[str, str] = {}  # trait -> local holding its coerce_date
     rules: dict[tuple[Any, ...], str] = {}  # distinct rule -> local
     lines: list[str] = []
     answers: dict[int, str] = {}
-    everything = {sid: tuple(conditions) for sid, conditions in segments.items()}
-    for sid, conditions in everything.items():
-        parts = []
-        for c in conditions:
-            if not c.valid:
-                parts.append("False")
-                continue
-            key = (c.trait, c.type, c.operator, repr(c.value), c.case_sensitive)
-            if key not in rules:
-                i = len(rules)
-                if c.trait not in reads:
-                    reads[c.trait] = f"g{len(reads)}"
-                    lines.append(f"{reads[c.trait]} = traits.get({_literal(c.trait, False)})")
-                get = reads[c.trait]
-                date = None
-                if c.type == DATE and not c.op.positive.raw:  # type: ignore[union-attr]
-                    if c.trait not in dates:
-                        dates[c.trait] = f"d{len(dates)}"
-                        lines.append(f"{dates[c.trait]} = {_date_source('x', get)}")
-                    date = dates[c.trait]
-                lines.append(f"r{i} = {rule_source(i, c, env, get, date)}{_note(c)}")
-                rules[key] = f"r{i}"
-            parts.append(rules[key])
-        answers[sid] = f"({' and '.join(parts) or 'True'})"
-    if _clocked(c for conditions in everything.values() for c in conditions):
+    visiting: set[int] = set()
+    clocked = False
+
+    def rule(c: Condition) -> str:
+        nonlocal clocked
+        if not c.valid:
+            return "False"
+        key = (c.trait, c.type, c.operator, repr(c.value), c.case_sensitive)
+        if key not in rules:
+            i = len(rules)
+            if c.trait not in reads:
+                reads[c.trait] = f"g{len(reads)}"
+                lines.append(f"{reads[c.trait]} = traits.get({_literal(c.trait, False)})")
+            get = reads[c.trait]
+            date = None
+            positive = c.op.positive  # type: ignore[union-attr]
+            if c.type == DATE and not positive.raw:
+                if c.trait not in dates:
+                    dates[c.trait] = f"d{len(dates)}"
+                    lines.append(f"{dates[c.trait]} = {_date_source('x', get)}")
+                date = dates[c.trait]
+            clocked = clocked or positive.clock
+            lines.append(f"r{i} = {rule_source(i, c, env, get, date)}{_note(c)}")
+            rules[key] = f"r{i}"
+        return rules[key]
+
+    def expression(node: Any, chain: int) -> str:
+        if isinstance(node, Condition):
+            return rule(node)
+        if isinstance(node, Ref):
+            return segment(node.segment, chain + 1)
+        parts = [expression(child, chain) for child in node.nodes]
+        if node.match == ALL:
+            return f"({' and '.join(parts)})" if parts else "True"
+        if node.match == ANY:
+            return f"({' or '.join(parts)})" if parts else "False"
+        return f"(not ({' or '.join(parts)}))" if parts else "True"
+
+    def segment(sid: int, chain: int) -> str:
+        if sid in answers:
+            return answers[sid]
+        if sid not in trees or sid in visiting or chain > MAX_CHAIN:
+            return "False"
+        visiting.add(sid)
+        answer = expression(trees[sid], chain)
+        visiting.discard(sid)
+        local = f"s{len(answers)}"
+        lines.append(f"{local} = {answer}  # segment {sid!r}")
+        answers[sid] = local
+        return local
+
+    for sid in wanted:
+        segment(sid, 0)
+    if clocked:
         lines[:0] = _CLOCK
-    return lines, answers
+    return lines, {sid: answers[sid] for sid in wanted if sid in answers}
 
 
-def compile_segments(
-    segments: Mapping[int, Iterable[Condition]],
-) -> Callable[..., dict[int, bool]]:
+def compile_segments(segments: Mapping[int, Any]) -> Callable[..., dict[int, bool]]:
     """Many segments as one generated function ``(traits, now=None) -> {segment id: matches}``.
 
     For a serve, which checks most segments of an application: each trait is read (and a date
     trait coerced) once, and each distinct rule is computed once, however many segments share
     it. A segment's answer is the same as its ``CompiledSegment.matches``."""
     env: dict[str, Any] = {}
-    lines, answers = _segments_source(segments, env)
+    lines, answers = _segments_source(segments, env, list(segments))
     entries = ", ".join(f"{_literal(sid, False)}: {answer}" for sid, answer in answers.items())
     return _make("segments", f"segments of {len(answers)}", env, [*lines, f"return {{{entries}}}"])
 
 
 def compile_chooser[T](
-    segments: Mapping[int, Iterable[Condition]], choices: Sequence[tuple[T, Iterable[int]]]
+    segments: Mapping[int, Any], choices: Sequence[tuple[T, Iterable[int]]]
 ) -> Callable[..., list[T]]:
     """``(traits, now=None) -> the choices, in order, with any of their segments matching``
     as one generated function: a serve's audience check of the experiences that a URL lets
     through. As ``compile_segments``, but only the segments the choices name are computed, and
     no dict is built. A segment id missing from ``segments`` (deleted since) matches nobody."""
-    named = {sid for _, ids in choices for sid in ids}
+    named = list(dict.fromkeys(sid for _, ids in choices for sid in ids if sid in segments))
     env: dict[str, Any] = {}
-    lines, answers = _segments_source(
-        {sid: conditions for sid, conditions in segments.items() if sid in named}, env
-    )
-    local = {sid: f"m{j}" for j, sid in enumerate(answers)}
-    lines += [f"{local[sid]} = {answer}" for sid, answer in answers.items()]
+    lines, local = _segments_source(segments, env, named)
     lines.append("out = []")
     for k, (choice, ids) in enumerate(choices):
         tests = [local[sid] for sid in ids if sid in local]

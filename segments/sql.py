@@ -17,6 +17,7 @@ from django.db.models import BooleanField, Expression, F, Q
 
 from .coerce import SQL_FOLD, SQL_READ, now_seconds
 from .evaluator import Condition
+from .tree import ALL, ANY, MAX_CHAIN, NONE, Node, Ref, Resolve
 
 # Explicit sentinels: an empty Q() would vanish when OR'd with another condition.
 MATCH_ALL = Q(pk__isnull=False)
@@ -96,10 +97,14 @@ class TraitFits(_OverTraits):
 class RuleCondition(_OverTraits):
     """One valid rule as a boolean SQL expression over the traits column."""
 
-    def __init__(self, condition: Condition, now: float, traits: Any = None):
+    def __init__(self, condition: Condition, now: float, traits: Any = None, strict: bool = False):
         super().__init__(traits)
         self.condition = condition
         self.now = now
+        # Under a NOT (a "none" group) SQL's NULL must be false, as Python's answer is: a
+        # positive rule's NULL (the trait missing or unreadable) is COALESCEd. Elsewhere it is
+        # left bare, so that an expression index on the trait still serves the comparison.
+        self.strict = strict
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         vendor, column = self._column(compiler, connection)
@@ -115,13 +120,15 @@ class RuleCondition(_OverTraits):
         )
         if op.negates:
             sql = f"NOT COALESCE({sql}, FALSE)"
+        elif self.strict:
+            sql = f"COALESCE({sql}, FALSE)"
         return f"({sql})", params
 
 
-def condition_q(condition: Condition, now: float) -> Q:
+def condition_q(condition: Condition, now: float, strict: bool = False) -> Q:
     if not condition.valid:
         return MATCH_NONE
-    return Q(RuleCondition(condition, now))
+    return Q(RuleCondition(condition, now, strict=strict))
 
 
 def conditions_q(conditions: Iterable[Condition], now: Any = None) -> Q:
@@ -131,3 +138,30 @@ def conditions_q(conditions: Iterable[Condition], now: Any = None) -> Q:
     for condition in conditions:
         q &= condition_q(condition, when)
     return q
+
+
+def tree_q(node: Node, now: Any = None, resolve: Resolve = lambda segment: None) -> Q:
+    """A segment's tree as one ``Q``: groups become AND / OR / NOT (OR), a reference the
+    referenced segment's tree (``resolve(id)``; None, or a chain deeper than MAX_CHAIN,
+    matches nobody)."""
+    return _node_q(node, now_seconds(now), resolve, strict=False, chain=0)
+
+
+def _node_q(node: Node, now: float, resolve: Resolve, strict: bool, chain: int) -> Q:
+    if isinstance(node, Condition):
+        return condition_q(node, now, strict)
+    if isinstance(node, Ref):
+        target = resolve(node.segment) if chain < MAX_CHAIN else None
+        return MATCH_NONE if target is None else _node_q(target, now, resolve, strict, chain + 1)
+    parts = [_node_q(n, now, resolve, strict or node.match == NONE, chain) for n in node.nodes]
+    if node.match == ALL:
+        q = MATCH_ALL
+        for part in parts:
+            q &= part
+        return q
+    if not parts:
+        return MATCH_NONE if node.match == ANY else MATCH_ALL
+    q = parts[0]
+    for part in parts[1:]:
+        q |= part
+    return q if node.match == ANY else ~q
