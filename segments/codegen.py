@@ -23,7 +23,7 @@ from typing import Any
 from .coerce import BOOLEAN, DATE, NUMBER, STRING, coerce_boolean, coerce_date, parse_iso
 from .coerce import now_seconds as _now_seconds
 from .evaluator import Condition, compile_condition, value_test
-from .tree import ALL, ANY, MAX_CHAIN, Group, Ref, flat
+from .tree import ALL, ANY, MAX_CHAIN, NONE, Group, Ref, flat
 
 _EXACT_INT = 2**53  # ints up to here compare the same as their float
 
@@ -266,6 +266,47 @@ def compile_chooser[T](
             env[f"c{k}"] = choice
             lines.append(f"if {' or '.join(tests)}: out.append(c{k})")
     return _make("choose", f"chooser of {len(choices)}", env, [*lines, "return out"])
+
+
+def compile_tree(
+    tree: Group, segments: Mapping[int, Any] | None = None, name: str = "segment"
+) -> Callable[..., bool]:
+    """One segment's tree as one generated function ``(traits, now=None) -> bool`` that
+    short-circuits as a hand-written one would: each rule on its own line, groups as
+    parenthesised ``and`` / ``or`` / ``not (... or ...)``, a reference as the referenced
+    segment's tree (``segments``: id -> tree or rules) inlined; a missing, cyclic or too deep
+    reference is False."""
+    trees = {sid: _tree(d) for sid, d in (segments or {}).items()}
+    env: dict[str, Any] = {}
+    counter = itertools.count()
+    clocked = False
+
+    def lines(node: Any, chain: int, path: frozenset[int]) -> list[str]:
+        nonlocal clocked
+        if isinstance(node, Condition):
+            i = next(counter)
+            get = f"traits.get({_literal(node.trait, False)})"
+            clocked = clocked or (node.valid and node.op.positive.clock)  # type: ignore[union-attr]
+            return [f"{rule_source(i, node, env, get)}{_note(node)}"]
+        if isinstance(node, Ref):
+            target = trees.get(node.segment)
+            if target is None or node.segment in path or chain >= MAX_CHAIN:
+                return [f"False  # segment {node.segment!r}: gone, cyclic or too deep"]
+            return lines(target, chain + 1, path | {node.segment})
+        if not node.nodes:
+            return ["True" if node.match != ANY else "False"]
+        joiner = "and" if node.match == ALL else "or"
+        out = ["(" if node.match != NONE else "not ("]
+        for k, child in enumerate(node.nodes):
+            child_lines = lines(child, chain, path)
+            child_lines[0] = (f"{joiner} " if k else "") + child_lines[0]
+            out += [f"    {line}" for line in child_lines]
+        return [*out, ")"]
+
+    body = lines(tree, 0, frozenset())
+    body[0] = f"return {body[0]}"
+    clock = _CLOCK if clocked else []
+    return _make("matches", _title(name), env, [*clock, *body])
 
 
 class CompiledSegment:

@@ -8,7 +8,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segments.codegen import compile_chooser, compile_segments
+from segments.codegen import compile_chooser, compile_segments, compile_tree
 from segments.coerce import now_seconds
 from segments.models import EndUser
 from segments.sql import tree_q
@@ -81,8 +81,10 @@ def test_trees__reference_generated_code_and_sql_agree(scenario):
                 .values_list("external_id", flat=True)
             )
             assert in_sql == expected, (sid, tree, {i: reloaded[i] for i in reloaded})
+            alone = compile_tree(tree, trees)
             for i, traits in reloaded.items():
                 assert shared(traits, now)[sid] == (i in expected)
+                assert alone(traits, now) == (i in expected)
                 assert explain(tree, traits, now, resolve).passed == (i in expected)
         for traits in reloaded.values():
             answers = shared(traits, now)
