@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, overload
 
-from segments.evaluator import now_seconds
+from segments.coerce import now_seconds
 from segments.models import Application, EndUser
 
 from .lookup import history_for

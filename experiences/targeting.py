@@ -26,11 +26,8 @@ from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Prefetch
 
-from segments.evaluator import (
-    Condition,
-    compile_chooser,
-    compile_segments,
-)
+from segments.codegen import compile_chooser, compile_segments
+from segments.evaluator import Condition
 from segments.models import Application, Rule, Segment, TraitDefinition
 
 from .models import Experience, TargetingVersion
@@ -124,7 +121,7 @@ class Targeting:
 
     def chooser(self, experiences: tuple[CompiledExperience, ...]) -> Chooser:
         """``(traits, now) -> the experiences whose audience has the user``, in order, as one
-        generated function (``segments.evaluator.compile_chooser``); one per set of
+        generated function (``segments.codegen.compile_chooser``); one per set of
         experiences, which URL patterns make few."""
         ids = tuple(e.id for e in experiences)
         chooser = self.choosers.get(ids)

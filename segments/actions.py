@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from callout.db import fetchone_prepared
 
-from . import evaluator, merge
-from .evaluator import RuleError
+from . import coerce, merge, operators
 from .models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
+from .operators import RuleError
 from .traits import MAX_ID, MAX_TRAITS, TraitError, check_key, check_traits, infer_type
 
 RuleInput = Mapping[str, Any]
@@ -78,10 +78,8 @@ def _check_trait_fields(key: str, type: str) -> None:
         check_key(key)
     except TraitError as error:
         raise ValidationError({"key": [error.message]}) from None
-    if type not in evaluator.TRAIT_TYPES:
-        raise ValidationError(
-            {"type": [f"Type must be one of {', '.join(evaluator.TRAIT_TYPES)}."]}
-        )
+    if type not in coerce.TRAIT_TYPES:
+        raise ValidationError({"type": [f"Type must be one of {', '.join(coerce.TRAIT_TYPES)}."]})
 
 
 @transaction.atomic
@@ -89,7 +87,7 @@ def trait_definition_create(
     *,
     application: Application,
     key: str,
-    type: str = evaluator.STRING,
+    type: str = coerce.STRING,
     label: str = "",
     description: str = "",
     auto_discovered: bool = False,
@@ -172,18 +170,18 @@ def rules_check(
             errors[f"{prefix}.trait"] = [f"Rule {index + 1}: choose a trait of this application."]
             continue
         operator = data.get("operator") or ""
-        op = evaluator.OPERATORS.get(operator)
+        op = operators.OPERATORS.get(operator)
         if op is None or trait.type not in op.types:
             errors[f"{prefix}.operator"] = [
                 f"Rule {index + 1}: choose an operator for a {trait.type} trait."
             ]
             continue
         try:
-            value = evaluator.clean_value(trait.type, operator, data.get("value"))
+            value = operators.clean_value(trait.type, operator, data.get("value"))
         except RuleError as error:
             errors[f"{prefix}.value"] = [f"Rule {index + 1} ({trait.key} {op.label}): {error}."]
             continue
-        case_sensitive = bool(data.get("case_sensitive")) and evaluator.case_applies(
+        case_sensitive = bool(data.get("case_sensitive")) and operators.case_applies(
             trait.type, operator
         )
         cleaned[index] = Rule(

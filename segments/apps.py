@@ -5,7 +5,7 @@ from django.db.backends.signals import connection_created
 
 
 def _json_value(kind: str | None, value: Any) -> Any:
-    """SQLite's json_type/json_extract pair back to the Python value the evaluator reads."""
+    """SQLite's json_type/json_extract pair back to the Python value the coercions read."""
     if kind == "true":
         return True
     if kind == "false":
@@ -16,22 +16,20 @@ def _json_value(kind: str | None, value: Any) -> Any:
 
 
 def register_sqlite_functions(sender: Any, connection: Any, **kwargs: Any) -> None:
-    """SQLite runs the evaluator's own coercions as SQL functions (PostgreSQL: migration 0002)."""
+    """SQLite runs the coercions themselves as SQL functions (PostgreSQL: segments/pgsql.py)."""
     if connection.vendor != "sqlite":
         return
-    from . import evaluator
+    from . import coerce
 
     def coercing(coerce: Any) -> Any:
         return lambda kind, value: coerce(_json_value(kind, value))
 
     create = connection.connection.create_function
-    create("callout_text", 2, coercing(evaluator.coerce_text), deterministic=True)
-    create("callout_num", 2, coercing(evaluator.coerce_number), deterministic=True)
-    create("callout_bool", 2, coercing(evaluator.coerce_boolean), deterministic=True)
-    create("callout_date", 2, coercing(evaluator.coerce_date), deterministic=True)
-    create(
-        "callout_fold", 1, lambda s: None if s is None else evaluator.fold(s), deterministic=True
-    )
+    create("callout_text", 2, coercing(coerce.coerce_text), deterministic=True)
+    create("callout_num", 2, coercing(coerce.coerce_number), deterministic=True)
+    create("callout_bool", 2, coercing(coerce.coerce_boolean), deterministic=True)
+    create("callout_date", 2, coercing(coerce.coerce_date), deterministic=True)
+    create("callout_fold", 1, lambda s: None if s is None else coerce.fold(s), deterministic=True)
 
 
 class SegmentsConfig(AppConfig):

@@ -9,9 +9,10 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 
-from . import evaluator
-from .evaluator import Condition, RuleError
+from .coerce import BOOLEAN, DATE, STRING
+from .evaluator import Condition
 from .models import Application, EndUser, Segment
+from .operators import RuleError, clean_value
 from .sql import conditions_q
 
 
@@ -50,13 +51,13 @@ def user_trait_condition(trait: Any, value: str) -> Condition:
     value = value.strip()
     if not value:
         return Condition(trait.key, trait.type, "is_set")
-    if trait.type == evaluator.BOOLEAN:
+    if trait.type == BOOLEAN:
         if value.lower() not in ("true", "false"):
             raise RuleError("enter true or false")
         return Condition(trait.key, trait.type, f"is_{value.lower()}")
-    if trait.type == evaluator.DATE:
-        return Condition(trait.key, evaluator.STRING, "starts_with", value)
-    clean = evaluator.clean_value(trait.type, "equals", value)
+    if trait.type == DATE:
+        return Condition(trait.key, STRING, "starts_with", value)
+    clean = clean_value(trait.type, "equals", value)
     return Condition(trait.key, trait.type, "equals", clean)
 
 

@@ -1,6 +1,11 @@
 """The Create / Edit Segment form: name and description as a Django form, the rule rows as an
 indexed list read by hand.
 
+A rule's stored value survives opening the form and saving it unchanged: list items that hold a
+comma, a quote or surrounding spaces are shown quoted (``"Acme, Inc", Globex``), numbers in a
+notation that reads back to the same float, and a before/after value with a time in a text
+input (a date input would show it blank). A range shows two inputs, From and To.
+
 Rule rows are added, removed and re-shaped in the browser (a trait change swaps the row's
 operator and value inputs), so each row carries its own index (``rules=3`` plus
 ``rules-3-trait``, ``rules-3-operator``, ``rules-3-value``, ``rules-3-case_sensitive``) and
@@ -19,9 +24,22 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 
-from . import evaluator
-from .evaluator import LIST, NONE, Condition, Operator
+from .coerce import DATE
+from .evaluator import Condition
 from .models import Segment, TraitDefinition
+from .operators import (
+    DAYS,
+    ISODATE,
+    LIST,
+    NONE,
+    NUM,
+    OPERATORS,
+    RANGE,
+    TEXT,
+    Operator,
+    case_applies,
+    operators_for,
+)
 from .traits import KEY_PATTERN
 
 MAX_ROWS = 50
@@ -35,12 +53,13 @@ class SegmentForm(forms.Form):
 
 # Value inputs by the operator's value kind: (input type, inputmode, hint).
 VALUE_INPUTS = {
-    evaluator.TEXT: ("text", "", ""),
-    evaluator.NUM: ("text", "decimal", ""),
-    evaluator.DAYS: ("number", "numeric", "days"),
-    evaluator.ISODATE: ("date", "", ""),
+    TEXT: ("text", "", ""),
+    NUM: ("text", "decimal", ""),
+    DAYS: ("number", "numeric", "days"),
+    ISODATE: ("date", "", ""),
     LIST: ("text", "", "Separate values with commas"),
 }
+_MOMENT_HINT = "A date, or a moment such as 2026-11-20T14:30:00Z"
 
 
 @dataclass
@@ -51,6 +70,7 @@ class RuleRow:
     trait: TraitDefinition | None = None
     operator: str = ""
     value: str = ""
+    value_to: str = ""  # a range's high end
     case_sensitive: bool = False
     number: int = 1  # position in the form, from 1
     autofocus: bool = False
@@ -62,11 +82,11 @@ class RuleRow:
 
     @property
     def operators(self) -> list[Operator]:
-        return evaluator.operators_for(self.trait.type) if self.trait else []
+        return operators_for(self.trait.type) if self.trait else []
 
     @property
     def value_kind(self) -> str:
-        op = evaluator.OPERATORS.get(self.operator)
+        op = OPERATORS.get(self.operator)
         if self.trait is None or op is None or self.trait.type not in op.types:
             return NONE
         return op.value_kind(self.trait.type)
@@ -74,20 +94,26 @@ class RuleRow:
     @property
     def value_input(self) -> dict[str, str]:
         kind = self.value_kind
+        if kind == RANGE:  # each end as the trait's single value is typed
+            kind = NUM if self.trait is not None and self.trait.type != DATE else ISODATE
         input_type, inputmode, hint = VALUE_INPUTS.get(kind, ("text", "", ""))
-        if self.operator == "more_than_days_ago":
-            hint = "days ago"
+        if kind == DAYS:
+            hint = OPERATORS[self.operator].words.replace("{value}", "").strip()
+        if kind == ISODATE and not all(_date_only(v) for v in (self.value, self.value_to)):
+            input_type, hint = "text", _MOMENT_HINT
         return {"type": input_type, "inputmode": inputmode, "hint": hint}
 
     @property
     def case_applies(self) -> bool:
-        return self.trait is not None and evaluator.case_applies(self.trait.type, self.operator)
+        return self.trait is not None and case_applies(self.trait.type, self.operator)
 
     def as_input(self) -> dict[str, Any]:
         """What ``actions.segment_create`` takes for this rule."""
         value: Any = self.value
         if self.value_kind == LIST:
-            value = [part.strip() for part in self.value.split(",") if part.strip()]
+            value = parse_list(self.value)
+        elif self.value_kind == RANGE:
+            value = [self.value, self.value_to]
         elif self.value_kind == NONE:
             value = None
         return {
@@ -143,6 +169,7 @@ def parse_rules(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> list[
             trait=traits.get(key) if KEY_PATTERN.fullmatch(key or "") else None,
             operator=data.get(prefix + "operator", ""),
             value=data.get(prefix + "value", ""),
+            value_to=data.get(prefix + "value_to", ""),
             case_sensitive=data.get(prefix + "case_sensitive") in ("on", "1", "true"),
             number=len(rows) + 1,
         )
@@ -159,14 +186,63 @@ def new_row(rows: Sequence[RuleRow]) -> RuleRow:
     )
 
 
+def _date_only(text: str) -> bool:
+    return text == "" or (len(text) == 10 and text[4] == "-" and text[7] == "-")
+
+
+def _needs_quotes(item: str) -> bool:
+    return item == "" or item != item.strip() or "," in item or '"' in item
+
+
 def value_text(value: Any) -> str:
+    """A stored value as typed: what ``parse_list`` and the actions read back to it."""
     if value is None:
         return ""
     if isinstance(value, list):
-        return ", ".join(value_text(v) for v in value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+        items = (value_text(v) for v in value)
+        return ", ".join(
+            '"' + item.replace('"', '""') + '"' if _needs_quotes(item) else item for item in items
+        )
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        # Integral floats read as ints, below 2**53 without loss; repr reads back exactly.
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
     return str(value)
+
+
+def parse_list(text: str) -> list[str]:
+    """Comma-separated values; a value in double quotes is taken as it is (commas, spaces and
+    doubled quotes included), an unquoted one without its surrounding spaces. One pass."""
+    items: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " \t":
+            i += 1
+        if i < n and text[i] == '"':
+            i += 1
+            chunk: list[str] = []
+            while i < n:
+                if text[i] == '"':
+                    if i + 1 < n and text[i + 1] == '"':
+                        chunk.append('"')
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                chunk.append(text[i])
+                i += 1
+            items.append("".join(chunk))
+            end = text.find(",", i)
+            i = n if end < 0 else end + 1
+        else:
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            item = text[i:end].strip()
+            if item:
+                items.append(item)
+            i = end + 1
+    return items
 
 
 def rows_from_segment(segment: Segment) -> list[RuleRow]:
@@ -177,12 +253,24 @@ def rows_from_segment(segment: Segment) -> list[RuleRow]:
             index=number - 1,
             trait=rule.trait,
             operator=rule.operator,
-            value=value_text(rule.value),
+            value=value_text(rule.value[0] if _is_range(rule) else rule.value),
+            value_to=value_text(rule.value[1]) if _is_range(rule) else "",
             case_sensitive=rule.case_sensitive,
             number=number,
         )
         rows.append(row)
     return rows
+
+
+def _is_range(rule: Any) -> bool:
+    op = OPERATORS.get(rule.operator)
+    return (
+        op is not None
+        and rule.trait.type in op.types
+        and op.value_kind(rule.trait.type) == RANGE
+        and isinstance(rule.value, list)
+        and len(rule.value) == 2
+    )
 
 
 def attach_errors(rows: Sequence[RuleRow], errors: Mapping[str, list[str]]) -> None:

@@ -40,7 +40,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import evaluator, merge
+from . import coerce, merge
 from .actions import (
     _discover_traits,
     _new_trait_keys,
@@ -48,7 +48,7 @@ from .actions import (
     trait_keys_over_limit,
     trait_limit_message,
 )
-from .evaluator import BOOLEAN, DATE, NUMBER, STRING
+from .coerce import BOOLEAN, DATE, NUMBER, STRING
 from .merge import TOO_MANY
 from .models import Application, EndUser
 from .traits import MAX_ID, MAX_INT, MAX_STRING, MAX_TRAITS, TraitError, check_key
@@ -109,14 +109,14 @@ def _number(text: str) -> int | float:
     stripped = text.strip()
     if _INTEGER.fullmatch(stripped):
         return int(stripped)  # identify's range check applies next
-    number = evaluator.coerce_number(stripped)
+    number = coerce.coerce_number(stripped)
     if number is None or not math.isfinite(number):
         raise ValueError(f"{text!r} is not a number")
     return number
 
 
 def _boolean(text: str) -> bool:
-    value = evaluator.coerce_boolean(text.strip())
+    value = coerce.coerce_boolean(text.strip())
     if value is None:
         raise ValueError(f"{text!r} is not true or false")
     return value
@@ -124,9 +124,9 @@ def _boolean(text: str) -> bool:
 
 def _date(text: str) -> str | int | float:
     stripped = text.strip()
-    if evaluator.parse_iso(stripped) is not None:
+    if coerce.parse_iso(stripped) is not None:
         return stripped
-    number = evaluator.coerce_number(stripped)
+    number = coerce.coerce_number(stripped)
     if number is None or not math.isfinite(number):
         raise ValueError(f"{text!r} is not a date (2026-11-20, 2026-11-20T14:30:00Z, or Unix)")
     return int(number) if number.is_integer() else number  # a Unix timestamp

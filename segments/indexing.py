@@ -26,9 +26,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from .evaluator import DATE, NUMBER, STRING
+from .coerce import DATE, NUMBER, SQL_READ, STRING
 from .models import Application, Rule, TraitDefinition
-from .sql import READ
 from .traits import check_key
 
 TABLE = "segments_enduser"
@@ -55,7 +54,7 @@ def trait_index(trait: TraitDefinition) -> TraitIndex | None:
     if trait.type not in INDEXED_TYPES:
         return None
     key = check_key(trait.key)  # letters, digits, _ . - only: safe inside a literal
-    read = READ["postgresql"][trait.type].format(t="traits").replace("%s", f"'{key}'")
+    read = SQL_READ["postgresql"][trait.type].format(t="traits").replace("%s", f"'{key}'")
     # Text rules fold case unless "match case" is ticked, the default being the common case.
     expression = f"callout_fold({read})" if trait.type == STRING else read
     name = f"{PREFIX}{trait.application_id}_{trait.pk}_{trait.type[0]}"

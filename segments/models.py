@@ -6,8 +6,9 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 
-from . import evaluator
-from .evaluator import CompiledSegment, Condition
+from . import coerce, operators
+from .codegen import CompiledSegment
+from .evaluator import Condition
 from .sql import conditions_q
 
 EVERYONE = "Everyone"
@@ -85,10 +86,10 @@ class Membership(models.Model):
 
 class TraitDefinition(models.Model):
     class Type(models.TextChoices):
-        STRING = evaluator.STRING, "Text"
-        NUMBER = evaluator.NUMBER, "Number"
-        BOOLEAN = evaluator.BOOLEAN, "True / false"
-        DATE = evaluator.DATE, "Date"
+        STRING = coerce.STRING, "Text"
+        NUMBER = coerce.NUMBER, "Number"
+        BOOLEAN = coerce.BOOLEAN, "True / false"
+        DATE = coerce.DATE, "Date"
 
     application = models.ForeignKey(
         Application, on_delete=models.CASCADE, related_name="trait_definitions"
@@ -172,7 +173,7 @@ class Segment(models.Model):
 
     def matches(self, traits: dict[str, Any], now: Any = None) -> bool:
         """In memory, no query once the rules are loaded."""
-        return self.compiled.matches(traits, None if now is None else evaluator.now_seconds(now))
+        return self.compiled.matches(traits, None if now is None else coerce.now_seconds(now))
 
     def members(self, now: Any = None) -> models.QuerySet["EndUser"]:
         """The same rules as one SQL query."""
@@ -186,14 +187,17 @@ class Segment(models.Model):
         return " AND ".join(c.describe() for c in self.conditions)
 
 
+def operator_choices() -> list[tuple[str, str]]:
+    """The operator table's rows: a callable, so that a new row needs no migration."""
+    return [(name, op.label) for name, op in operators.OPERATORS.items()]
+
+
 class Rule(models.Model):
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="rules")
     # RESTRICT: a trait that rules use cannot disappear under them, yet deleting a whole
     # application (which takes its segments, rules and traits together) still works.
     trait = models.ForeignKey(TraitDefinition, on_delete=models.RESTRICT, related_name="rules")
-    operator = models.CharField(
-        max_length=32, choices=[(name, op.label) for name, op in evaluator.OPERATORS.items()]
-    )
+    operator = models.CharField(max_length=32, choices=operator_choices)
     value = models.JSONField(null=True, blank=True)
     case_sensitive = models.BooleanField(default=False)
     position = models.PositiveIntegerField(default=0)

@@ -16,10 +16,12 @@ from typing import Any
 
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
-from . import evaluator
+from . import coerce
+from .coerce import now_seconds
 from .counting import DeadlineExceeded, MemberCount, count_members, deadline
-from .evaluator import Condition, case_applies, now_seconds
+from .evaluator import Condition
 from .models import Application, EndUser, Rule, Segment, TraitDefinition
+from .operators import case_applies
 from .sql import TraitFits, conditions_q
 
 SAMPLE_USERS = 10
@@ -177,10 +179,10 @@ class TraitStats:
 
 
 TYPE_NOUN = {
-    evaluator.STRING: "text",
-    evaluator.NUMBER: "a number",
-    evaluator.BOOLEAN: "true or false",
-    evaluator.DATE: "a date",
+    coerce.STRING: "text",
+    coerce.NUMBER: "a number",
+    coerce.BOOLEAN: "true or false",
+    coerce.DATE: "a date",
 }
 SAMPLE_VALUES = 3
 SAMPLE_SCAN = 200
@@ -198,7 +200,7 @@ def trait_stats(
         present = conditions_q([Condition(trait.key, trait.type, "is_set")])
         aggregates[f"u{i}"] = Count("pk", filter=present)
         aggregates[f"s{i}"] = Max("last_seen", filter=present)
-        if trait.type != evaluator.STRING:  # every scalar reads as text
+        if trait.type != coerce.STRING:  # every scalar reads as text
             aggregates[f"m{i}"] = Count("pk", filter=present & ~Q(TraitFits(trait.key, trait.type)))
     row = EndUser.objects.filter(application=application).aggregate(**aggregates)
     stats = {
@@ -269,7 +271,7 @@ def rule_reason(condition: Condition, traits: Mapping[str, Any], passed: bool) -
     """'plan is "Free", expected equals "free" with match case on'."""
     raw = traits.get(condition.trait)
     actual = "not set" if raw is None else _shown(raw)
-    misfit = raw is not None and evaluator.COERCE[condition.type](raw) is None
+    misfit = raw is not None and coerce.COERCE[condition.type](raw) is None
     if misfit:
         actual += f" (not {TYPE_NOUN[condition.type]})"
     plain = Condition(condition.trait, condition.type, condition.operator, condition.value)

@@ -1,70 +1,30 @@
 """The segment rule engine, in SQL: rules compile to one ``Q`` over ``EndUser.traits``.
 
-The meaning is the evaluator's (``segments/evaluator.py``): the same operator table, the same
-prepared operands (``Condition.operand``) and the same coercions, which exist as SQL functions:
-on PostgreSQL written in SQL (migration 0002), on SQLite registered per connection from the
-evaluator's own Python functions (``segments/apps.py``).
+The meaning is the operator table's (``segments/operators.py``): each rule is its operator's
+SQL template on the trait read as its type (``coerce.SQL_READ``), with the same prepared values
+the Python engines compare against (``Condition.bounds``). The coercions exist as SQL
+functions: on PostgreSQL written in SQL (``segments/pgsql.py``), on SQLite registered per
+connection from the Python coercions themselves (``segments/apps.py``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db.models import BooleanField, Expression, F, Q
 
-from .evaluator import (
-    DATE,
-    DAY,
-    DAYS,
-    OPERATORS,
-    Condition,
-    now_seconds,
-)
+from .coerce import SQL_FOLD, SQL_READ, now_seconds
+from .evaluator import Condition
+from .tree import ALL, ANY, MAX_CHAIN, NONE, Node, Ref, Resolve
 
 # Explicit sentinels: an empty Q() would vanish when OR'd with another condition.
 MATCH_ALL = Q(pk__isnull=False)
 MATCH_NONE = Q(pk__isnull=True)
 
-# The comparison for each positive operator; {x} is the coerced (and maybe folded) trait.
-# A string is the same on every database; a dict gives it per connection.vendor.
-TESTS: dict[str, str | dict[str, str]] = {
-    "equals": "{x} = %s",
-    "in": {"postgresql": "{x} = ANY(%s)", "sqlite": "{x} IN ({many})"},
-    "contains": {"postgresql": "strpos({x}, %s) > 0", "sqlite": "instr({x}, %s) > 0"},
-    "starts_with": "substr({x}, 1, {n}) = %s",
-    "ends_with": {"postgresql": "right({x}, {n}) = %s", "sqlite": "substr({x}, -{n}) = %s"},
-    "greater_than": "{x} > %s",
-    "greater_than_or_equal": "{x} >= %s",
-    "less_than": "{x} < %s",
-    "less_than_or_equal": "{x} <= %s",
-    "within_last_days": "({x} >= %s AND {x} <= %s)",
-    "more_than_days_ago": "{x} < %s",
-    "within_next_days": "({x} >= %s AND {x} <= %s)",
-    "before": "{x} < %s",
-    "after": "{x} > %s",
-    "is_true": "{x} = %s",
-    "is_false": "{x} = %s",
-}
-
-# How a trait is read and coerced; {t} is the traits column, %s the key (or its JSON path).
-READ = {
-    "postgresql": {
-        "present": "(({t} ->> %s) IS NOT NULL)",
-        "string": "({t} ->> %s)",
-        "number": "callout_num({t} -> %s)",
-        "boolean": "callout_bool({t} -> %s)",
-        "date": "callout_date({t} -> %s)",
-    },
-    "sqlite": {
-        "present": "(coalesce(json_type({t}, %s), 'null') <> 'null')",
-        "string": "callout_text(json_type({t}, %s), json_extract({t}, %s))",
-        "number": "callout_num(json_type({t}, %s), json_extract({t}, %s))",
-        "boolean": "callout_bool(json_type({t}, %s), json_extract({t}, %s))",
-        "date": "callout_date(json_type({t}, %s), json_extract({t}, %s))",
-    },
-}
+# In an operator's SQL template: {x}, {name} (bound), {name*} (each item bound), {n:name} (int).
+_PLACEHOLDER = re.compile(r"\{(?:(n):)?([a-z]+)(\*)?\}")
 
 
 def _key_params(vendor: str, key: str, sql: str) -> list[str]:
@@ -73,38 +33,28 @@ def _key_params(vendor: str, key: str, sql: str) -> list[str]:
     return [key]
 
 
-def _bound_params(condition: Condition, operand: Any, now: float) -> list[Any]:
-    """The values compared against: the operand, or for day windows the window's bounds."""
-    op = OPERATORS[condition.operator].positive
-    name = op.name
-    if name in ("is_true", "is_false"):
-        return [name == "is_true"]
-    if condition.type == DATE and op.value_kind(DATE) == DAYS:
-        span = operand * DAY
-        return {
-            "within_last_days": [now - span, now],
-            "more_than_days_ago": [now - span],
-            "within_next_days": [now, now + span],
-        }[name]
-    return [operand]
-
-
-def _fill(template: str, x: str, x_params: list[Any], values: list[Any]) -> tuple[str, list]:
-    """Put the trait expression at each {x} and keep every param in placeholder order."""
+def fill(template: str, x: str, x_params: list[Any], bounds: Mapping[str, Any]) -> tuple[str, list]:
+    """An operator's SQL template with the trait expression at each ``{x}`` and every named
+    value bound, params in placeholder order."""
     params: list[Any] = []
-    remaining = iter(values)
 
     def place(match: re.Match[str]) -> str:
-        if match.group() == "{x}":
+        inline, name, many = match.groups()
+        if name == "x":
             params.extend(x_params)
             return x
-        params.append(next(remaining))
+        value = bounds[name]
+        if inline:
+            if type(value) is not int:
+                raise TypeError(f"{name} must be an int to inline, not {value!r}")
+            return str(value)
+        if many:
+            params.extend(value)
+            return ", ".join(["%s"] * len(value))
+        params.append(value)
         return "%s"
 
     return _PLACEHOLDER.sub(place, template), params
-
-
-_PLACEHOLDER = re.compile(r"\{x\}|%s")
 
 
 class _OverTraits(Expression):
@@ -124,7 +74,7 @@ class _OverTraits(Expression):
         (self.traits,) = exprs
 
     def _column(self, compiler: Any, connection: Any) -> tuple[str, str]:
-        """(the vendor's key in READ and TESTS, the compiled traits column)."""
+        """(the vendor's key in SQL_READ and the templates, the compiled traits column)."""
         vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
         column, _ = compiler.compile(self.traits)  # a plain column: no params
         return vendor, column
@@ -140,52 +90,45 @@ class TraitFits(_OverTraits):
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         vendor, column = self._column(compiler, connection)
-        read = READ[vendor][self.type].format(t=column)
+        read = SQL_READ[vendor][self.type].format(t=column)
         return f"(({read}) IS NOT NULL)", _key_params(vendor, self.key, read)
 
 
 class RuleCondition(_OverTraits):
-    """One rule as a boolean SQL expression over the traits column."""
+    """One valid rule as a boolean SQL expression over the traits column."""
 
-    def __init__(self, condition: Condition, now: float, traits: Any = None):
+    def __init__(self, condition: Condition, now: float, traits: Any = None, strict: bool = False):
         super().__init__(traits)
         self.condition = condition
         self.now = now
+        # Under a NOT (a "none" group) SQL's NULL must be false, as Python's answer is: a
+        # positive rule's NULL (the trait missing or unreadable) is COALESCEd. Elsewhere it is
+        # left bare, so that an expression index on the trait still serves the comparison.
+        self.strict = strict
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         vendor, column = self._column(compiler, connection)
         condition = self.condition
-        op = OPERATORS[condition.operator]
+        op = condition.op
+        assert op is not None
         positive = op.positive
-        key = condition.trait
-
-        if positive.name == "is_set":
-            read = READ[vendor]["present"].format(t=column)
-            sql, params = read, _key_params(vendor, key, read)
-        else:
-            read = READ[vendor][condition.type].format(t=column)
-            read_params = _key_params(vendor, key, read)
-            x = f"callout_fold({read})" if condition.folds else read
-            operand = condition.operand()
-            template = TESTS[positive.name]
-            if isinstance(template, dict):
-                template = template[vendor]
-            values = _bound_params(condition, operand, self.now)
-            if positive.name == "in" and vendor == "sqlite":
-                values = list(operand)
-            n = len(operand) if isinstance(operand, str) else 0
-            template = template.replace("{n}", str(n))
-            template = template.replace("{many}", ", ".join(["%s"] * len(values)))
-            sql, params = _fill(template, x, read_params, values)
+        read = SQL_READ[vendor]["present" if positive.raw else condition.type].format(t=column)
+        x = SQL_FOLD.format(x=read) if condition.folds else read
+        bounds = {} if positive.raw else condition.bounds(self.now)
+        sql, params = fill(
+            op.sql_for(vendor), x, _key_params(vendor, condition.trait, read), bounds
+        )
         if op.negates:
             sql = f"NOT COALESCE({sql}, FALSE)"
+        elif self.strict:
+            sql = f"COALESCE({sql}, FALSE)"
         return f"({sql})", params
 
 
-def condition_q(condition: Condition, now: float) -> Q:
+def condition_q(condition: Condition, now: float, strict: bool = False) -> Q:
     if not condition.valid:
         return MATCH_NONE
-    return Q(RuleCondition(condition, now))
+    return Q(RuleCondition(condition, now, strict=strict))
 
 
 def conditions_q(conditions: Iterable[Condition], now: Any = None) -> Q:
@@ -195,3 +138,30 @@ def conditions_q(conditions: Iterable[Condition], now: Any = None) -> Q:
     for condition in conditions:
         q &= condition_q(condition, when)
     return q
+
+
+def tree_q(node: Node, now: Any = None, resolve: Resolve = lambda segment: None) -> Q:
+    """A segment's tree as one ``Q``: groups become AND / OR / NOT (OR), a reference the
+    referenced segment's tree (``resolve(id)``; None, or a chain deeper than MAX_CHAIN,
+    matches nobody)."""
+    return _node_q(node, now_seconds(now), resolve, strict=False, chain=0)
+
+
+def _node_q(node: Node, now: float, resolve: Resolve, strict: bool, chain: int) -> Q:
+    if isinstance(node, Condition):
+        return condition_q(node, now, strict)
+    if isinstance(node, Ref):
+        target = resolve(node.segment) if chain < MAX_CHAIN else None
+        return MATCH_NONE if target is None else _node_q(target, now, resolve, strict, chain + 1)
+    parts = [_node_q(n, now, resolve, strict or node.match == NONE, chain) for n in node.nodes]
+    if node.match == ALL:
+        q = MATCH_ALL
+        for part in parts:
+            q &= part
+        return q
+    if not parts:
+        return MATCH_NONE if node.match == ANY else MATCH_ALL
+    q = parts[0]
+    for part in parts[1:]:
+        q |= part
+    return q if node.match == ANY else ~q

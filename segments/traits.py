@@ -6,7 +6,7 @@ import math
 import re
 from typing import Any
 
-from .evaluator import BOOLEAN, DATE, NUMBER, STRING, parse_iso
+from .coerce import BOOLEAN, DATE, NUMBER, STRING, parse_iso
 
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")
 MAX_TRAITS = 200

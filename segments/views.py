@@ -26,7 +26,7 @@ from experiences.serving import explain_serve
 
 from . import actions, selectors
 from .access import application_view, applications_of, get_in_application
-from .evaluator import TRAIT_TYPES
+from .coerce import TRAIT_TYPES
 from .filters import EndUserFilter, SegmentFilter
 from .forms import (
     RuleRow,

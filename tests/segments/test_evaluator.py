@@ -1,19 +1,9 @@
 import pytest
 
-from segments.evaluator import (
-    OPERATORS,
-    CompiledSegment,
-    Condition,
-    RuleError,
-    clean_value,
-    coerce_date,
-    coerce_number,
-    compile_chooser,
-    compile_segments,
-    now_seconds,
-    number_text,
-    operators_for,
-)
+from segments.codegen import CompiledSegment, compile_chooser, compile_segments
+from segments.coerce import coerce_date, coerce_number, now_seconds, number_text
+from segments.evaluator import Condition
+from segments.operators import OPERATORS, RuleError, clean_value, operators_for
 
 from .cases import CASES, MISSING, NOW, case_id
 
@@ -137,14 +127,14 @@ def test_large_integers_compare_as_64_bit_floats_on_the_fast_path_too():
 
 
 def test_segments_without_day_windows_never_read_the_clock(monkeypatch):
-    from segments import evaluator
+    from segments import coerce
 
     class NoClock:
         @staticmethod
         def now(tz=None):
             pytest.fail("read the clock")
 
-    monkeypatch.setattr(evaluator, "datetime", NoClock)
+    monkeypatch.setattr(coerce, "datetime", NoClock)
     assert CompiledSegment([Condition("plan", "string", "equals", "pro")]).matches({"plan": "PRO"})
     recent = CompiledSegment([Condition("signup", "date", "within_last_days", 7)])
     with pytest.raises(pytest.fail.Exception):
@@ -215,3 +205,77 @@ def test_compile_segments__shares_rules_and_keeps_each_segment_apart():
         1: False, 2: False, 3: True, 4: False, 5: False
     }  # fmt: skip
     assert shared({"plan": "team"}, now) == {1: False, 2: True, 3: True, 4: False, 5: True}
+
+
+# A number trait's rules, then the trait retyped to text: the stored numbers are not text
+# values any save path would store, so the rules match nobody (they used to raise
+# AttributeError: 'int' object has no attribute 'lower', in every engine and in the serve).
+RETYPED_TO_TEXT = [
+    Condition("plan", "string", "equals", 0),
+    Condition("plan", "string", "in", [1]),
+    Condition("plan", "string", "not_in", [1, 2]),
+    Condition("plan", "string", "starts_with", 2.5, case_sensitive=True),
+]
+# Stored values no save path produces: a list as text, a date with spaces around it.
+UNREADABLE = [
+    Condition("plan", "string", "in", "free, pro"),
+    Condition("signup", "date", "before", " 2026-11-20 "),
+    Condition("signup", "date", "between", ["2026-11-30", "2026-11-01"]),
+]
+
+
+@pytest.mark.parametrize("condition", RETYPED_TO_TEXT + UNREADABLE, ids=Condition.describe)
+def test_stored_value_no_save_path_produces__matches_nobody_in_every_engine(condition):
+    assert not condition.valid
+    everyone = [{"plan": "0"}, {"plan": "f"}, {"plan": "1"}, {"plan": "2.5x"}, {}]
+    everyone += [{"signup": "2026-11-10"}, {"signup": "2026-11-19"}]
+    segment = CompiledSegment([condition])
+    shared = compile_segments({1: [condition], 2: []})
+    choose = compile_chooser({1: [condition], 2: []}, [("a", [1]), ("b", [2])])
+    for traits in everyone:
+        assert not segment.matches(traits)
+        assert segment.explain(traits) == [False]
+        assert shared(traits) == {1: False, 2: True}
+        assert choose(traits) == ["b"]
+    assert "matches nobody" in condition.describe()
+
+
+def test_between__is_one_row_checked_on_save():
+    assert clean_value("number", "between", ["10", 50.0]) == [10, 50]
+    assert clean_value("date", "between", ["2026-11-20", "2026-11-20"]) == [
+        "2026-11-20",
+        "2026-11-20",
+    ]
+    with pytest.raises(RuleError, match="low end is above the high end"):
+        clean_value("number", "between", [50, 10])
+    with pytest.raises(RuleError, match="low end is above the high end"):
+        clean_value("date", "between", ["2026-11-21", "2026-11-20T23:59:59Z"])
+    with pytest.raises(RuleError, match="two values"):
+        clean_value("number", "between", [1])
+    assert Condition("teamSize", "number", "between", [10, 50]).describe() == (
+        "teamSize is between 10 and 50"
+    )
+
+
+def test_generated_code__is_readable_in_a_traceback():
+    import linecache
+
+    segment = CompiledSegment(
+        [Condition("plan", "string", "equals", "free"), Condition("n", "number", "less_than", 3)],
+        name="segment 12: Free admins",
+    )
+    filename = segment.matches.__code__.co_filename
+    assert filename.startswith("<segment 12: Free admins #")
+    lines = "".join(linecache.getlines(filename))
+    assert "# 'plan equals \"free\"'" in lines and "# 'n is less than 3'" in lines
+
+
+def test_generated_code__emits_only_literals_of_known_types():
+    from segments.codegen import _literal
+
+    assert _literal("a'b\nc", numeric=False) == repr("a'b\nc")
+    assert _literal(12.0, numeric=True) == "12"
+    with pytest.raises(TypeError):
+        _literal(object(), numeric=False)
+    with pytest.raises(TypeError):
+        _literal(float("nan"), numeric=True)

@@ -1,9 +1,10 @@
 import pytest
 from django.http import QueryDict
 
-from segments.evaluator import Condition, RuleError
+from segments.evaluator import Condition
 from segments.filters import EndUserFilter, SegmentFilter, user_trait_condition
 from segments.models import EndUser, Segment, TraitDefinition
+from segments.operators import RuleError
 from tests.factories import (
     ApplicationFactory,
     EndUserFactory,

@@ -8,16 +8,11 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segments.evaluator import (
-    DAY,
-    OPERATORS,
-    CompiledSegment,
-    Condition,
-    clean_value,
-    compile_segments,
-    now_seconds,
-)
+from segments.codegen import CompiledSegment, compile_segments
+from segments.coerce import DAY, iso_micros, now_seconds
+from segments.evaluator import Condition
 from segments.models import EndUser
+from segments.operators import OPERATORS, clean_value
 from segments.sql import conditions_q
 from tests.factories import ApplicationFactory
 
@@ -65,7 +60,9 @@ def iso(dt: datetime, style: int) -> str:
 offsets = st.builds(
     lambda days, delta: days * DAY + delta,
     st.sampled_from([0, 1, 7, 30, -1, -7, -30]),
-    st.sampled_from([0, 1, -1, 0.5, -0.5, 3600, -86399]),
+    # NOW is 12:00:00.123456 UTC: -43200.123456 is midnight, 43199.876543 a microsecond
+    # before the next one (the day windows count calendar days).
+    st.sampled_from([0, 1, -1, 0.5, -0.5, 3600, -86399, -43200.123456, 43199.876543]),
 )
 dates = st.one_of(
     st.builds(
@@ -140,10 +137,33 @@ def conditions(draw, stored):
         value = draw(st.sampled_from([1, 7, 30]))
     elif kind == "date":
         value = iso(NOW + timedelta(seconds=draw(offsets)), draw(st.integers(0, 3)))
+    elif kind == "range":
+        if trait_type == "number":
+            value = sorted([number(), number()])
+        else:
+            ends = [iso(NOW + timedelta(seconds=draw(offsets)), draw(st.integers(0, 3)))]
+            ends.append(iso(NOW + timedelta(seconds=draw(offsets)), draw(st.integers(0, 3))))
+            value = sorted(ends, key=iso_micros)
     else:
         value = None
     value = clean_value(trait_type, operator, value)
+    if draw(st.integers(0, 7)) == 0:
+        # A stored value no save path produces (a list as text, a date with spaces, a number
+        # for a text rule, a value left behind by a retyped trait): both engines must still
+        # agree, and what cannot be read matches nobody.
+        value = draw(raw_values)
     return Condition("t", trait_type, operator, value, draw(st.booleans()))
+
+
+raw_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    numbers,
+    texts,
+    dates.map(lambda d: f" {d} " if isinstance(d, str) else d),
+    st.lists(st.one_of(texts, numbers), max_size=3),
+    st.just("free, pro"),
+)
 
 
 @st.composite

@@ -1,10 +1,9 @@
 """The SQL engine on the same worked examples as the evaluator, on the test database."""
 
-import importlib
-
 import pytest
+from django.db import connection
 
-from segments import evaluator
+from segments import coerce, pgsql
 from segments.evaluator import Condition
 from segments.models import EndUser
 from segments.sql import conditions_q
@@ -47,10 +46,18 @@ def test_no_rules__match_every_user(stored_users):
     assert everyone.count() == len(users)
 
 
-def test_the_postgresql_functions_use_the_evaluators_patterns():
-    migration = importlib.import_module("segments.migrations.0002_sql_functions")
-    assert migration.NUMERIC == evaluator.NUMERIC_PATTERN
-    assert migration.ISO == evaluator.ISO_PATTERN
+def test_the_postgresql_functions_use_the_coercions_patterns():
+    assert f"~ '{coerce.NUMERIC_PATTERN}'" in pgsql.FUNCTIONS
+    assert f"~ '{coerce.ISO_PATTERN}'" in pgsql.FUNCTIONS
+
+
+def test_the_database_runs_the_current_postgresql_functions():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite runs the Python coercions themselves")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'callout_date'")
+        (source,) = cursor.fetchone()
+    assert coerce.ISO_PATTERN in source
 
 
 def test_rule_whose_value_no_longer_fits_its_retyped_trait__matches_nobody_in_sql(stored_users):
@@ -58,3 +65,20 @@ def test_rule_whose_value_no_longer_fits_its_retyped_trait__matches_nobody_in_sq
     for operator in ("equals", "not_equals"):
         q = conditions_q([Condition("t", "number", operator, "free")], NOW)
         assert not EndUser.objects.filter(application=application).filter(q).exists()
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        Condition("t", "string", "equals", 0),
+        Condition("t", "string", "in", [1]),
+        Condition("t", "string", "in", "free, pro"),
+        Condition("t", "string", "starts_with", 2.5, case_sensitive=True),
+        Condition("t", "date", "before", " 2026-11-20 "),
+    ],
+    ids=Condition.describe,
+)
+def test_stored_value_no_save_path_produces__matches_nobody_in_sql(condition, stored_users):
+    application, _ = stored_users
+    q = conditions_q([condition], NOW)
+    assert not EndUser.objects.filter(application=application).filter(q).exists()

@@ -684,3 +684,33 @@ def test_the_sidebar_marks_the_current_section(client, app, name, current):
     page = client.get(url(name, app)).content.decode()
     marked = re.findall(r'aria-current="page">([^<]+)</a>', page)
     assert marked == [current]
+
+
+def test_between__shows_from_and_to_inputs_and_saves_both_ends(client, app):
+    TraitDefinitionFactory(application=app, key="signup", type="date")
+    number = row(client, app, **{"rules-0-trait": "teamSize", "rules-0-operator": "between"})
+    date = row(client, app, **{"rules-0-trait": "signup", "rules-0-operator": "between"})
+    for html in (number.content.decode(), date.content.decode()):
+        assert '<label for="id_rules-0-value">From</label>' in html
+        assert '<label for="id_rules-0-value_to">To</label>' in html
+    assert html.count('type="date"') == 2
+
+    data = rule_data(("teamSize", "between", "3"), name="Mid-size teams")
+    data["rules-0-value_to"] = "5"
+    response = client.post(url("create", app), data)
+
+    segment = Segment.objects.get(application=app, name="Mid-size teams")
+    assert response.status_code == 302
+    assert segment.rules.get().value == [3, 5]
+    assert segment.describe() == "teamSize is between 3 and 5"
+    assert segment.members().count() == 3  # teamSize 3, 4 and 5
+
+
+def test_between__a_low_end_above_the_high_end_is_an_inline_error(client, app):
+    data = rule_data(("teamSize", "between", "50"), name="Backwards")
+    data["rules-0-value_to"] = "10"
+    response = client.post(url("create", app), data)
+
+    assert response.status_code == 400
+    assert "the low end is above the high end" in text(response)
+    assert not Segment.objects.filter(name="Backwards").exists()

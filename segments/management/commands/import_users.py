@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
-from segments import actions, evaluator, importing
+from segments import actions, coerce, importing
 from segments.models import Application
 
 HELP = """Import users into an application, exactly as identify would: every row is validated
@@ -124,9 +124,9 @@ class Command(BaseCommand):
         definitions = {t.key: t for t in application.trait_definitions.all()}
         for item in declared:
             key, _, type_ = item.partition("=")
-            if type_ not in evaluator.TRAIT_TYPES:
+            if type_ not in coerce.TRAIT_TYPES:
                 raise CommandError(
-                    f"--type {item}: the type is one of {', '.join(evaluator.TRAIT_TYPES)}."
+                    f"--type {item}: the type is one of {', '.join(coerce.TRAIT_TYPES)}."
                 )
             existing = definitions.get(key)
             if existing is None:
