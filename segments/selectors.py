@@ -184,29 +184,23 @@ TYPE_NOUN = {
 }
 SAMPLE_VALUES = 3
 SAMPLE_SCAN = 200
+# Traits per statement: up to three aggregates each, so a statement stays far below
+# PostgreSQL's 1,664 target-list entries and SQLite's 2,000 columns however many traits an
+# application has (identify discovers them from outside). The Traits page shows 100 a page.
+STATS_BATCH = 100
 
 
 def trait_stats(
     application: Application, traits: Sequence[TraitDefinition]
 ) -> dict[int, TraitStats]:
     """Per trait: users who have it, users whose value does not fit its type, when it was last
-    seen, a few values. Two queries whatever the number of traits."""
+    seen, a few values. One query per ``STATS_BATCH`` traits (one for a page of the Traits
+    screen), and one for the samples."""
     if not traits:
         return {}
-    aggregates: dict[str, Any] = {}
-    for i, trait in enumerate(traits):
-        present = conditions_q([Condition(trait.key, trait.type, "is_set")])
-        aggregates[f"u{i}"] = Count("pk", filter=present)
-        aggregates[f"s{i}"] = Max("last_seen", filter=present)
-        if trait.type != evaluator.STRING:  # every scalar reads as text
-            aggregates[f"m{i}"] = Count("pk", filter=present & ~Q(TraitFits(trait.key, trait.type)))
-    row = EndUser.objects.filter(application=application).aggregate(**aggregates)
-    stats = {
-        trait.pk: TraitStats(
-            users=row[f"u{i}"], misfits=row.get(f"m{i}") or 0, last_seen=row[f"s{i}"]
-        )
-        for i, trait in enumerate(traits)
-    }
+    stats: dict[int, TraitStats] = {}
+    for start in range(0, len(traits), STATS_BATCH):
+        stats |= _counted(application, traits[start : start + STATS_BATCH])
     # Sample values from the most recently seen users: one bounded query.
     by_key = {trait.key: stats[trait.pk] for trait in traits}
     recent = EndUser.objects.filter(application=application).order_by("-last_seen", "-pk")
@@ -220,6 +214,23 @@ def trait_stats(
             ):
                 found.samples.append(value)
     return stats
+
+
+def _counted(application: Application, traits: Sequence[TraitDefinition]) -> dict[int, TraitStats]:
+    aggregates: dict[str, Any] = {}
+    for i, trait in enumerate(traits):
+        present = conditions_q([Condition(trait.key, trait.type, "is_set")])
+        aggregates[f"u{i}"] = Count("pk", filter=present)
+        aggregates[f"s{i}"] = Max("last_seen", filter=present)
+        if trait.type != evaluator.STRING:  # every scalar reads as text
+            aggregates[f"m{i}"] = Count("pk", filter=present & ~Q(TraitFits(trait.key, trait.type)))
+    row = EndUser.objects.filter(application=application).aggregate(**aggregates)
+    return {
+        trait.pk: TraitStats(
+            users=row[f"u{i}"], misfits=row.get(f"m{i}") or 0, last_seen=row[f"s{i}"]
+        )
+        for i, trait in enumerate(traits)
+    }
 
 
 @dataclass

@@ -43,6 +43,7 @@ from .models import EndUser, Segment, TraitDefinition
 RULE_PREFIX = re.compile(r"^Rule \d+(?: \([^)]*\))?: ")
 SEGMENTS_PER_PAGE = 50
 USERS_PER_PAGE = 25
+TRAITS_PER_PAGE = 100  # one statistics query a page (selectors.STATS_BATCH)
 
 
 def _wants(request: HttpRequest, target: str) -> bool:
@@ -302,13 +303,17 @@ def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Traits ------------------------------------------------------------------------------
 
 
-def _trait_rows(request: HttpRequest) -> list[TraitDefinition]:
-    traits = list(request.application.trait_definitions.order_by("key"))
+def _trait_page_of(request: HttpRequest, number: Any) -> Any:
+    """One page of the definitions, by key, each with its statistics."""
+    definitions = request.application.trait_definitions.order_by("key", "pk")
+    page = Paginator(definitions, TRAITS_PER_PAGE).get_page(number)
+    traits = list(page.object_list)
     stats = selectors.trait_stats(request.application, traits)
     for trait in traits:
         trait.stats = stats[trait.pk]
         trait.type_noun = selectors.TYPE_NOUN[trait.type]
-    return traits
+    page.object_list = traits
+    return page
 
 
 def _one_trait_row(request: HttpRequest, trait: TraitDefinition) -> TraitDefinition:
@@ -317,9 +322,11 @@ def _one_trait_row(request: HttpRequest, trait: TraitDefinition) -> TraitDefinit
     return trait
 
 
-def _trait_page(request: HttpRequest, **extra: Any) -> HttpResponse:
+def _trait_page(request: HttpRequest, number: Any = None, **extra: Any) -> HttpResponse:
+    page = _trait_page_of(request, number or request.GET.get("page"))
     context = {
-        "traits": _trait_rows(request),
+        "page": page,
+        "traits": page.object_list,
         "types": TraitDefinition.Type.choices,
         "new": {},
         "create_errors": {},
@@ -411,7 +418,9 @@ def trait_edit(request: HttpRequest, pk: int) -> HttpResponse:
     context = _trait_edit_context(request, trait, data, errors)
     if request.htmx:
         return render(request, "segments/trait_list.html#trait-row", context)
-    return _trait_page(request, editing_pk=trait.pk, edit=context)
+    # The page that holds the trait being edited (without JavaScript).
+    before = request.application.trait_definitions.filter(key__lt=trait.key).count()
+    return _trait_page(request, before // TRAITS_PER_PAGE + 1, editing_pk=trait.pk, edit=context)
 
 
 @require_GET
