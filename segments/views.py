@@ -305,7 +305,9 @@ def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _trait_page_of(request: HttpRequest, number: Any) -> Any:
     """One page of the definitions, by key, each with its statistics."""
-    definitions = request.application.trait_definitions.order_by("key", "pk")
+    # The definitions are read in one query and paginated in memory: a row is small, and it
+    # saves the COUNT a paginated queryset costs; the statistics are what must be bounded.
+    definitions = list(request.application.trait_definitions.order_by("key", "pk"))
     page = Paginator(definitions, TRAITS_PER_PAGE).get_page(number)
     traits = list(page.object_list)
     stats = selectors.trait_stats(request.application, traits)
