@@ -62,6 +62,18 @@ def application_rotate_keys(*, application: Application) -> Application:
     return application
 
 
+@transaction.atomic
+def application_set_identity_verification(
+    *, application: Application, required: bool
+) -> Application:
+    """Require (or stop requiring) identify calls to carry ``user_hash``, the HMAC of the user
+    id with the secret key. Saving the application bumps its targeting version (see
+    experiences/signals.py), so every process reads the new setting on its next request."""
+    application.require_user_hash = bool(required)
+    application.save(update_fields=["require_user_hash"])
+    return application
+
+
 # --- Trait indexes (PostgreSQL) ----------------------------------------------------------
 
 

@@ -40,3 +40,18 @@ def rotate_keys(request: HttpRequest) -> HttpResponse:
     actions.application_rotate_keys(application=request.application)
     messages.success(request, "New keys are in place: update the snippet and your server.")
     return redirect("segments:install", request.application.pk)
+
+
+@require_POST
+@application_view(write_role=Role.OWNER)
+def set_identity_verification(request: HttpRequest) -> HttpResponse:
+    # Owners only, like the keys: turning it on refuses every identify call without user_hash.
+    required = request.POST.get("required") == "1"
+    actions.application_set_identity_verification(
+        application=request.application, required=required
+    )
+    if required:
+        messages.success(request, "Identity verification is on: identify needs user_hash.")
+    else:
+        messages.success(request, "Identity verification is off.")
+    return redirect("segments:install", request.application.pk)
