@@ -20,7 +20,7 @@ from . import evaluator
 from .counting import DeadlineExceeded, MemberCount, count_members, deadline
 from .evaluator import Condition, case_applies, now_seconds
 from .models import Application, EndUser, Rule, Segment, TraitDefinition
-from .sql import TraitFits, conditions_q
+from .sql import MATCH_NONE, TraitFits, conditions_q
 
 SAMPLE_USERS = 10
 # The live preview never keeps the form waiting longer than about this (segments/counting.py).
@@ -30,19 +30,45 @@ PREVIEW_TIMEOUT_MS = 800
 # --- Counting ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AnyOf:
+    """A group of users in any of several groups of (AND'd) conditions: an experience's
+    audience, its segments OR'd. None of no group (an audience without a segment is nobody)."""
+
+    groups: tuple[tuple[Condition, ...], ...]
+
+    @classmethod
+    def segments(cls, segments: Iterable[Segment]) -> AnyOf:
+        return cls(tuple(tuple(segment.conditions) for segment in segments))
+
+
+Group = Sequence[Condition] | AnyOf
+
+
+def group_q(group: Group, now: Any = None) -> Q:
+    """The filter of one group: its conditions AND'd, or for ``AnyOf`` each group OR'd."""
+    when = now_seconds(now)
+    if isinstance(group, AnyOf):
+        q = MATCH_NONE
+        for conditions in group.groups:
+            q |= conditions_q([_hashable(c) for c in conditions], when)
+        return q
+    return conditions_q([_hashable(c) for c in group], when)
+
+
 def count_users(
-    application: Application,
-    groups: Mapping[Hashable, Sequence[Condition]],
+    application: Application | int,
+    groups: Mapping[Hashable, Group],
     now: Any = None,
 ) -> dict[Hashable, int]:
-    """How many of the application's users match each group of (AND'd) conditions: one query."""
+    """How many of the application's users are in each group (conditions AND'd, or ``AnyOf``
+    several such): one query."""
     if not groups:
         return {}
     when = now_seconds(now)
     keys = list(groups)
     aggregates = {
-        f"n{i}": Count("pk", filter=conditions_q([_hashable(c) for c in groups[key]], when))
-        for i, key in enumerate(keys)
+        f"n{i}": Count("pk", filter=group_q(groups[key], when)) for i, key in enumerate(keys)
     }
     row = EndUser.objects.filter(application=application).aggregate(**aggregates)
     return {key: row[f"n{i}"] for i, key in enumerate(keys)}
