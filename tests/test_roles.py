@@ -135,13 +135,24 @@ def _member(client, role: str) -> tuple[Application, dict[str, Any]]:
     return membership.application, _objects(membership.application)
 
 
-def _accepts_post(view: Any) -> bool:
-    from django.test import RequestFactory
+def _accepts(view: Any, method: str) -> bool:
+    """Whether ``view`` answers ``method`` at all: require_GET / require_POST answer 405
+    before anything else, so a bare anonymous request tells (login_required stops it before
+    the view's body, with no query; also at collection, before pytest-django's hosts)."""
+    from django.test import RequestFactory, override_settings
 
-    # require_GET / require_POST answer 405 before anything else: ask with a bare request.
-    request = RequestFactory().post("/")
-    request.user = AnonymousUser()  # login_required stops it before the view body
-    return view(request, app_id=0).status_code != 405
+    request = getattr(RequestFactory(), method)("/")
+    request.user = AnonymousUser()
+    with override_settings(ALLOWED_HOSTS=["testserver"]):
+        return view(request, app_id=0).status_code != 405
+
+
+def _accepts_post(view: Any) -> bool:
+    return _accepts(view, "post")
+
+
+def _accepts_get(view: Any) -> bool:
+    return _accepts(view, "get")
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -174,14 +185,6 @@ def test_role_matrix(client, name, route, view, role, method):
         assert status not in (403, 404, 405) and status < 500, (name, role, status)
 
 
-def _accepts_get(view: Any) -> bool:
-    from django.test import RequestFactory
-
-    request = RequestFactory().get("/")
-    request.user = AnonymousUser()
-    return view(request, app_id=0).status_code != 405
-
-
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize(("name", "route", "view"), PATTERNS, ids=NAMES)
 def test_a_non_member_gets_404_on_every_engage_url(client, name, route, view, method):
@@ -197,10 +200,12 @@ def test_a_non_member_gets_404_on_every_engage_url(client, name, route, view, me
     assert snapshot() == before
 
 
-@pytest.mark.parametrize(("name", "route", "view"), PATTERNS, ids=NAMES)
+@pytest.mark.parametrize(
+    ("name", "route", "view"),
+    [p for p in PATTERNS if _accepts_post(p[2])],
+    ids=[name for name, _route, view in PATTERNS if _accepts_post(view)],
+)
 def test_a_viewers_htmx_write_is_refused_with_an_event_the_page_shows(client, name, route, view):
-    if not _accepts_post(view):
-        pytest.skip("no write here")
     application, objects = _member(client, Role.VIEWER)
     before = snapshot()
     response = client.post(
