@@ -39,10 +39,6 @@ def access_membership(user: Any, app_id: int) -> Membership:
     return membership
 
 
-def access_application(user: Any, app_id: int) -> Application:
-    return access_membership(user, app_id).application
-
-
 def applications_of(user: Any) -> list[Application]:
     return list(Application.objects.filter(memberships__user=user).order_by("name", "pk"))
 
