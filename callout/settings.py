@@ -40,7 +40,7 @@ if os.environ.get("HTTPS") == "1":
     SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", "31536000"))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "callout.admin.OperatorAdminConfig",  # superusers only (callout/admin.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from segments.actions import clean_unique_name
+from segments.actions import clean_unique_name, unique_or_field_error
 from segments.models import Application, Segment
 
 from .content import clean_content, clean_url_patterns
@@ -82,13 +82,9 @@ def _apply(experience: Experience, fields: dict[str, Any]) -> Experience:
     segments = fields.pop("segments", None)
     for field, value in fields.items():
         setattr(experience, field, value)
-    try:
-        with transaction.atomic():
-            experience.save()
-    except IntegrityError:  # a concurrent save with the same name
-        raise ValidationError(
-            {"name": [f'An experience named "{experience.name}" already exists.']}
-        ) from None
+    taken = f'An experience named "{experience.name}" already exists.'
+    with unique_or_field_error("name", taken):  # a concurrent save with the same name
+        experience.save()
     if segments is not None:
         experience.segments.set(segments)
     return experience

@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models.functions import Lower
 
 from segments.models import Application, EndUser, Segment
 
@@ -43,7 +44,8 @@ class Experience(models.Model):
     class Meta:
         ordering = ["-priority", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["application", "name"], name="one_experience_name")
+            # Ignoring case, as experiences.actions checks it: see segments.models.Segment.
+            models.UniqueConstraint("application", Lower("name"), name="one_experience_name_ci")
         ]
 
     def __str__(self) -> str:

@@ -7,18 +7,15 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from segments.models import EndUser, Segment
-from segments.sql import MATCH_NONE, conditions_q
+from segments.models import Application, EndUser, Segment
+from segments.selectors import AnyOf, count_users, group_q
 
 from .models import Event, Experience
 
 
 def audience_q(segments: Iterable[Segment], now: Any = None) -> Q:
     """Segments OR'd, each its rules AND'd; no segment matches nobody (not everyone)."""
-    q = MATCH_NONE
-    for segment in segments:
-        q |= conditions_q(segment.conditions, now)
-    return q
+    return group_q(AnyOf.segments(segments), now)
 
 
 def audience(experience: Experience, now: Any = None) -> QuerySet[EndUser]:
@@ -30,18 +27,17 @@ def audience(experience: Experience, now: Any = None) -> QuerySet[EndUser]:
 
 
 def reach_by_experience(experiences: Sequence[Experience], now: Any = None) -> dict[int, int]:
-    """How many users each experience reaches, for a whole page in ONE query: a conditional
-    count per experience over the application's users. Expects segments prefetched with
-    ``rules__trait``."""
+    """How many users each experience reaches, for a whole page in ONE query
+    (``count_users``). Expects segments prefetched with ``rules__trait``."""
     if not experiences:
         return {}
-    counts = {
-        f"reach_{e.pk}": Count("pk", filter=audience_q(e.segments.all(), now)) for e in experiences
-    }
-    totals = EndUser.objects.filter(application_id=experiences[0].application_id).aggregate(
-        **counts
-    )
-    return {e.pk: totals[f"reach_{e.pk}"] for e in experiences}
+    groups = {e.pk: AnyOf.segments(e.segments.all()) for e in experiences}
+    return count_users(experiences[0].application_id, groups, now)
+
+
+def audience_reach(application: Application, segments: Iterable[Segment]) -> int:
+    """How many users are in any of ``segments`` today (the editor's audience sentence)."""
+    return count_users(application, {"reach": AnyOf.segments(segments)})["reach"]
 
 
 def experiences_for_list(application_id: int) -> QuerySet[Experience]:

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from callout.htmx import template_for
 from segments.access import application_view, get_in_application
 from segments.models import EndUser, Segment
 
@@ -23,7 +24,7 @@ from .filters import ExperienceFilter
 from .forms import ROWS, Editor, apply_row_op, rows_from_data
 from .models import Experience
 from .preview import preview, try_url
-from .selectors import audience_q, experiences_for_list, reach_by_experience
+from .selectors import audience_reach, experiences_for_list, reach_by_experience
 
 PAGE_SIZE = 25
 LIST = "experiences/experience_list.html"
@@ -36,10 +37,6 @@ KIND_HELP = {
     Experience.Kind.TOOLTIP: "One hint next to an element.",
     Experience.Kind.BANNER: "A bar across the top or bottom of the page.",
 }
-
-
-def _fragment(request: HttpRequest, template: str, fragment: str) -> str:
-    return f"{template}#{fragment}" if request.htmx and not request.htmx.boosted else template
 
 
 @require_GET
@@ -61,7 +58,7 @@ def experience_list(request: HttpRequest) -> HttpResponse:
         "experiences": rows,
         "kinds": [(kind, label, KIND_HELP[kind]) for kind, label in Experience.Kind.choices],
     }
-    return render(request, _fragment(request, LIST, "results"), context)
+    return render(request, template_for(request, LIST, "results"), context)
 
 
 def _editor(request: HttpRequest, kind: str, experience: Experience | None) -> HttpResponse:
@@ -82,7 +79,7 @@ def _editor(request: HttpRequest, kind: str, experience: Experience | None) -> H
             rows=rows,
         )
         context |= {"editor": editor, "experience": experience}
-        return render(request, _fragment(request, FORM, "rows"), context)
+        return render(request, template_for(request, FORM, "rows"), context)
     if request.method == "POST":
         editor = Editor(
             application=application, kind=kind, experience=experience, data=request.POST
@@ -149,9 +146,7 @@ def experience_audience(request: HttpRequest) -> HttpResponse:
             "rules__trait"
         )
     )
-    reach = (
-        EndUser.objects.filter(application=request.application).filter(audience_q(segments)).count()
-    )
+    reach = audience_reach(request.application, segments)
     return render(
         request, f"{FORM}#audience", {"chosen_segments": segments, "audience_reach": reach}
     )
@@ -179,7 +174,7 @@ def _detail(request: HttpRequest, experience: Experience, **extra: Any) -> HttpR
                 context["preview_error"] = f'No user with id "{user_id}" in {application.name}.'
         if end_user is not None:
             context["preview"] = preview(experience, end_user, url)
-        template = _fragment(request, DETAIL, "preview")
+        template = template_for(request, DETAIL, "preview")
     return render(request, template, context)
 
 

@@ -1,38 +1,96 @@
-"""Tenancy in one place: a manager reaches an application only through a membership, and every
-object is fetched within the current application, so another application's ids answer 404."""
+"""Tenancy and roles in one place: a manager reaches an application only through a membership,
+every object is fetched within the current application (another application's ids answer 404),
+and the membership's role decides what the manager may write.
+
+Roles rank viewer < editor < owner. ``application_view`` lets every member read (GET, HEAD) and
+asks at least an editor for any other method, so a new view that writes is guarded without
+anyone remembering to; a view that changes what only owners may change says
+``@application_view(write_role=Membership.Role.OWNER)``.
+"""
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, overload
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
+from django_htmx.http import trigger_client_event
 
-from .models import Application
+from .models import Application, Membership
+
+Role = Membership.Role
+RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.OWNER: 2}
+# The methods that never change anything (Django's own list, less OPTIONS and TRACE, which
+# no Engage view answers).
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+View = Callable[..., HttpResponse]
 
 
-def access_application(user: Any, app_id: int) -> Application:
-    application = Application.objects.filter(pk=app_id, memberships__user=user).first()
-    if application is None:
+def access_membership(user: Any, app_id: int) -> Membership:
+    membership = (
+        Membership.objects.select_related("application")
+        .filter(application_id=app_id, user_id=getattr(user, "pk", None))
+        .first()
+    )
+    if membership is None:
         raise Http404("No such application.")
-    return application
+    return membership
 
 
 def applications_of(user: Any) -> list[Application]:
     return list(Application.objects.filter(memberships__user=user).order_by("name", "pk"))
 
 
-def application_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Login required; resolves the ``app_id`` URL argument to ``request.application``."""
+def has_role(membership: Membership | None, role: str) -> bool:
+    """At least ``role`` (an owner may do what an editor may, an editor what a viewer may)."""
+    return membership is not None and RANK[Role(membership.role)] >= RANK[Role(role)]
 
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, app_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
-        request.application = access_application(request.user, app_id)
-        return view(request, *args, **kwargs)
 
-    return wrapper
+def _a(noun: str) -> str:
+    noun = noun.lower()
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
+def forbidden(request: HttpRequest, role: str) -> HttpResponse:
+    """403 for a write the member's role does not allow: a page that says which role it needs,
+    or, for htmx (which does not swap a 403), a ``callout:forbidden`` event that
+    static/js/app.js shows in the page's alert region."""
+    membership = request.membership
+    message = (
+        f"You are {_a(Role(membership.role).label)} of {request.application.name}: "
+        f"only {_a(Role(role).label)}{'' if role == Role.OWNER else ' or an owner'} can do this."
+    )
+    if request.htmx:
+        response = HttpResponse(message, status=403, content_type="text/plain; charset=utf-8")
+        return trigger_client_event(response, "callout:forbidden", {"message": message})
+    return render(request, "forbidden.html", {"message": message}, status=403)
+
+
+@overload
+def application_view(view: View) -> View: ...
+@overload
+def application_view(*, write_role: str = Role.EDITOR) -> Callable[[View], View]: ...
+def application_view(view: View | None = None, *, write_role: str = Role.EDITOR) -> Any:
+    """Login required; resolves the ``app_id`` URL argument to ``request.application`` and
+    ``request.membership``; any method but GET / HEAD needs at least ``write_role``."""
+
+    def decorate(view: View) -> View:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, app_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
+            membership = access_membership(request.user, app_id)
+            request.membership = membership
+            request.application = membership.application
+            if request.method not in READ_METHODS and not has_role(membership, write_role):
+                return forbidden(request, write_role)
+            return view(request, *args, **kwargs)
+
+        wrapper.write_role = write_role  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
 
 
 def get_in_application(queryset: Any, request: HttpRequest, **lookup: Any) -> Any:

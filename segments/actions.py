@@ -8,8 +8,8 @@ Errors are ``ValidationError`` with a dict keyed by field (``name``, ``rules.1.v
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping
-from contextlib import nullcontext
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +26,18 @@ from .operators import RuleError
 from .traits import MAX_ID, MAX_TRAITS, TraitError, check_key, check_traits, infer_type
 
 RuleInput = Mapping[str, Any]
+
+
+@contextmanager
+def unique_or_field_error(field: str, message: str) -> Iterator[None]:
+    """A write that a unique constraint refuses when a concurrent save got past the check
+    before it: the same field error as that check, never a 500. The savepoint keeps the
+    caller's transaction usable on PostgreSQL."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        raise ValidationError({field: [message]}) from None
 
 
 # --- Applications ------------------------------------------------------------------------
@@ -49,6 +61,18 @@ def application_rotate_keys(*, application: Application) -> Application:
     application.public_key = generate_public_key()
     application.secret_key = generate_secret_key()
     application.save(update_fields=["public_key", "secret_key"])
+    return application
+
+
+@transaction.atomic
+def application_set_identity_verification(
+    *, application: Application, required: bool
+) -> Application:
+    """Require (or stop requiring) identify calls to carry ``user_hash``, the HMAC of the user
+    id with the secret key. Saving the application bumps its targeting version (see
+    experiences/signals.py), so every process reads the new setting on its next request."""
+    application.require_user_hash = bool(required)
+    application.save(update_fields=["require_user_hash"])
     return application
 
 
@@ -94,18 +118,22 @@ def trait_definition_create(
 ) -> TraitDefinition:
     key = (key or "").strip()
     _check_trait_fields(key, type)
+    # Keys are case-sensitive, exactly as the snippet sends them (JSON keys): "PLAN" is
+    # another trait than "plan", as it is in a user's traits.
+    taken = f'A trait "{key}" already exists.'
     if application.trait_definitions.filter(key=key).exists():
-        raise ValidationError({"key": [f'A trait "{key}" already exists.']})
+        raise ValidationError({"key": [taken]})
     if trait_keys_over_limit(application=application, keys=[key]):
         raise ValidationError({"key": [trait_limit_message(key)]})
-    return TraitDefinition.objects.create(
-        application=application,
-        key=key,
-        type=type,
-        label=label.strip(),
-        description=description.strip(),
-        auto_discovered=auto_discovered,
-    )
+    with unique_or_field_error("key", taken):  # a parallel "Add trait" with this key
+        return TraitDefinition.objects.create(
+            application=application,
+            key=key,
+            type=type,
+            label=label.strip(),
+            description=description.strip(),
+            auto_discovered=auto_discovered,
+        )
 
 
 def segments_using(trait: TraitDefinition) -> list[Segment]:
@@ -219,6 +247,10 @@ def clean_unique_name(queryset: Any, name: Any, *, noun: str, exclude: Any = Non
     return name
 
 
+def _name_taken(name: str) -> str:
+    return f'A segment named "{name}" already exists.'
+
+
 def _clean_name(application: Application, name: str, exclude: Segment | None = None) -> str:
     return clean_unique_name(application.segments, name, noun="segment", exclude=exclude)
 
@@ -248,12 +280,10 @@ def segment_create(
     name, cleaned = _collect(
         lambda: _clean_name(application, name), lambda: _clean_rules(application, rules)
     )
-    try:
+    with unique_or_field_error("name", _name_taken(name)):  # a concurrent save of this name
         segment = Segment.objects.create(
             application=application, name=name, description=(description or "").strip()
         )
-    except IntegrityError:  # a concurrent create with the same name
-        raise ValidationError({"name": [f'A segment named "{name}" already exists.']}) from None
     for rule in cleaned:
         rule.segment = segment
     Rule.objects.bulk_create(cleaned)
@@ -284,7 +314,8 @@ def segment_update(
     segment.name = new_name
     if description is not None:
         segment.description = description.strip()
-    segment.save()
+    with unique_or_field_error("name", _name_taken(new_name)):  # a concurrent rename
+        segment.save()
     if cleaned is not None:
         segment.rules.all().delete()
         for rule in cleaned:

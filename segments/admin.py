@@ -1,9 +1,11 @@
 """The operator's admin for applications, traits, users and segments.
 
-Writes go through ``segments/actions.py`` as in the UI. A form is validated by a dry run of the
-very action it will call (in a savepoint that is always rolled back), so the admin refuses
-exactly what the UI refuses, with the same messages, shown next to the fields; ``save_model``
-then calls the action for real. The built-in Everyone segment is read-only.
+Writes go through ``segments/actions.py`` as in the UI, and each save runs its action once:
+while the form is validated (in a savepoint), so the admin refuses exactly what the UI refuses,
+with the same messages shown next to the fields; ``save_model`` then only records what the
+action saved. Should the admin not save after all (another part of the page has errors), the
+whole request is rolled back (``ActionOnce.changeform_view``): nothing is half-written. The
+built-in Everyone segment is read-only.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import models, transaction
+from django.db import models, router, transaction
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from . import actions
 from .models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
@@ -24,22 +26,44 @@ from .models import Application, EndUser, Membership, Rule, Segment, TraitDefini
 ActionCall = tuple[Callable[..., Any], dict[str, Any]]
 
 
-class _Rollback(Exception):
-    pass
-
-
-def dry_run(action: Callable[..., Any], **kwargs: Any) -> dict[str, list[str]]:
-    """The errors ``action(**kwargs)`` raises, by field, with nothing written."""
+def attempt(action: Callable[..., Any], **kwargs: Any) -> tuple[Any, dict[str, list[str]]]:
+    """``action(**kwargs)`` in a savepoint: what it returned and no errors, or None and its
+    errors by field with nothing written."""
     try:
         with transaction.atomic():
-            action(**kwargs)
-            raise _Rollback
-    except _Rollback:
-        return {}
+            return action(**kwargs), {}
     except ValidationError as error:
         if hasattr(error, "error_dict"):
-            return error.message_dict
-        return {NON_FIELD_ERRORS: error.messages}
+            return None, error.message_dict
+        return None, {NON_FIELD_ERRORS: error.messages}
+
+
+# Set on the request once the admin has saved what the action wrote (``saved``).
+SAVED = "_callout_admin_saved"
+
+
+def mark_saved(request: HttpRequest) -> None:
+    setattr(request, SAVED, True)
+
+
+class ActionOnce(admin.ModelAdmin):
+    """The add / change page of an admin whose action runs while the form is validated."""
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if not getattr(request, SAVED, False):
+                # Shown again with errors: what the action wrote while validating goes.
+                transaction.set_rollback(True)
+        return response
 
 
 def fresh(instance: models.Model) -> models.Model:
@@ -47,7 +71,7 @@ def fresh(instance: models.Model) -> models.Model:
     return type(instance)._default_manager.get(pk=instance.pk)
 
 
-class ActionAdmin(admin.ModelAdmin):
+class ActionAdmin(ActionOnce):
     """A ModelAdmin whose add and change go through an action.
 
     Subclasses implement ``action_call(cleaned_data, instance, change)`` returning the action
@@ -67,13 +91,24 @@ class ActionAdmin(admin.ModelAdmin):
         model_admin = self
 
         class ActionForm(form_class):  # type: ignore[misc, valid-type]
+            saved: Any = None
+
             def clean(self) -> dict[str, Any]:
                 data = super().clean()
                 if not self.errors:
                     action, arguments = model_admin.action_call(data, self.instance, change)
-                    for key, errors in dry_run(action, **arguments).items():
-                        self.add_error(model_admin.error_field(key, self), errors)
+                    self.saved, errors = attempt(action, **arguments)
+                    for key, messages_ in errors.items():
+                        self.add_error(model_admin.error_field(key, self), messages_)
                 return data
+
+            # The action has checked names, keys and constraints, and holds its row already:
+            # the model's own checks would find that very row and call it a duplicate.
+            def validate_unique(self) -> None:
+                pass
+
+            def validate_constraints(self) -> None:
+                pass
 
         return ActionForm
 
@@ -85,10 +120,10 @@ class ActionAdmin(admin.ModelAdmin):
         return None
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        action, arguments = self.action_call(form.cleaned_data, obj, change)
-        saved = action(**arguments)
+        # The action ran while the form was validated (``ActionForm.clean``).
         if not change:  # the admin logs and links the object it holds
-            obj.pk, obj._state.adding, obj._state.db = saved.pk, False, saved._state.db
+            obj.pk, obj._state.adding, obj._state.db = form.saved.pk, False, form.saved._state.db
+        mark_saved(request)
 
 
 # --- Applications ------------------------------------------------------------------------
@@ -233,7 +268,10 @@ class RuleForm(forms.ModelForm):
 
 
 class RuleFormSet(BaseInlineFormSet):
-    """Validates the segment and its rules together through the segment action (dry run)."""
+    """Validates the segment and its rules together by running the segment action (once; its
+    result is ``saved``, which ``SegmentAdmin.save_related`` records)."""
+
+    saved: Segment | None = None
 
     def rules(self) -> list[dict[str, Any]]:
         return [
@@ -256,9 +294,11 @@ class RuleFormSet(BaseInlineFormSet):
             return
         fields = {"name": segment.name, "description": segment.description, "rules": self.rules()}
         if segment.pk:
-            errors = dry_run(actions.segment_update, segment=fresh(segment), **fields)
+            self.saved, errors = attempt(actions.segment_update, segment=fresh(segment), **fields)
         else:
-            errors = dry_run(actions.segment_create, application=segment.application, **fields)
+            self.saved, errors = attempt(
+                actions.segment_create, application=segment.application, **fields
+            )
         kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
         problems = []
         for key, messages_ in errors.items():
@@ -288,7 +328,7 @@ class RuleInline(admin.TabularInline):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(ActionOnce):
     list_display = ("name", "application", "rules_in_words", "is_builtin", "updated_at")
     list_filter = ("application", "is_builtin")
     search_fields = ("name", "description")
@@ -320,18 +360,17 @@ class SegmentAdmin(admin.ModelAdmin):
         """Saved with its rules in ``save_related``, in one action call."""
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # The action ran while the rules were validated (``RuleFormSet.clean``).
         segment = form.instance
         rule_formset = next(f for f in formsets if isinstance(f, RuleFormSet))
-        fields = {
-            "name": segment.name,
-            "description": segment.description,
-            "rules": rule_formset.rules(),
-        }
-        if change:
-            actions.segment_update(segment=fresh(segment), **fields)
-        else:
-            saved = actions.segment_create(application=segment.application, **fields)
-            segment.pk, segment._state.adding, segment._state.db = saved.pk, False, saved._state.db
+        if not change:
+            stored = rule_formset.saved
+            segment.pk, segment._state.adding, segment._state.db = (
+                stored.pk,
+                False,
+                stored._state.db,
+            )
+        mark_saved(request)
         # The admin's change message reads what formset.save() would have recorded.
         rule_formset.new_objects, rule_formset.changed_objects = [], []
         rule_formset.deleted_objects = []

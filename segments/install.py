@@ -2,14 +2,12 @@
 verification, and (for owners) the secret key and key rotation."""
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from . import actions
-from .access import application_view
-from .models import Membership
+from .access import Role, application_view
 
 # The one-line embed of docs/api.md ("Embed the snippet"); a test keeps the two identical.
 EMBED = (
@@ -24,12 +22,6 @@ def embed(host: str) -> str:
     return EMBED.replace("HOST", host)
 
 
-def _is_owner(request: HttpRequest) -> bool:
-    return Membership.objects.filter(
-        user=request.user, application=request.application, role=Membership.Role.OWNER
-    ).exists()
-
-
 @require_GET
 @application_view
 def install(request: HttpRequest) -> HttpResponse:
@@ -37,17 +29,29 @@ def install(request: HttpRequest) -> HttpResponse:
     context = {
         "host": host,
         "embed": embed(host),
-        "is_owner": _is_owner(request),
     }
     return render(request, "segments/install.html", context)
 
 
 @require_POST
-@application_view
+@application_view(write_role=Role.OWNER)
 def rotate_keys(request: HttpRequest) -> HttpResponse:
     # Rotating breaks every installed snippet until it gets the new key: owners only.
-    if not _is_owner(request):
-        raise PermissionDenied("Only an owner can rotate the keys.")
     actions.application_rotate_keys(application=request.application)
     messages.success(request, "New keys are in place: update the snippet and your server.")
+    return redirect("segments:install", request.application.pk)
+
+
+@require_POST
+@application_view(write_role=Role.OWNER)
+def set_identity_verification(request: HttpRequest) -> HttpResponse:
+    # Owners only, like the keys: turning it on refuses every identify call without user_hash.
+    required = request.POST.get("required") == "1"
+    actions.application_set_identity_verification(
+        application=request.application, required=required
+    )
+    if required:
+        messages.success(request, "Identity verification is on: identify needs user_hash.")
+    else:
+        messages.success(request, "Identity verification is off.")
     return redirect("segments:install", request.application.pk)

@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from . import coerce, operators
 from .codegen import CompiledSegment
@@ -153,7 +154,9 @@ class Segment(models.Model):
         # The built-in Everyone segment first, then by name.
         ordering = ["-is_builtin", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["application", "name"], name="one_segment_name"),
+            # Ignoring case, as the actions check it (``clean_unique_name``): the database
+            # holds the promise when two saves race past that check.
+            models.UniqueConstraint("application", Lower("name"), name="one_segment_name_ci"),
             models.UniqueConstraint(
                 fields=["application"], condition=Q(is_builtin=True), name="one_builtin_segment"
             ),

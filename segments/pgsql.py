@@ -1,6 +1,6 @@
 """The PostgreSQL twins of the coercions in ``segments/coerce.py``, as they are now.
 
-Migrations run ``FUNCTIONS`` (the latest one that changed them: 0007) and the tests read it:
+Migrations run ``FUNCTIONS`` (the latest one that changed them: 0008) and the tests read it:
 one place holds the current definitions. Each function mirrors its Python twin exactly;
 tests/segments/test_parity.py holds them to it. They are IMMUTABLE so that expression indexes
 can be built on them; a change of meaning must REINDEX those indexes (``reindex_dates``).

@@ -22,7 +22,7 @@ from .counting import DeadlineExceeded, MemberCount, count_members, deadline
 from .evaluator import Condition
 from .models import Application, EndUser, Rule, Segment, TraitDefinition
 from .operators import case_applies
-from .sql import TraitFits, conditions_q
+from .sql import MATCH_NONE, TraitFits, conditions_q
 
 SAMPLE_USERS = 10
 # The live preview never keeps the form waiting longer than about this (segments/counting.py).
@@ -32,19 +32,45 @@ PREVIEW_TIMEOUT_MS = 800
 # --- Counting ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AnyOf:
+    """A group of users in any of several groups of (AND'd) conditions: an experience's
+    audience, its segments OR'd. None of no group (an audience without a segment is nobody)."""
+
+    groups: tuple[tuple[Condition, ...], ...]
+
+    @classmethod
+    def segments(cls, segments: Iterable[Segment]) -> AnyOf:
+        return cls(tuple(tuple(segment.conditions) for segment in segments))
+
+
+Group = Sequence[Condition] | AnyOf
+
+
+def group_q(group: Group, now: Any = None) -> Q:
+    """The filter of one group: its conditions AND'd, or for ``AnyOf`` each group OR'd."""
+    when = now_seconds(now)
+    if isinstance(group, AnyOf):
+        q = MATCH_NONE
+        for conditions in group.groups:
+            q |= conditions_q([_hashable(c) for c in conditions], when)
+        return q
+    return conditions_q([_hashable(c) for c in group], when)
+
+
 def count_users(
-    application: Application,
-    groups: Mapping[Hashable, Sequence[Condition]],
+    application: Application | int,
+    groups: Mapping[Hashable, Group],
     now: Any = None,
 ) -> dict[Hashable, int]:
-    """How many of the application's users match each group of (AND'd) conditions: one query."""
+    """How many of the application's users are in each group (conditions AND'd, or ``AnyOf``
+    several such): one query."""
     if not groups:
         return {}
     when = now_seconds(now)
     keys = list(groups)
     aggregates = {
-        f"n{i}": Count("pk", filter=conditions_q([_hashable(c) for c in groups[key]], when))
-        for i, key in enumerate(keys)
+        f"n{i}": Count("pk", filter=group_q(groups[key], when)) for i, key in enumerate(keys)
     }
     row = EndUser.objects.filter(application=application).aggregate(**aggregates)
     return {key: row[f"n{i}"] for i, key in enumerate(keys)}
@@ -186,29 +212,23 @@ TYPE_NOUN = {
 }
 SAMPLE_VALUES = 3
 SAMPLE_SCAN = 200
+# Traits per statement: up to three aggregates each, so a statement stays far below
+# PostgreSQL's 1,664 target-list entries and SQLite's 2,000 columns however many traits an
+# application has (identify discovers them from outside). The Traits page shows 100 a page.
+STATS_BATCH = 100
 
 
 def trait_stats(
     application: Application, traits: Sequence[TraitDefinition]
 ) -> dict[int, TraitStats]:
     """Per trait: users who have it, users whose value does not fit its type, when it was last
-    seen, a few values. Two queries whatever the number of traits."""
+    seen, a few values. One query per ``STATS_BATCH`` traits (one for a page of the Traits
+    screen), and one for the samples."""
     if not traits:
         return {}
-    aggregates: dict[str, Any] = {}
-    for i, trait in enumerate(traits):
-        present = conditions_q([Condition(trait.key, trait.type, "is_set")])
-        aggregates[f"u{i}"] = Count("pk", filter=present)
-        aggregates[f"s{i}"] = Max("last_seen", filter=present)
-        if trait.type != coerce.STRING:  # every scalar reads as text
-            aggregates[f"m{i}"] = Count("pk", filter=present & ~Q(TraitFits(trait.key, trait.type)))
-    row = EndUser.objects.filter(application=application).aggregate(**aggregates)
-    stats = {
-        trait.pk: TraitStats(
-            users=row[f"u{i}"], misfits=row.get(f"m{i}") or 0, last_seen=row[f"s{i}"]
-        )
-        for i, trait in enumerate(traits)
-    }
+    stats: dict[int, TraitStats] = {}
+    for start in range(0, len(traits), STATS_BATCH):
+        stats |= _counted(application, traits[start : start + STATS_BATCH])
     # Sample values from the most recently seen users: one bounded query.
     by_key = {trait.key: stats[trait.pk] for trait in traits}
     recent = EndUser.objects.filter(application=application).order_by("-last_seen", "-pk")
@@ -222,6 +242,23 @@ def trait_stats(
             ):
                 found.samples.append(value)
     return stats
+
+
+def _counted(application: Application, traits: Sequence[TraitDefinition]) -> dict[int, TraitStats]:
+    aggregates: dict[str, Any] = {}
+    for i, trait in enumerate(traits):
+        present = conditions_q([Condition(trait.key, trait.type, "is_set")])
+        aggregates[f"u{i}"] = Count("pk", filter=present)
+        aggregates[f"s{i}"] = Max("last_seen", filter=present)
+        if trait.type != coerce.STRING:  # every scalar reads as text
+            aggregates[f"m{i}"] = Count("pk", filter=present & ~Q(TraitFits(trait.key, trait.type)))
+    row = EndUser.objects.filter(application=application).aggregate(**aggregates)
+    return {
+        trait.pk: TraitStats(
+            users=row[f"u{i}"], misfits=row.get(f"m{i}") or 0, last_seen=row[f"s{i}"]
+        )
+        for i, trait in enumerate(traits)
+    }
 
 
 @dataclass

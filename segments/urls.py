@@ -5,7 +5,7 @@ from . import install, views
 app_name = "segments"
 
 # The sidebar marks Traits for url names starting "trait", Users for "user", Install for
-# "install" and "rotate_keys", else Segments.
+# "install", "rotate_keys" and "set_identity_verification", else Segments.
 urlpatterns = [
     path("segments/", views.segment_list, name="list"),
     path("segments/new/", views.segment_create, name="create"),
@@ -23,4 +23,9 @@ urlpatterns = [
     path("users/<int:pk>/", views.user_detail, name="user_detail"),
     path("install/", install.install, name="install"),
     path("install/rotate-keys/", install.rotate_keys, name="rotate_keys"),
+    path(
+        "install/identity-verification/",
+        install.set_identity_verification,
+        name="set_identity_verification",
+    ),
 ]

@@ -73,13 +73,32 @@
     return c;
   }
 
+  // Events go one after another, in the order they happened (a tour's steps are read in that
+  // order); whatever is still waiting when the page goes away is sent at once (keepalive).
+  var outbox = [];
+  var sending = false;
+
+  function pump() {
+    if (sending || !outbox.length) return;
+    sending = true;
+    call("POST", "events", outbox.shift()).then(function () {
+      sending = false;
+      pump();
+    });
+  }
+
+  function flush() {
+    while (outbox.length) call("POST", "events", outbox.shift());
+  }
+
   function send(exp, type, step) {
     if (!state.user) return;
     var body = credentials();
     body.experience = exp.id;
     body.type = type;
     if (step != null) body.step = step;
-    call("POST", "events", body);
+    outbox.push(body);
+    pump();
   }
 
   function ready(key) {
@@ -662,6 +681,7 @@
   });
   window.addEventListener("popstate", onNavigate);
   window.addEventListener("hashchange", onNavigate);
+  window.addEventListener("pagehide", safe(flush));
 
   // --- Install, then run what the page queued before the script loaded -----------------
 

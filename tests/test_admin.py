@@ -274,3 +274,80 @@ def test_experience__filters_and_publish_action(client, operator):
     client.post(admin_url(Experience), {"action": "publish", "_selected_action": [tour.pk]})
     tour.refresh_from_db()
     assert tour.status == "published"
+
+
+# --- Each save runs its action once ------------------------------------------------------
+
+
+def _counting(monkeypatch, module, name):
+    """Wrap ``module.name`` (an action) to count its calls."""
+    calls = []
+    action = getattr(module, name)
+
+    def counted(**kwargs):
+        calls.append(kwargs)
+        return action(**kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_each_admin_save_runs_its_action_once(client, operator, monkeypatch):
+    from experiences import actions as experience_actions
+    from segments import actions
+
+    application = ApplicationFactory()
+    plan = TraitDefinitionFactory(application=application, key="plan")
+
+    calls = _counting(monkeypatch, actions, "trait_definition_create")
+    data = {"application": application.pk, "key": "seats", "type": "number"}
+    assert client.post(admin_url(TraitDefinition, "add"), data).status_code == 302
+    assert len(calls) == 1
+
+    calls = _counting(monkeypatch, actions, "segment_create")
+    rules = [{"trait": plan.pk, "operator": "equals", "value": "pro"}]
+    response = client.post(admin_url(Segment, "add"), segment_post(application, "Pro", rules))
+    assert response.status_code == 302
+    assert len(calls) == 1
+    segment = Segment.objects.get(name="Pro")
+    calls = _counting(monkeypatch, actions, "segment_update")
+    response = client.post(
+        admin_url(Segment, "change", segment.pk), segment_post(application, "Pro plan", rules)
+    )
+    assert response.status_code == 302
+    assert len(calls) == 1
+    segment.refresh_from_db()
+    assert (segment.name, segment.describe()) == ("Pro plan", 'plan equals "pro"')
+
+    calls = _counting(monkeypatch, experience_actions, "experience_create")
+    assert (
+        client.post(admin_url(Experience, "add"), experience_post(application)).status_code == 302
+    )
+    assert len(calls) == 1
+    experience = Experience.objects.get()
+    calls = _counting(monkeypatch, experience_actions, "experience_update")
+    response = client.post(
+        admin_url(Experience, "change", experience.pk), experience_post(application, name="New")
+    )
+    assert response.status_code == 302
+    assert len(calls) == 1
+
+
+def test_a_page_shown_again_with_errors_keeps_nothing_the_action_wrote(
+    client, operator, monkeypatch
+):
+    """The action runs while the form is validated; a check after it (here the model's own
+    clean(), run by the form once clean() is done) refuses the page: nothing may stay."""
+    from django.core.exceptions import ValidationError
+
+    application = ApplicationFactory()
+
+    def refuse(self):
+        raise ValidationError("Refused after the action ran.")
+
+    monkeypatch.setattr(TraitDefinition, "clean", refuse)
+    data = {"application": application.pk, "key": "seats", "type": "number"}
+    response = client.post(admin_url(TraitDefinition, "add"), data)
+    assert response.status_code == 200
+    assert "Refused after the action ran." in response.content.decode()
+    assert not TraitDefinition.objects.filter(key="seats").exists()

@@ -20,3 +20,14 @@ function calloutRemoveRule(button) {
 }
 
 document.addEventListener("htmx:afterSettle", calloutRenumber);
+
+// A write the member's role does not allow answers 403 with a callout:forbidden event (htmx
+// swaps nothing on a 403): say why in the page's alert region.
+document.addEventListener("callout:forbidden", function (event) {
+  var region = document.getElementById("alerts");
+  if (!region) return;
+  var item = document.createElement("li");
+  item.className = "error";
+  item.textContent = event.detail.message;
+  region.replaceChildren(item);
+});

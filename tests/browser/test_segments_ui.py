@@ -143,3 +143,27 @@ def test_a_product_manager_adds_a_trait_inline_and_reads_a_users_explanation(
         'rule 2 failed: plan is "Free", expected equals "free" with match case on'
     )
     expect(verdict).to_contain_text("not in this segment")
+
+
+def test_a_manager_made_viewer_while_the_page_is_open_is_told_why_a_delete_is_refused(
+    page: Page, live_server, acme
+):
+    from segments.models import Membership
+
+    log_in(page, live_server)
+    nav(page, "Traits").click()
+    delete = page.get_by_role("button", name="Delete plan")
+    expect(delete).to_be_visible()
+    Membership.objects.filter(application=acme).update(role=Membership.Role.VIEWER)
+    page.once("dialog", lambda dialog: dialog.accept())  # hx-confirm
+    delete.click()
+    alert = page.locator("#alerts")
+    expect(alert).to_have_text(
+        "You are a viewer of Acme App: only an editor or an owner can do this."
+    )
+    expect(page.locator("#traits-table tbody", has_text="plan")).to_be_visible()
+    assert acme.trait_definitions.filter(key="plan").exists()
+    # Reloaded, the page no longer offers what a viewer cannot do.
+    page.reload()
+    expect(page.get_by_role("button", name="Delete plan")).to_have_count(0)
+    expect(page.get_by_role("form", name="Add a trait")).to_have_count(0)

@@ -472,3 +472,24 @@ def test_preview__served_says_which_segment_and_pattern(client, app, fresh_targe
     blocked = decision("u-free")
     assert not blocked.decision.served and "dismissed" in blocked.decision.reason
     assert blocked.events == {"dismissed": 1}
+
+
+def test_audience_and_list_reach_are_counted_by_count_users(client, app, monkeypatch):
+    """README: every count of users goes through segments/selectors.py:count_users."""
+    from experiences import selectors as experience_selectors
+    from segments import selectors
+
+    calls = []
+
+    def spy(application, groups, now=None):
+        calls.append(sorted(map(str, groups)))
+        return selectors.count_users(application, groups, now)
+
+    monkeypatch.setattr(experience_selectors, "count_users", spy)
+    experience = ExperienceFactory(application=app)
+    experience.segments.set([app.everyone])
+    response = client.get(url("audience", app), {"segments": [app.everyone.pk]}, **HTMX)
+    assert response.context["audience_reach"] == app.end_users.count()
+    client.get(url("list", app))
+    client.get(url("detail", app, experience.pk))
+    assert calls == [["reach"], [str(experience.pk)], [str(experience.pk)]]

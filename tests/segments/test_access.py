@@ -53,6 +53,7 @@ URLS = {
     "segments:user_detail": ("get", "end_user", {}),
     "segments:install": ("get", None, {}),
     "segments:rotate_keys": ("post", None, {}),
+    "segments:set_identity_verification": ("post", None, {"required": "1"}),
     "experiences:list": ("get", None, {}),
 }
 
@@ -107,7 +108,8 @@ def test_another_applications_objects_answer_404_on_every_url(client, member, na
         assert call(url(member.application, theirs), params, headers=headers).status_code == 404
     # The same request on our own objects works (a redirect is fine: no-JS fallbacks); rotating
     # keys is an owner's, so an editor is refused rather than not found.
-    allowed = (403,) if name == "segments:rotate_keys" else (200, 302)
+    owners_only = ("segments:rotate_keys", "segments:set_identity_verification")
+    allowed = (403,) if name in owners_only else (200, 302)
     assert call(url(member.application, ours), params, headers=headers).status_code in allowed
 
 

@@ -51,3 +51,78 @@ def test_another_applications_install_page_is_a_404(client):
     other = ApplicationFactory()
     assert client.get(reverse("segments:install", args=[other.pk])).status_code == 404
     assert client.post(reverse("segments:rotate_keys", args=[other.pk])).status_code == 404
+
+
+# --- Identity verification -----------------------------------------------------------------
+
+WARNING = "Anyone who knows a user id can identify as that user"
+
+
+def _install(client, application):
+    return client.get(reverse("segments:install", args=[application.pk])).content.decode()
+
+
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.EDITOR])
+def test_the_install_page_says_identity_verification_is_off_and_warns_every_role(client, role):
+    membership = MembershipFactory(role=role)
+    client.force_login(membership.user)
+    page = _install(client, membership.application)
+    assert '<span class="badge">Off</span>' in page
+    assert WARNING in page
+    assert "Only an owner of" in page
+    assert "Require identity verification" not in page
+
+
+def test_an_owner_turns_identity_verification_on_and_off_from_the_install_page(client):
+    from experiences.checks import user_hash
+
+    membership = MembershipFactory(role=Membership.Role.OWNER)
+    application = membership.application
+    client.force_login(membership.user)
+    url = reverse("segments:set_identity_verification", args=[application.pk])
+    assert "Require identity verification" in _install(client, application)
+
+    response = client.post(url, {"required": "1"}, follow=True)
+    application.refresh_from_db()
+    assert application.require_user_hash is True
+    page = response.content.decode()
+    assert "Identity verification is on: identify needs user_hash." in page
+    assert '<span class="badge ok">On</span>' in page
+    assert WARNING not in page
+    assert "Turn identity verification off" in page
+    # The serve reads it at once: identify without a hash is refused, with one accepted.
+    identify = {"key": application.public_key, "id": "u1"}
+    api = "/api/v1/identify"
+    assert client.post(api, identify, content_type="application/json").status_code == 403
+    signed = {**identify, "user_hash": user_hash(application.secret_key, "u1")}
+    assert client.post(api, signed, content_type="application/json").status_code == 200
+
+    client.post(url, {"required": "0"})
+    application.refresh_from_db()
+    assert application.require_user_hash is False
+    assert WARNING in _install(client, application)
+    assert client.post(api, identify, content_type="application/json").status_code == 200
+
+
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.EDITOR])
+def test_only_an_owner_can_change_identity_verification(client, role):
+    membership = MembershipFactory(role=role)
+    client.force_login(membership.user)
+    url = reverse("segments:set_identity_verification", args=[membership.application.pk])
+    assert client.post(url, {"required": "1"}).status_code == 403
+    membership.application.refresh_from_db()
+    assert membership.application.require_user_hash is False
+
+
+def test_application_set_identity_verification__sets_it_and_only_it():
+    from segments import actions
+
+    application = ApplicationFactory(name="Acme")
+    keys = (application.public_key, application.secret_key)
+    actions.application_set_identity_verification(application=application, required=True)
+    application.refresh_from_db()
+    assert application.require_user_hash is True
+    assert (application.public_key, application.secret_key, application.name) == (*keys, "Acme")
+    actions.application_set_identity_verification(application=application, required=False)
+    application.refresh_from_db()
+    assert application.require_user_hash is False

@@ -27,5 +27,5 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("segments", "0006_inline_date_functions")]
+    dependencies = [("segments", "0007_segment_name_unique_ignoring_case")]
     operations = [migrations.RunPython(forwards, backwards, elidable=False)]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('segments', '0007_iso_nine_fraction_digits'),
+        ('segments', '0008_iso_nine_fraction_digits'),
     ]
 
     operations = [

@@ -1,0 +1,33 @@
+"""Engage > Segments, Traits, Users: one module per screen, re-exported here for the URLconf
+(``segments/urls.py``) and ``callout/urls.py`` (``home``)."""
+
+from .segments import (
+    home,
+    segment_create,
+    segment_delete,
+    segment_detail,
+    segment_edit,
+    segment_list,
+    segment_preview,
+    segment_rule_row,
+)
+from .traits import trait_create, trait_delete, trait_edit, trait_list, trait_row
+from .users import user_detail, user_list
+
+__all__ = [
+    "home",
+    "segment_create",
+    "segment_delete",
+    "segment_detail",
+    "segment_edit",
+    "segment_list",
+    "segment_preview",
+    "segment_rule_row",
+    "trait_create",
+    "trait_delete",
+    "trait_edit",
+    "trait_list",
+    "trait_row",
+    "user_detail",
+    "user_list",
+]

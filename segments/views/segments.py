@@ -1,0 +1,283 @@
+"""Engage > Segments: the list, Create / Edit Segment with its live preview and rule rows,
+the segment's page and its deletion.
+
+Plain function views; a region for htmx by ``callout.htmx.template_for``; every object within
+``request.application`` (``access.py``) and every write through ``actions.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import trigger_client_event
+
+from callout.htmx import template_for
+from experiences.models import Experience
+
+from .. import actions, selectors
+from ..access import application_view, applications_of, get_in_application
+from ..filters import EndUserFilter, SegmentFilter
+from ..forms import (
+    RuleRow,
+    SegmentForm,
+    attach_errors,
+    new_row,
+    parse_rules,
+    preview_conditions,
+    rows_from_segment,
+)
+from ..models import Segment, TraitDefinition
+from .errors import error_dict
+
+# "Rule 2 (plan equals): needs a number" -> "needs a number", where the rule is already named.
+RULE_PREFIX = re.compile(r"^Rule \d+(?: \([^)]*\))?: ")
+SEGMENTS_PER_PAGE = 50
+MEMBERS_PER_PAGE = 25
+
+
+@require_GET
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    applications = applications_of(request.user)
+    if applications:
+        return redirect("segments:list", app_id=applications[0].pk)
+    return render(request, "no_application.html")
+
+
+# --- Segments list -----------------------------------------------------------------------
+
+
+@require_GET
+@application_view
+def segment_list(request: HttpRequest) -> HttpResponse:
+    application = request.application
+    filterset = SegmentFilter(
+        request.GET, queryset=selectors.segments_with_rules(application), application=application
+    )
+    page = Paginator(filterset.qs, SEGMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    selectors.attach_member_counts(application, page.object_list)
+    context = {
+        "filter": filterset,
+        "page": page,
+    }
+    return render(request, template_for(request, "segments/segment_list.html", "results"), context)
+
+
+# --- Create / edit -----------------------------------------------------------------------
+
+
+def _traits(request: HttpRequest) -> dict[str, TraitDefinition]:
+    return {t.key: t for t in request.application.trait_definitions.all()}
+
+
+def _published_users_of(segment: Segment | None) -> list[Experience]:
+    if segment is None:
+        return []
+    return list(segment.experiences.filter(status=Experience.Status.PUBLISHED).order_by("name"))
+
+
+def _preview_context(
+    request: HttpRequest, rows: list[RuleRow], segment: Segment | None
+) -> dict[str, Any]:
+    cleaned, errors = actions.rules_check(
+        application=request.application, rules=[row.as_input() for row in rows]
+    )
+    skipped = []
+    for position, (row, rule) in enumerate(zip(rows, cleaned, strict=True)):
+        if rule is None:
+            reasons = [
+                RULE_PREFIX.sub("", message)
+                for key, messages_ in errors.items()
+                if key.startswith(f"rules.{position}.")
+                for message in messages_
+            ]
+            skipped.append((row.number, " ".join(reasons)))
+    preview = selectors.segment_preview(
+        request.application, preview_conditions(rows, cleaned), segment=segment
+    )
+    return {"preview": preview, "skipped": skipped, "published": _published_users_of(segment)}
+
+
+def _render_form(
+    request: HttpRequest,
+    form: SegmentForm,
+    rows: list[RuleRow],
+    segment: Segment | None,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    traits = list(request.application.trait_definitions.all())
+    context = {
+        "form": form,
+        "rows": rows,
+        "traits": traits,
+        "segment": segment,
+        "errors": errors or {},
+        **_preview_context(request, rows, segment),
+    }
+    return render(request, "segments/segment_form.html", context, status=status)
+
+
+def _segment_form(request: HttpRequest, segment: Segment | None) -> HttpResponse:
+    traits = _traits(request)
+    data = request.POST if request.method == "POST" else request.GET
+    if request.method == "GET" and "rules" not in data:
+        # A fresh form: the saved segment, or one empty rule to start from.
+        if segment is not None:
+            form = SegmentForm(initial={"name": segment.name, "description": segment.description})
+            rows = rows_from_segment(segment)
+        else:
+            form = SegmentForm()
+            rows = [new_row([])]
+        return _render_form(request, form, rows, segment)
+
+    form = SegmentForm(data)
+    form.is_valid()
+    rows = parse_rules(data, traits)
+    if request.method == "GET" or "add_rule" in data:
+        # Prefilled from a preview link, or "Add rule" without JavaScript.
+        if "add_rule" in data:
+            rows.append(new_row(rows))
+        return _render_form(request, form, rows, segment)
+
+    fields = {
+        "name": form.cleaned_data.get("name", ""),
+        "description": form.cleaned_data.get("description", ""),
+        "rules": [row.as_input() for row in rows],
+    }
+    try:
+        if segment is None:
+            segment = actions.segment_create(application=request.application, **fields)
+            messages.success(request, f'Segment "{segment.name}" created.')
+        else:
+            actions.segment_update(segment=segment, **fields)
+            messages.success(request, f'Segment "{segment.name}" saved.')
+    except ValidationError as error:
+        errors = error_dict(error)
+        attach_errors(rows, errors)
+        return _render_form(request, form, rows, segment, errors, status=400)
+    return redirect("segments:detail", app_id=request.application.pk, pk=segment.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@application_view
+def segment_create(request: HttpRequest) -> HttpResponse:
+    return _segment_form(request, None)
+
+
+def _editable_segment(request: HttpRequest, pk: int) -> Segment | HttpResponse:
+    segment = get_in_application(Segment.objects, request, pk=pk)
+    if segment.is_builtin:
+        return HttpResponseForbidden(
+            f'The built-in "{segment.name}" segment cannot be edited or deleted.'
+        )
+    return segment
+
+
+@require_http_methods(["GET", "POST"])
+@application_view
+def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = _editable_segment(request, pk)
+    if isinstance(segment, HttpResponse):
+        return segment
+    return _segment_form(request, segment)
+
+
+def _form_url(request: HttpRequest, query: Any) -> str:
+    """The create or edit form, prefilled with the rules in ``query`` (no-JavaScript links)."""
+    app_id, segment_pk = request.application.pk, query.get("segment")
+    if segment_pk:
+        url = reverse("segments:edit", args=[app_id, segment_pk])
+    else:
+        url = reverse("segments:create", args=[app_id])
+    return f"{url}?{query.urlencode()}"
+
+
+def _segment_param(request: HttpRequest) -> Segment | None:
+    pk = request.GET.get("segment")
+    if not pk:
+        return None
+    if not pk.isdigit():
+        pk = "0"  # answers 404 below
+    return get_in_application(Segment.objects.filter(is_builtin=False), request, pk=pk)
+
+
+@require_GET
+@application_view
+def segment_preview(request: HttpRequest) -> HttpResponse:
+    """The live preview of the rules being edited; without htmx, the form prefilled."""
+    segment = _segment_param(request)
+    if not request.htmx:
+        return redirect(_form_url(request, request.GET))
+    rows = parse_rules(request.GET, _traits(request))
+    context = _preview_context(request, rows, segment)
+    return render(request, "segments/segment_form.html#preview", context)
+
+
+@require_GET
+@application_view
+def segment_rule_row(request: HttpRequest) -> HttpResponse:
+    """One rule row, re-shaped for its trait and operator; with ``add``, a new empty row."""
+    segment = _segment_param(request)
+    if not request.htmx:
+        return redirect(_form_url(request, request.GET))
+    traits = _traits(request)
+    rows = parse_rules(request.GET, traits)
+    if "add" in request.GET or not rows:
+        row = new_row(rows)
+        row.autofocus = True
+    else:
+        row = rows[0]  # numbered in the page by static/js/app.js
+    context = {"row": row, "traits": list(traits.values()), "segment": segment}
+    response = render(request, "segments/segment_form.html#rule-row", context)
+    # After the swap, so that the preview reads the new row.
+    return trigger_client_event(response, "rules-changed", after="settle")
+
+
+# --- Segment page and delete -------------------------------------------------------------
+
+
+@require_GET
+@application_view
+def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    application = request.application
+    segment = get_in_application(selectors.segments_with_rules(application), request, pk=pk)
+    filterset = EndUserFilter(
+        request.GET, queryset=segment.members().order_by("external_id"), application=application
+    )
+    page = Paginator(filterset.qs, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "segment": segment,
+        "member_count": selectors.count_users(application, {"n": segment.conditions})["n"],
+        "filter": filterset,
+        "page": page,
+        "experiences": segment.experiences.order_by("name"),
+        "traits": application.trait_definitions.all(),
+    }
+    return render(
+        request, template_for(request, "segments/segment_detail.html", "members"), context
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@application_view
+def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = _editable_segment(request, pk)
+    if isinstance(segment, HttpResponse):
+        return segment
+    if request.method == "POST":
+        name = segment.name
+        actions.segment_delete(segment=segment)
+        messages.success(request, f'Segment "{name}" deleted.')
+        return redirect("segments:list", app_id=request.application.pk)
+    context = {"segment": segment, "experiences": segment.experiences.order_by("name")}
+    return render(request, "segments/segment_confirm_delete.html", context)
