@@ -464,3 +464,25 @@ def test_a_broken_segment__the_others_are_still_served(app, poison, monkeypatch,
 @pytest.mark.django_db
 def test_broken_segment_ids__none_when_all_compile(app, poison):
     assert targeting.broken_segment_ids(app) == set()
+
+
+@pytest.mark.django_db
+def test_a_broken_segment__is_badged_on_the_segments_list_and_its_page(
+    app, poison, monkeypatch, client
+):
+    from django.urls import reverse
+
+    from tests.factories import MembershipFactory
+
+    client.force_login(MembershipFactory(application=app).user)
+    monkeypatch.setattr(targeting, "compile_segments", _poisoned(targeting.compile_segments))
+    targeting.clear_local()
+
+    listing = client.get(reverse("segments:list", args=[app.pk])).content.decode()
+    page = client.get(reverse("segments:detail", args=[app.pk, poison.pk])).content.decode()
+    free = app.segments.get(name="Free")
+    healthy = client.get(reverse("segments:detail", args=[app.pk, free.pk]))
+
+    assert listing.count("Broken: matches nobody") == 1
+    assert "Broken: matches nobody" in page and "cannot be compiled" in page
+    assert "Broken" not in healthy.content.decode()
