@@ -57,7 +57,9 @@ class TargetingForm(EditorForm):
 
     def __init__(self, *args: Any, application: Application, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["segments"].queryset = application.segments.prefetch_related("rules__trait")
+        self.fields["segments"].queryset = application.segments.prefetch_related(
+            "rules__trait", "groups", "segment_conditions"
+        )
         self.fields["name"].widget.attrs["autofocus"] = True
 
 

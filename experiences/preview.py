@@ -85,7 +85,7 @@ class Preview:
 
 def preview(experience: Experience, end_user: EndUser, url: str) -> Preview:
     """Whether ``experience`` would be served to ``end_user`` on ``url``, and why."""
-    segments = experience.segments.prefetch_related("rules__trait")
+    segments = experience.segments.prefetch_related("rules__trait", "groups", "segment_conditions")
     events = dict(
         Event.objects.filter(experience=experience, end_user=end_user)
         .values_list("type")

@@ -20,7 +20,7 @@ def audience_q(segments: Iterable[Segment], now: Any = None) -> Q:
 
 def audience(experience: Experience, now: Any = None) -> QuerySet[EndUser]:
     """The users it reaches: one query over the end users."""
-    segments = experience.segments.prefetch_related("rules__trait")
+    segments = experience.segments.prefetch_related("rules__trait", "groups", "segment_conditions")
     return EndUser.objects.filter(application_id=experience.application_id).filter(
         audience_q(segments, now)
     )
@@ -50,7 +50,9 @@ def experiences_for_list(application_id: int) -> QuerySet[Experience]:
             completed_count=Count("events", filter=Q(events__type=Event.Type.COMPLETED)),
             dismissed_count=Count("events", filter=Q(events__type=Event.Type.DISMISSED)),
         )
-        .prefetch_related("segments__rules__trait")
+        .prefetch_related(
+            "segments__rules__trait", "segments__groups", "segments__segment_conditions"
+        )
         # Meta.ordering does not apply to an aggregating query: say it again.
         .order_by("-priority", "name", "pk")
     )

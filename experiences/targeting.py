@@ -26,6 +26,7 @@ from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Prefetch
 
+from segments import tree
 from segments.codegen import compile_chooser, compile_segments
 from segments.evaluator import Condition
 from segments.models import Application, Rule, Segment, TraitDefinition
@@ -165,9 +166,9 @@ class Targeting:
             return frozenset(broken)  # the common case: one compile says all are fine
         except Exception:
             pass
-        for sid, conditions in self._conditions.items():
+        for sid in self._conditions:
             try:
-                compile_segments({sid: conditions})
+                compile_segments(self._conditions, [sid])
             except Exception:
                 logger.exception("segment %s does not compile: it matches nobody", sid)
                 broken.add(sid)
@@ -204,13 +205,13 @@ class Targeting:
     def _alone(self, traits: Mapping[str, Any], now: float | None) -> set[int]:
         """The healthy segments that match, each run alone; one that raises matches nobody."""
         matching = set()
-        for sid, conditions in self._conditions.items():
+        for sid in self._conditions:
             if sid in self.broken:
                 continue
             one = self._singles.get(sid)
             try:
                 if one is None:
-                    one = self._singles[sid] = compile_segments({sid: conditions})
+                    one = self._singles[sid] = compile_segments(self._conditions, [sid])
                 if one(traits, now)[sid]:
                     matching.add(sid)
             except Exception:
@@ -287,7 +288,9 @@ def _load(application_id: int) -> dict[str, Any] | None:
         TraitDefinition.objects.filter(application_id=application_id).values_list("key", flat=True)
     )
     segments = Segment.objects.filter(application_id=application_id).prefetch_related(
-        Prefetch("rules", queryset=Rule.objects.select_related("trait"))
+        Prefetch("rules", queryset=Rule.objects.select_related("trait")),
+        "groups",
+        "segment_conditions",
     )
     through = Experience.segments.through.objects.filter(
         experience__application_id=application_id
@@ -305,10 +308,14 @@ def _load(application_id: int) -> dict[str, Any] | None:
             {
                 "id": segment.pk,
                 "name": segment.name,
+                # A flat segment as its rules (the common case), a tree as plain tuples.
                 "conditions": [
                     (c.trait, c.type, c.operator, c.value, c.case_sensitive)
                     for c in segment.conditions
-                ],
+                ]
+                if segment.is_flat
+                else None,
+                "tree": None if segment.is_flat else tree.to_plain(segment.tree),
             }
             for segment in segments
         ],
@@ -340,10 +347,12 @@ def _compile_patterns(patterns: Iterable[Any]) -> tuple[UrlPattern | str, ...]:
     return tuple(compiled)
 
 
-def _conditions(segment: Mapping[str, Any]) -> tuple[Condition, ...] | None:
+def _conditions(segment: Mapping[str, Any]) -> tuple[Condition, ...] | tree.Group | None:
     # A rule that no longer fits its retyped trait compiles to "matches nobody" (evaluator);
     # rules that cannot even be read make their segment broken (``Targeting.broken``).
     try:
+        if segment.get("tree") is not None:
+            return tree.from_plain(segment["tree"])
         return tuple(Condition(*fields) for fields in segment["conditions"])
     except Exception:
         logger.exception("segment %s has unreadable rules: it matches nobody", segment["id"])

@@ -143,7 +143,7 @@ def experience_audience(request: HttpRequest) -> HttpResponse:
     ids = [i for i in request.GET.getlist("segments") if i.isdigit()]
     segments = list(
         Segment.objects.filter(application=request.application, pk__in=ids).prefetch_related(
-            "rules__trait"
+            "rules__trait", "groups", "segment_conditions"
         )
     )
     reach = audience_reach(request.application, segments)

@@ -20,8 +20,18 @@ from django.utils import timezone
 
 from callout.db import fetchone_prepared
 
-from . import coerce, merge, operators
-from .models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
+from . import coerce, merge, operators, tree
+from .models import (
+    Application,
+    EndUser,
+    Membership,
+    Rule,
+    RuleGroup,
+    Segment,
+    SegmentCondition,
+    TraitDefinition,
+    trees_of,
+)
 from .operators import RuleError
 from .traits import MAX_ID, MAX_TRAITS, TraitError, check_key, check_traits, infer_type
 
@@ -268,25 +278,115 @@ def _collect(*checks: Any) -> list[Any]:
     return results
 
 
+def _lock(application: Application) -> None:
+    """Segment saves of one application one at a time: two edits that each pass the cycle
+    check (A uses B, B uses A) cannot both commit."""
+    Application.objects.select_for_update().filter(pk=application.pk).exists()
+
+
+def definition_check(
+    *, application: Application, definition: Any, segment: Segment | None = None
+) -> dict[str, Any]:
+    """A definition (segments/tree.py) validated and normalised for saving; raises
+    ValidationError keyed by path in the body (``definition.rules[2].value``)."""
+    trees = trees_of(application.pk)
+    names = dict(application.segments.values_list("pk", "name"))
+    try:
+        return tree.clean(
+            definition,
+            trait_types=dict(application.trait_definitions.values_list("key", "type")),
+            segments={sid: tree.as_json(t) for sid, t in trees.items()},
+            names=names,
+            this=segment.pk if segment is not None else None,
+        )
+    except tree.DefinitionError as error:
+        raise ValidationError(error.errors) from None
+
+
+def _store_definition(segment: Segment, definition: Mapping[str, Any]) -> None:
+    """Replace the segment's nodes with a clean definition's."""
+    segment.rules.all().delete()
+    segment.segment_conditions.all().delete()
+    segment.groups.all().delete()
+    traits = {t.key: t for t in segment.application.trait_definitions.all()}
+    rules: list[Rule] = []
+    references: list[SegmentCondition] = []
+
+    def store(nodes: list[Mapping[str, Any]], group: RuleGroup | None) -> None:
+        for position, node in enumerate(nodes):
+            if "match" in node:
+                child = RuleGroup.objects.create(
+                    segment=segment, parent=group, match=node["match"], position=position
+                )
+                store(node["rules"], child)
+            elif "segment" in node:
+                references.append(
+                    SegmentCondition(
+                        segment=segment, group=group, target_id=node["segment"], position=position
+                    )
+                )
+            else:
+                rules.append(
+                    Rule(
+                        segment=segment,
+                        group=group,
+                        trait=traits[node["trait"]],
+                        operator=node["operator"],
+                        value=node.get("value"),
+                        case_sensitive=node.get("case_sensitive", False),
+                        position=position,
+                    )
+                )
+
+    segment.match = definition["match"]
+    store(definition["rules"], None)
+    Rule.objects.bulk_create(rules)
+    SegmentCondition.objects.bulk_create(references)
+
+
+def _flat(rules: list[Rule]) -> dict[str, Any]:
+    """Clean rules (the rule-row form's) as the top group of a definition."""
+    return {
+        "match": tree.ALL,
+        "rules": [
+            {
+                "trait": rule.trait.key,
+                "operator": rule.operator,
+                "value": rule.value,
+                "case_sensitive": rule.case_sensitive,
+            }
+            for rule in rules
+        ],
+    }
+
+
 @transaction.atomic
 def segment_create(
     *,
     application: Application,
     name: str,
     rules: Iterable[RuleInput] = (),
+    definition: Any = None,
     description: str = "",
 ) -> Segment:
+    """A new segment: its rules AND'd (``rules``, as the rule-row form sends them, errors keyed
+    ``rules.N.field``) or a whole tree (``definition``, errors keyed by path)."""
+    _lock(application)
     rules = list(rules)
     name, cleaned = _collect(
-        lambda: _clean_name(application, name), lambda: _clean_rules(application, rules)
+        lambda: _clean_name(application, name),
+        lambda: (
+            _flat(_clean_rules(application, rules))
+            if definition is None
+            else definition_check(application=application, definition=definition)
+        ),
     )
     with unique_or_field_error("name", _name_taken(name)):  # a concurrent save of this name
         segment = Segment.objects.create(
             application=application, name=name, description=(description or "").strip()
         )
-    for rule in cleaned:
-        rule.segment = segment
-    Rule.objects.bulk_create(cleaned)
+    _store_definition(segment, cleaned)
+    segment.save(update_fields=["match"])
     _sync_indexes_on_commit(application)
     return segment
 
@@ -303,33 +403,56 @@ def segment_update(
     name: str | None = None,
     description: str | None = None,
     rules: Iterable[RuleInput] | None = None,
+    definition: Any = None,
 ) -> Segment:
+    """Rename, describe, or replace the rules (``rules``: AND'd) or the tree (``definition``)."""
     _refuse_builtin(segment, "edited")
-    rules = None if rules is None else list(rules)
     application = segment.application
+    _lock(application)
+    rules = None if rules is None else list(rules)
+
+    def check_definition() -> dict[str, Any] | None:
+        if definition is not None:
+            return definition_check(application=application, definition=definition, segment=segment)
+        return None if rules is None else _flat(_clean_rules(application, rules))
+
     new_name, cleaned = _collect(
         lambda: segment.name if name is None else _clean_name(application, name, segment),
-        lambda: None if rules is None else _clean_rules(application, rules),
+        check_definition,
     )
     segment.name = new_name
     if description is not None:
         segment.description = description.strip()
+    if cleaned is not None:
+        _store_definition(segment, cleaned)
+        _sync_indexes_on_commit(application)
     with unique_or_field_error("name", _name_taken(new_name)):  # a concurrent rename
         segment.save()
-    if cleaned is not None:
-        segment.rules.all().delete()
-        for rule in cleaned:
-            rule.segment = segment
-        Rule.objects.bulk_create(cleaned)
-        _sync_indexes_on_commit(application)
-    for cached in ("conditions", "compiled"):
+    for cached in ("tree", "conditions", "compiled"):
         segment.__dict__.pop(cached, None)
     return segment
 
 
+def segment_users(segment: Segment) -> tuple[list[Segment], list[Any]]:
+    """Where a segment is used: the segments whose definitions reference it, and the
+    experiences that target it."""
+    using = Segment.objects.filter(segment_conditions__target=segment).distinct().order_by("name")
+    return list(using), list(segment.experiences.order_by("name"))
+
+
 @transaction.atomic
 def segment_delete(*, segment: Segment) -> None:
+    """Refused while the segment is used, naming where (a segment condition of another
+    segment is also held by the database: PROTECT)."""
     _refuse_builtin(segment, "deleted")
+    segments, experiences = segment_users(segment)
+    if segments or experiences:
+        used = [f'segment "{s.name}"' for s in segments]
+        used += [f'experience "{e.name}"' for e in experiences]
+        raise ValidationError(
+            f'"{segment.name}" is used by {", ".join(used)}: remove it from them first.',
+            code="in_use",
+        )
     segment.delete()
     _sync_indexes_on_commit(segment.application)
 

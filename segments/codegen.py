@@ -237,14 +237,17 @@ def _segments_source(
     return lines, {sid: answers[sid] for sid in wanted if sid in answers}
 
 
-def compile_segments(segments: Mapping[int, Any]) -> Callable[..., dict[int, bool]]:
+def compile_segments(
+    segments: Mapping[int, Any], wanted: Iterable[int] | None = None
+) -> Callable[..., dict[int, bool]]:
     """Many segments as one generated function ``(traits, now=None) -> {segment id: matches}``.
 
     For a serve, which checks most segments of an application: each trait is read (and a date
     trait coerced) once, and each distinct rule is computed once, however many segments share
-    it. A segment's answer is the same as its ``CompiledSegment.matches``."""
+    it. A segment's answer is the same as its ``CompiledSegment.matches``. ``wanted``: only
+    these segments' answers (the others are there for references)."""
     env: dict[str, Any] = {}
-    lines, answers = _segments_source(segments, env, list(segments))
+    lines, answers = _segments_source(segments, env, list(segments if wanted is None else wanted))
     entries = ", ".join(f"{_literal(sid, False)}: {answer}" for sid, answer in answers.items())
     return _make("segments", f"segments of {len(answers)}", env, [*lines, f"return {{{entries}}}"])
 

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import secrets
 from functools import cached_property
 from typing import Any
@@ -7,10 +9,10 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from . import coerce, operators
-from .codegen import CompiledSegment
+from . import coerce, operators, tree
+from .codegen import CompiledSegment, compile_tree
 from .evaluator import Condition
-from .sql import conditions_q
+from .sql import conditions_q, tree_q
 
 EVERYONE = "Everyone"
 
@@ -58,7 +60,7 @@ class Application(models.Model):
                 )
 
     @property
-    def everyone(self) -> "Segment":
+    def everyone(self) -> Segment:
         return self.segments.get(is_builtin=True)
 
 
@@ -142,10 +144,23 @@ class EndUser(models.Model):
         return self.external_id
 
 
+class Match(models.TextChoices):
+    ALL = tree.ALL, "all"
+    ANY = tree.ANY, "any"
+    NONE = tree.NONE, "none"
+
+
 class Segment(models.Model):
+    """A named group of users: a tree of rules (segments/tree.py), stored as rows so that the
+    database keeps its promises: a trait that a rule uses and a segment that another segment
+    references cannot be deleted under them (RESTRICT, PROTECT). ``match`` is the top group's;
+    ``Rule``, ``RuleGroup`` and ``SegmentCondition`` are its nodes, each with its group (None:
+    the top) and its position there."""
+
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="segments")
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
+    match = models.CharField(max_length=4, choices=Match.choices, default=Match.ALL)
     is_builtin = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -166,28 +181,70 @@ class Segment(models.Model):
         return self.name
 
     @cached_property
+    def tree(self) -> tree.Group:
+        """The definition as plain data (uses prefetched nodes when present:
+        ``selectors.segments_with_rules``)."""
+        children: dict[int | None, list[tuple[int, int, Any]]] = {}
+        for rule in self.rules.all():
+            children.setdefault(rule.group_id, []).append((rule.position, 0, rule.condition))
+        for ref in self.segment_conditions.all():
+            children.setdefault(ref.group_id, []).append((ref.position, 1, tree.Ref(ref.target_id)))
+        groups = {group.pk: group for group in self.groups.all()}
+        for group in groups.values():
+            children.setdefault(group.parent_id, []).append((group.position, 2, group.pk))
+
+        def build(group_id: int | None, match: str) -> tree.Group:
+            nodes = []
+            for _, kind, node in sorted(children.get(group_id, []), key=lambda c: c[:2]):
+                nodes.append(build(node, groups[node].match) if kind == 2 else node)
+            return tree.Group(match, tuple(nodes))
+
+        return build(None, self.match)
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        """The exchange format: ``{"match": ..., "rules": [...]}`` (segments/tree.py)."""
+        return tree.as_json(self.tree)
+
+    @property
+    def is_flat(self) -> bool:
+        """Rules AND'd, no group and no segment condition: what the rule-row form edits."""
+        return self.match == Match.ALL and all(
+            isinstance(node, Condition) for node in self.tree.nodes
+        )
+
+    @cached_property
     def conditions(self) -> list[Condition]:
-        """The rules as plain data (uses prefetched rules and traits when present)."""
-        return [rule.condition for rule in self.rules.all()]
+        """Every rule of the tree, in order (for a flat segment: its rules AND'd)."""
+        return tree.conditions_of(self.tree)
 
     @cached_property
     def compiled(self) -> CompiledSegment:
         return CompiledSegment(self.conditions)
 
     def matches(self, traits: dict[str, Any], now: Any = None) -> bool:
-        """In memory, no query once the rules are loaded."""
-        return self.compiled.matches(traits, None if now is None else coerce.now_seconds(now))
+        """In memory; references read the referenced segments' current definitions."""
+        when = None if now is None else coerce.now_seconds(now)
+        if self.is_flat:
+            return self.compiled.matches(traits, when)
+        return compile_tree(self.tree, trees_of(self.application_id))(traits, when)
 
-    def members(self, now: Any = None) -> models.QuerySet["EndUser"]:
-        """The same rules as one SQL query."""
-        return EndUser.objects.filter(application_id=self.application_id).filter(
-            conditions_q(self.conditions, now)
-        )
+    def members(self, now: Any = None) -> models.QuerySet[EndUser]:
+        """The same definition as one SQL query."""
+        users = EndUser.objects.filter(application_id=self.application_id)
+        if self.is_flat:
+            return users.filter(conditions_q(self.conditions, now))
+        return users.filter(tree_q(self.tree, now, trees_of(self.application_id).get))
 
     def describe(self) -> str:
-        if not self.conditions:
-            return "all identified users"
-        return " AND ".join(c.describe() for c in self.conditions)
+        if self.is_flat:
+            if not self.conditions:
+                return "all identified users"
+            return " AND ".join(c.describe() for c in self.conditions)
+        names = dict(
+            Segment.objects.filter(application_id=self.application_id).values_list("pk", "name")
+        )
+        return tree.describe(self.tree, names)
 
 
 def operator_choices() -> list[tuple[str, str]]:
@@ -195,8 +252,63 @@ def operator_choices() -> list[tuple[str, str]]:
     return [(name, op.label) for name, op in operators.OPERATORS.items()]
 
 
+def trees_of(application_id: int) -> dict[int, tree.Group]:
+    """Every segment's tree of an application (4 queries): what references resolve to."""
+    segments = Segment.objects.filter(application_id=application_id).prefetch_related(
+        models.Prefetch("rules", queryset=Rule.objects.select_related("trait")),
+        "groups",
+        "segment_conditions",
+    )
+    return {segment.pk: segment.tree for segment in segments}
+
+
+class RuleGroup(models.Model):
+    """A nested group of a segment's tree: its nodes are the rules, groups and segment
+    conditions whose ``group`` it is."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="groups")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    match = models.CharField(max_length=4, choices=Match.choices)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.match} of {self.segment}"
+
+
+class SegmentCondition(models.Model):
+    """ "The user is in segment ``target``": the target's current definition, whatever it
+    becomes. PROTECT: a segment that others use cannot be deleted under them."""
+
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="segment_conditions"
+    )
+    group = models.ForeignKey(
+        RuleGroup,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="segment_conditions",
+    )
+    target = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="used_by")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return f"in segment {self.target}"
+
+
 class Rule(models.Model):
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="rules")
+    group = models.ForeignKey(
+        RuleGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="rules"
+    )
     # RESTRICT: a trait that rules use cannot disappear under them, yet deleting a whole
     # application (which takes its segments, rules and traits together) still works.
     trait = models.ForeignKey(TraitDefinition, on_delete=models.RESTRICT, related_name="rules")

@@ -16,13 +16,13 @@ from typing import Any
 
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
-from . import coerce
+from . import coerce, tree
 from .coerce import now_seconds
 from .counting import DeadlineExceeded, MemberCount, count_members, deadline
 from .evaluator import Condition
-from .models import Application, EndUser, Rule, Segment, TraitDefinition
+from .models import Application, EndUser, Rule, Segment, TraitDefinition, trees_of
 from .operators import case_applies
-from .sql import MATCH_NONE, TraitFits, conditions_q
+from .sql import MATCH_NONE, TraitFits, conditions_q, tree_q
 
 SAMPLE_USERS = 10
 # The live preview never keeps the form waiting longer than about this (segments/counting.py).
@@ -34,28 +34,51 @@ PREVIEW_TIMEOUT_MS = 800
 
 @dataclass(frozen=True)
 class AnyOf:
-    """A group of users in any of several groups of (AND'd) conditions: an experience's
-    audience, its segments OR'd. None of no group (an audience without a segment is nobody)."""
+    """A group of users in any of several segments (trees, or conditions AND'd): an
+    experience's audience, its segments OR'd. None of no group (an audience without a segment
+    is nobody)."""
 
-    groups: tuple[tuple[Condition, ...], ...]
+    groups: tuple[tree.Group | tuple[Condition, ...], ...]
 
     @classmethod
     def segments(cls, segments: Iterable[Segment]) -> AnyOf:
-        return cls(tuple(tuple(segment.conditions) for segment in segments))
+        return cls(tuple(segment.tree for segment in segments))
 
 
-Group = Sequence[Condition] | AnyOf
+Group = Sequence[Condition] | tree.Group | AnyOf
 
 
-def group_q(group: Group, now: Any = None) -> Q:
-    """The filter of one group: its conditions AND'd, or for ``AnyOf`` each group OR'd."""
+def group_q(group: Group, now: Any = None, resolve: tree.Resolve | None = None) -> Q:
+    """The filter of one group: its conditions AND'd, a tree (references read through
+    ``resolve``), or for ``AnyOf`` each OR'd."""
     when = now_seconds(now)
     if isinstance(group, AnyOf):
         q = MATCH_NONE
-        for conditions in group.groups:
-            q |= conditions_q([_hashable(c) for c in conditions], when)
+        for one in group.groups:
+            q |= group_q(one, when, resolve)
         return q
+    if isinstance(group, tree.Group):
+        return tree_q(_hashable_tree(group), when, lambda sid: _resolved(resolve, sid))
     return conditions_q([_hashable(c) for c in group], when)
+
+
+def _resolved(resolve: tree.Resolve | None, segment_id: int) -> tree.Group | None:
+    found = resolve(segment_id) if resolve is not None else None
+    return _hashable_tree(found) if found is not None else None
+
+
+def _hashable_tree(node: Any) -> Any:
+    if isinstance(node, Condition):
+        return _hashable(node)
+    if isinstance(node, tree.Group):
+        return tree.Group(node.match, tuple(_hashable_tree(n) for n in node.nodes))
+    return node
+
+
+def _references(group: Any) -> bool:
+    if isinstance(group, AnyOf):
+        return any(_references(g) for g in group.groups)
+    return isinstance(group, tree.Group) and bool(tree.references_of(group))
 
 
 def count_users(
@@ -69,8 +92,12 @@ def count_users(
         return {}
     when = now_seconds(now)
     keys = list(groups)
+    application_id = application if isinstance(application, int) else application.pk
+    # References read the other segments' current trees (4 queries), only when there are any.
+    trees = trees_of(application_id) if any(_references(g) for g in groups.values()) else {}
     aggregates = {
-        f"n{i}": Count("pk", filter=group_q(groups[key], when)) for i, key in enumerate(keys)
+        f"n{i}": Count("pk", filter=group_q(groups[key], when, trees.get))
+        for i, key in enumerate(keys)
     }
     row = EndUser.objects.filter(application=application).aggregate(**aggregates)
     return {key: row[f"n{i}"] for i, key in enumerate(keys)}
@@ -89,7 +116,11 @@ def segments_with_rules(application: Application) -> QuerySet[Segment]:
     use each (an annotation, not a query per row)."""
     return (
         Segment.objects.filter(application=application)
-        .prefetch_related(Prefetch("rules", queryset=Rule.objects.select_related("trait")))
+        .prefetch_related(
+            Prefetch("rules", queryset=Rule.objects.select_related("trait")),
+            "groups",
+            "segment_conditions",
+        )
         .annotate(experience_count=Count("experiences", distinct=True))
         .order_by("-is_builtin", "name", "pk")  # Everyone first (GROUP BY drops Meta.ordering)
     )
@@ -100,7 +131,7 @@ def attach_member_counts(
 ) -> None:
     """Sets ``member_count`` on each segment, all counted in one query."""
     segments = list(segments)
-    counts = count_users(application, {s.pk: s.conditions for s in segments}, now)
+    counts = count_users(application, {s.pk: s.tree for s in segments}, now)
     for segment in segments:
         segment.member_count = counts[segment.pk]
 
@@ -158,12 +189,12 @@ def segment_preview(
     valid rule with its position in the form. Two queries: the counts, and the samples."""
     when = now_seconds(now)
     only = [condition for _, condition in conditions]
-    groups: dict[Hashable, Sequence[Condition]] = {"total": []}
+    groups: dict[Hashable, Group] = {"total": []}
     for i in range(len(only)):
         groups[("after", i)] = only[: i + 1]
     if segment is not None:
-        groups["before"] = segment.conditions
-        groups["both"] = [*segment.conditions, *only]
+        groups["before"] = segment.tree
+        groups["both"] = tree.Group(tree.ALL, (segment.tree, *only))
     users = EndUser.objects.filter(application=application)
     try:
         with deadline(users.db, PREVIEW_TIMEOUT_MS):
@@ -328,7 +359,20 @@ def explain_user(
     when = now_seconds(now)
     traits = end_user.traits or {}
     verdicts = []
+    trees: dict[int, tree.Group] | None = None
     for segment in segments:
+        if not segment.is_flat:
+            # A tree: each top-level node, in words, with whether it held.
+            if trees is None:
+                trees = trees_of(segment.application_id)
+            names = {s.pk: s.name for s in Segment.objects.filter(pk__in=trees)}
+            verdict = tree.explain(segment.tree, traits, when, trees.get)
+            nodes = [
+                RuleVerdict(number, child.passed, tree.describe(child.node, names, top=False))
+                for number, child in enumerate(verdict.children, start=1)
+            ]
+            verdicts.append(SegmentVerdict(segment, verdict.passed, nodes))
+            continue
         results = segment.compiled.explain(traits, when)
         rules = [
             RuleVerdict(number, passed, rule_reason(condition, traits, passed))

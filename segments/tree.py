@@ -120,6 +120,43 @@ def as_json(node: Node) -> dict[str, Any]:
     return rule
 
 
+def describe(node: Node, names: Mapping[int, str] | None = None, top: bool = True) -> str:
+    """The tree in words: ``plan equals "free" AND (role equals "admin" OR teamSize is
+    greater than 50) AND NOT (employee is true) AND in segment "Engaged"``."""
+    if isinstance(node, Condition):
+        return node.describe()
+    if isinstance(node, Ref):
+        name = (names or {}).get(node.segment)
+        return f'in segment "{name}"' if name else "in a segment that is gone"
+    if not node.nodes:
+        return {ALL: "all identified users", ANY: "nobody", NONE: "all identified users"}[
+            node.match
+        ]
+    parts = [describe(n, names, top=False) for n in node.nodes]
+    joined = (" OR " if node.match == ANY else " AND " if node.match == ALL else " OR ").join(parts)
+    if node.match == NONE:
+        return f"NOT ({joined})"
+    return joined if top or len(parts) == 1 else f"({joined})"
+
+
+def to_plain(node: Node) -> Any:
+    """The tree as nested tuples of plain values (picklable, for the targeting cache)."""
+    if isinstance(node, Condition):
+        return ("rule", node.trait, node.type, node.operator, node.value, node.case_sensitive)
+    if isinstance(node, Ref):
+        return ("segment", node.segment)
+    return ("group", node.match, tuple(to_plain(n) for n in node.nodes))
+
+
+def from_plain(data: Any) -> Node:
+    kind = data[0]
+    if kind == "rule":
+        return Condition(*data[1:])
+    if kind == "segment":
+        return Ref(data[1])
+    return Group(data[1], tuple(from_plain(n) for n in data[2]))
+
+
 # --- Checking a definition for saving ----------------------------------------------------
 
 

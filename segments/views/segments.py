@@ -259,7 +259,7 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     page = Paginator(filterset.qs, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "segment": segment,
-        "member_count": selectors.count_users(application, {"n": segment.conditions})["n"],
+        "member_count": selectors.count_users(application, {"n": segment.tree})["n"],
         "filter": filterset,
         "page": page,
         "experiences": segment.experiences.order_by("name"),
