@@ -475,8 +475,9 @@ def test_a_broken_segment__is_badged_on_the_segments_list_and_its_page(
     from tests.factories import MembershipFactory
 
     client.force_login(MembershipFactory(application=app).user)
-    monkeypatch.setattr(targeting, "compile_segments", _poisoned(targeting.compile_segments))
-    targeting.clear_local()
+    from segments import selectors
+
+    monkeypatch.setattr(selectors, "compile_segments", _poisoned(selectors.compile_segments))
 
     listing = client.get(reverse("segments:list", args=[app.pk])).content.decode()
     page = client.get(reverse("segments:detail", args=[app.pk, poison.pk])).content.decode()
