@@ -7,11 +7,14 @@ SECRET_KEY     required in production
 DEBUG          "1" for development
 ALLOWED_HOSTS  comma separated
 HTTPS          "1" behind a TLS proxy: secure cookies, HSTS, redirect to https
+DB_CONNECT_TIMEOUT  seconds to open a database connection (default 3)
+DB_STATEMENT_TIMEOUT  milliseconds a statement may run, PostgreSQL (default 15000; 0 = none)
 IDENTIFY_DURABLE  "1": identify's merge waits for the WAL flush like every other write (default
                "0": it commits asynchronously; see docs/deploy.md)
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -63,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "callout.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "callout.urls"
@@ -91,6 +95,27 @@ DATABASES = {
     )
 }
 
+# Timeouts, so that a database that does not answer costs a request seconds, not a worker:
+# DB_CONNECT_TIMEOUT (seconds) bounds opening a connection (a frozen or unreachable server);
+# DB_STATEMENT_TIMEOUT (milliseconds, 0 = none) makes PostgreSQL cancel a statement that runs
+# longer (a lock queue, a runaway query), which the API answers as its JSON 503 and Engage as
+# its "try again" page. They ride on the connection's start-up packet: no query per request.
+# Management commands (migrate, import_users, sync_trait_indexes) run long on purpose: they get
+# no statement timeout unless DB_STATEMENT_TIMEOUT is set for them explicitly.
+DB_CONNECT_TIMEOUT = int(os.environ.get("DB_CONNECT_TIMEOUT", "3"))
+_MANAGEMENT = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] != ["runserver"]
+DB_STATEMENT_TIMEOUT = int(
+    os.environ.get("DB_STATEMENT_TIMEOUT", "0" if _MANAGEMENT and not TESTING else "15000")
+)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
+    if DB_STATEMENT_TIMEOUT > 0:
+        _options.setdefault("options", f"-c statement_timeout={DB_STATEMENT_TIMEOUT}")
+
+# /healthz answers within this many seconds whatever the database or the cache do.
+HEALTHZ_TIMEOUT = float(os.environ.get("HEALTHZ_TIMEOUT", "1.5"))
+
 # Lets the serve's one lookup (experiences.targeting) run as a prepared statement: planning it
 # costs more than running it. Django's own cursors bind on the client and never prepare.
 # DATABASE_PREPARE=0 turns it off, for PgBouncer < 1.21 in transaction mode.
@@ -112,6 +137,11 @@ if os.environ.get("REDIS_URL"):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
             "KEY_PREFIX": "callout",
+            # A hung Redis costs a request a second, not a worker (/healthz relies on it).
+            "OPTIONS": {
+                "socket_connect_timeout": float(os.environ.get("REDIS_TIMEOUT", "1")),
+                "socket_timeout": float(os.environ.get("REDIS_TIMEOUT", "1")),
+            },
         }
     }
 else:

@@ -1,0 +1,35 @@
+"""Project-wide middleware: what every Engage and admin page shares."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+
+logger = logging.getLogger(__name__)
+
+
+class DatabaseUnavailableMiddleware:
+    """A database that cannot be reached in DB_CONNECT_TIMEOUT, or a statement PostgreSQL
+    cancelled after DB_STATEMENT_TIMEOUT, is an OperationalError: answer a plain 503 page that
+    says to try again instead of the generic 500. The snippet's API answers its own JSON 503
+    (experiences/api.py) and never gets here."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError):
+            return None
+        logger.error("database unavailable on %s: %s", request.path, exception)
+        # Rendered without the request: context processors would query the database again.
+        html = render_to_string("database_unavailable.html")
+        response = HttpResponse(html, status=503)
+        response["Retry-After"] = "5"
+        return response
