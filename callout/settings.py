@@ -7,6 +7,7 @@ SECRET_KEY     required in production
 DEBUG          "1" for development
 ALLOWED_HOSTS  comma separated
 HTTPS          "1" behind a TLS proxy: secure cookies, HSTS, redirect to https
+HSTS_INCLUDE_SUBDOMAINS, HSTS_PRELOAD  "1" adds includeSubDomains / preload to HSTS (HTTPS=1)
 DB_CONNECT_TIMEOUT  seconds to open a database connection (default 3)
 DB_STATEMENT_TIMEOUT  milliseconds a statement may run, PostgreSQL (default 15000; 0 = none)
 IDENTIFY_DURABLE  "1": identify's merge waits for the WAL flush like every other write (default
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -41,6 +43,26 @@ if os.environ.get("HTTPS") == "1":
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", "31536000"))
+    # Off unless asked: includeSubDomains forces HTTPS on every subdomain of the host, and
+    # preload is a promise to browsers that is slow to take back (hstspreload.org).
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("HSTS_INCLUDE_SUBDOMAINS") == "1"
+    SECURE_HSTS_PRELOAD = os.environ.get("HSTS_PRELOAD") == "1"
+
+# Content-Security-Policy on every response (Engage, admin; harmless on the API's JSON): only
+# this origin's scripts and styles, plus inline ones carrying the request's nonce; no
+# 'unsafe-inline', no 'unsafe-eval' (htmx's hx-on and its eval are off: base.html's
+# htmx-config), no wildcards. Pages may not be framed (clickjacking) and forms post only here.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -65,6 +87,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "callout.middleware.DatabaseUnavailableMiddleware",
 ]
@@ -83,6 +106,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "segments.context_processors.navigation",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -148,7 +172,10 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

@@ -209,12 +209,20 @@
     var host = document.createElement("callout-root");
     // Inline !important beats any host stylesheet rule on the host element; inside, the shadow
     // root keeps host CSS out and ours in.
-    host.setAttribute("style", "all:initial!important;display:block!important;position:fixed!important;" +
-      "top:0!important;left:0!important;width:0!important;height:0!important;z-index:2147483000!important");
+    // Styles go through the CSSOM (style.cssText, a constructed style sheet), which a host
+    // page's Content-Security-Policy allows; a style attribute or a <style> element it may not.
+    host.style.cssText = "all:initial!important;display:block!important;position:fixed!important;" +
+      "top:0!important;left:0!important;width:0!important;height:0!important;z-index:2147483000!important";
     var shadow = host.attachShadow({ mode: "open" });
-    var style = document.createElement("style");
-    style.textContent = CSS;
-    shadow.appendChild(style);
+    if (shadow.adoptedStyleSheets && window.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      shadow.adoptedStyleSheets = [sheet];
+    } else {
+      var style = document.createElement("style");
+      style.textContent = CSS;
+      shadow.appendChild(style);
+    }
     state.layer = el("div", { "class": "c-layer" });
     shadow.appendChild(state.layer);
     state.shadow = shadow;
@@ -434,8 +442,8 @@
       var spacer = document.createElement("callout-spacer");
       var body = document.body || document.documentElement;
       function fit() {
-        spacer.setAttribute("style", "display:block!important;margin:0!important;padding:0!important;" +
-          "height:" + Math.ceil(node.getBoundingClientRect().height) + "px!important");
+        spacer.style.cssText = "display:block!important;margin:0!important;padding:0!important;" +
+          "height:" + Math.ceil(node.getBoundingClientRect().height) + "px!important";
       }
       fit();
       if (position === "c-top") body.insertBefore(spacer, body.firstChild);
