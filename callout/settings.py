@@ -16,6 +16,7 @@ IDENTIFY_DURABLE  "1": identify's merge waits for the WAL flush like every other
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "django_filters",
     "segments",
     "experiences",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "callout.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: it turns a lockout found during the login into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "callout.urls"
@@ -177,6 +181,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling: django-axes, chosen over a limiter on the cache because it counts in the
+# database (a Redis flush, which docs/deploy.md allows at any time, would lift every lockout),
+# sits in the authentication backend (the Engage login and the admin's alike), lists attempts
+# in the admin and ships reset commands (manage.py axes_reset, axes_reset_username,
+# axes_reset_ip). A username, or an IP address, with LOGIN_FAILURE_LIMIT failures in a row is
+# locked out for LOGIN_LOCKOUT_MINUTES; a success resets its count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "callout.clientip.client_ip"
+AXES_VERBOSE = not TESTING
+# Proxies in front of gunicorn that append to X-Forwarded-For (callout/clientip.py).
+PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
