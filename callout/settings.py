@@ -198,6 +198,16 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "callout.clientip.client_ip"
 AXES_VERBOSE = not TESTING
+# The snippet API's rate limits (callout/ratelimit.py): requests per API_RATE_WINDOW seconds per
+# public key and per client IP address; 0 turns one off. Far above what one customer's users or
+# one office behind a NAT send; they stop floods, not use. Under pytest they count but are out
+# of reach (the suite sends thousands of requests from 127.0.0.1); tests of the limits set
+# their own.
+_RATE_DEFAULTS = ("1000000", "1000000") if TESTING else ("20000", "2000")
+API_RATE_LIMIT_KEY = int(os.environ.get("API_RATE_LIMIT_KEY", _RATE_DEFAULTS[0]))
+API_RATE_LIMIT_IP = int(os.environ.get("API_RATE_LIMIT_IP", _RATE_DEFAULTS[1]))
+API_RATE_WINDOW = int(os.environ.get("API_RATE_WINDOW", "10"))
+
 # Proxies in front of gunicorn that append to X-Forwarded-For (callout/clientip.py).
 PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
 

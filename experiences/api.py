@@ -25,6 +25,7 @@ from django.db import DatabaseError, IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from callout import ratelimit
 from segments.actions import end_user_clean, end_user_identify
 from segments.traits import MAX_ID
 
@@ -72,7 +73,9 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method in methods:
+            if (wait := ratelimit.retry_after(request)) is not None:
+                response = ratelimit.refused(wait)
+            elif request.method in methods:
                 try:
                     response = view(request, *args, **kwargs)
                 except ApiError as error:
