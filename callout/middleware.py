@@ -9,6 +9,8 @@ from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
+from . import replica
+
 logger = logging.getLogger(__name__)
 
 
@@ -27,6 +29,9 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError):
             return None
+        if replica.read_replica_in_use() and request.method in replica.SAFE:
+            # ReplicaMiddleware runs the request again on the primary.
+            request.replica_failed = True  # type: ignore[attr-defined]
         logger.error("database unavailable on %s: %s", request.path, exception)
         # Rendered without the request: context processors would query the database again.
         html = render_to_string("database_unavailable.html")

@@ -10,6 +10,7 @@ HTTPS          "1" behind a TLS proxy: secure cookies, HSTS, redirect to https
 HSTS_INCLUDE_SUBDOMAINS, HSTS_PRELOAD  "1" adds includeSubDomains / preload to HSTS (HTTPS=1)
 DB_CONNECT_TIMEOUT  seconds to open a database connection (default 3)
 DB_STATEMENT_TIMEOUT  milliseconds a statement may run, PostgreSQL (default 15000; 0 = none)
+DATABASE_REPLICA_URL  a streaming standby for Engage's reads (callout/replica.py)
 IDENTIFY_DURABLE  "1": identify's merge waits for the WAL flush like every other write (default
                "0": it commits asynchronously; see docs/deploy.md)
 """
@@ -91,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "callout.replica.ReplicaMiddleware",  # a no-op without DATABASE_REPLICA_URL
     "callout.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: it turns a lockout found during the login into its page.
     "axes.middleware.AxesMiddleware",
@@ -143,6 +145,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 
 # /healthz answers within this many seconds whatever the database or the cache do.
 HEALTHZ_TIMEOUT = float(os.environ.get("HEALTHZ_TIMEOUT", "1.5"))
+
+# A read replica (callout/replica.py): DATABASE_REPLICA_URL names a streaming standby of the
+# primary; Engage's reads go there while it lags at most REPLICA_MAX_LAG seconds.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"],
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+    )
+    DATABASES["replica"]["OPTIONS"] = {
+        key: value
+        for key, value in DATABASES["default"].get("OPTIONS", {}).items()
+        if key in ("connect_timeout", "options")
+    }
+    # Under tests the replica is the test database itself (no second copy is created).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["callout.replica.ReplicaRouter"]
+REPLICA_MAX_LAG = float(os.environ.get("REPLICA_MAX_LAG", "5"))
+REPLICA_CHECK_SECONDS = float(os.environ.get("REPLICA_CHECK_SECONDS", "1"))
+REPLICA_PIN_SECONDS = int(os.environ.get("REPLICA_PIN_SECONDS", "10"))
 
 # Lets the serve's one lookup (experiences.targeting) run as a prepared statement: planning it
 # costs more than running it. Django's own cursors bind on the client and never prepare.
@@ -221,7 +242,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -41,23 +41,49 @@ def _pg_bin() -> str:
 
 
 class PostgreSQL:
-    """One throwaway cluster on a free port; ``url`` names its ``callout`` database."""
+    """One throwaway cluster on a free port; ``url`` names its ``callout`` database.
 
-    def __init__(self, *extra: str):
+    ``PostgreSQL(primary=True)`` can stream to standbys; ``PostgreSQL(standby_of=that)`` is a
+    streaming hot standby of it (pg_basebackup -R), as docs/deploy.md's replica."""
+
+    def __init__(self, *, primary: bool = False, standby_of: PostgreSQL | None = None):
         self.bin = _pg_bin()
         self.port = free_port()
         self.data = tempfile.mkdtemp(prefix="callout-test-pg.")
         shutil.chown(self.data, "postgres", "postgres")
-        self._as_postgres(
-            "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"
-        )
-        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = [f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"]
+        if standby_of is None:
+            self._as_postgres(
+                "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                "--no-sync",
+            )  # fmt: skip
+        else:
+            os.rmdir(self.data)  # pg_basebackup makes it
+            self._as_postgres(
+                "pg_basebackup", "-h", "127.0.0.1", "-p", str(standby_of.port), "-U", "postgres",
+                "-D", self.data, "-R", "-X", "stream", "--checkpoint=fast",
+            )  # fmt: skip
+            options.append("-c hot_standby=on")
+        if primary:
+            options.append("-c wal_level=replica -c max_wal_senders=4")
         self._as_postgres(
             "pg_ctl", "-D", self.data, "-l", f"{self.data}/log", "-w",
-            "-o", " ".join([options, *extra]), "start",
+            "-o", " ".join(options), "start",
         )  # fmt: skip
-        self._as_postgres("createdb", "-h", "127.0.0.1", "-p", str(self.port), "callout")
+        if standby_of is None:
+            self._as_postgres("createdb", "-h", "127.0.0.1", "-p", str(self.port), "callout")
         self.url = f"postgres://postgres@127.0.0.1:{self.port}/callout"
+
+    def sql(self, statement: str) -> str:
+        """Runs one statement with psql; its output, unaligned."""
+        result = subprocess.run(
+            ["runuser", "-u", "postgres", "--", f"{self.bin}/psql", "-h", "127.0.0.1",
+             "-p", str(self.port), "-d", "callout", "-Atc", statement],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise AssertionError(f"psql failed: {statement}\n{result.stderr}")
+        return result.stdout.strip()
 
     def _as_postgres(self, tool: str, *args: str) -> None:
         subprocess.run(
@@ -91,14 +117,15 @@ class PostgreSQL:
                 os.kill(pid, signal.SIGCONT)
         self._frozen = []
 
-    def stop(self) -> None:
+    def stop(self, *, remove: bool = True) -> None:
         self.thaw()
         subprocess.run(
             ["runuser", "-u", "postgres", "--", f"{self.bin}/pg_ctl", "-D", self.data,
              "-m", "immediate", "stop"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        shutil.rmtree(self.data, ignore_errors=True)
+        if remove:
+            shutil.rmtree(self.data, ignore_errors=True)
 
 
 def server_env(**overrides: str) -> dict[str, str]:
@@ -114,11 +141,12 @@ def server_env(**overrides: str) -> dict[str, str]:
     }
 
 
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        capture_output=True, text=True,
     )  # fmt: skip
+    return result.stdout
 
 
 class Gunicorn:
