@@ -143,6 +143,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     if DB_STATEMENT_TIMEOUT > 0:
         _options.setdefault("options", f"-c statement_timeout={DB_STATEMENT_TIMEOUT}")
 
+# An API request's database waits end after this many seconds even when the server cannot
+# enforce its statement timeout (frozen): callout/dbwatch.py. Above any serve's legitimate
+# time (one statement of about a millisecond), below gunicorn's --timeout. 0 turns it off.
+API_DB_DEADLINE = float(os.environ.get("API_DB_DEADLINE", "5"))
+
 # /healthz answers within this many seconds whatever the database or the cache do.
 HEALTHZ_TIMEOUT = float(os.environ.get("HEALTHZ_TIMEOUT", "1.5"))
 

@@ -25,7 +25,7 @@ from django.db import DatabaseError, IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from callout import ratelimit
+from callout import dbwatch, ratelimit
 from segments.actions import end_user_clean, end_user_identify
 from segments.traits import MAX_ID
 
@@ -77,7 +77,8 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
                 response = ratelimit.refused(wait)
             elif request.method in methods:
                 try:
-                    response = view(request, *args, **kwargs)
+                    with dbwatch.deadline():
+                        response = view(request, *args, **kwargs)
                 except ApiError as error:
                     response = error_response(error.status, error.code, error.message, error.field)
                 except DatabaseError:

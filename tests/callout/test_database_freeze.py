@@ -68,3 +68,33 @@ def test_frozen_database__healthz_503_within_2_s__api_json_503__both_recover(fro
         time.sleep(0.1)
     print(f"recovered: /healthz 200 {time.monotonic() - thawed:.2f} s after the thaw")
     assert get(experiences)[0] == 401
+
+
+def test_frozen_database__a_request_on_an_open_connection__json_503_at_the_deadline(
+    frozen_setup,
+):
+    """A worker that keeps its connection (CONN_MAX_AGE) waits on a socket the frozen server
+    never answers: callout/dbwatch.py cuts it at API_DB_DEADLINE."""
+    database, _ = frozen_setup
+    env = server_env(
+        DATABASE_URL=database.url, DB_CONNECT_TIMEOUT="2", CONN_MAX_AGE="60", API_DB_DEADLINE="2"
+    )
+    server = Gunicorn(env)
+    try:
+        experiences = f"{server.base}/api/v1/experiences?key=pk_unknown&id=u1&url=/"
+        assert get(experiences)[0] == 401  # the worker now holds an open connection
+        database.freeze()
+        try:
+            status, body, seconds = get(experiences)
+            print(f"frozen, open connection: GET /api/v1/experiences {status} in {seconds:.2f} s")
+            assert status == 503 and body["error"]["code"] == "unavailable"
+            assert seconds < 4.0
+        finally:
+            database.thaw()
+        thawed = time.monotonic()
+        while get(experiences)[0] != 401:
+            assert time.monotonic() - thawed < 10, "the API did not recover within 10 s"
+            time.sleep(0.1)
+        print(f"recovered: the API answers {time.monotonic() - thawed:.2f} s after the thaw")
+    finally:
+        server.stop()
