@@ -9,6 +9,9 @@
   if (stub && stub.loaded) return;
 
   var script = document.currentScript;
+  // Percent-encoded URLs longer than this go by POST (see page()): with the key, the id and
+  // user_hash the request line stays under gunicorn's 8,190 bytes.
+  var LONG_URL = 6000;
   var state = {
     key: null,
     host: script && script.src ? script.src.replace(/\/static\/callout\.js.*$/, "") : "",
@@ -128,7 +131,11 @@
     var seq = ++state.seq;
     var query = credentials();
     query.url = url;
-    call("GET", "experiences", null, query).then(safe(function (data) {
+    // Servers cap a request line (gunicorn: 8,190 bytes) and percent-encoding can triple a
+    // URL: a long one goes in the body of identify, which answers the same experiences.
+    var request = encodeURIComponent(url).length > LONG_URL ?
+      call("POST", "identify", query) : call("GET", "experiences", null, query);
+    request.then(safe(function (data) {
       if (data && seq === state.seq && state.user) show(data.experiences || []);
     }));
   }
