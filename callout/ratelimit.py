@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 _KEY_IN_QUERY = re.compile(r"(?:^|&)key=(pk_[A-Za-z0-9_-]{1,100})(?:&|$)")
 _KEY_IN_BODY = re.compile(rb'"key"\s*:\s*"(pk_[A-Za-z0-9_-]{1,100})"')
 _PUBLIC_KEY = re.compile(r"pk_[A-Za-z0-9_-]{1,100}")
+MAX_BODY = 64 * 1024  # the API's own body limit (docs/api.md)
 
 
 def public_key(request: HttpRequest) -> str | None:
@@ -43,8 +44,14 @@ def public_key(request: HttpRequest) -> str | None:
         found = _KEY_IN_QUERY.search(request.META.get("QUERY_STRING", ""))
         return found.group(1) if found else None
     try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if declared > MAX_BODY:  # the view refuses it unread (413): do not read it here either
+        return None
+    try:
         body = request.body
-    except Exception:  # too large, unreadable: the view answers that; count the IP only
+    except Exception:  # unreadable: the view answers that; count the IP only
         return None
     found = _KEY_IN_BODY.search(body)
     if found:
@@ -71,6 +78,9 @@ class _Counters:
     """
 
     SYNC_SECONDS = 0.1
+    # After Redis failed, count locally this long before trying again: each try can cost a
+    # request REDIS_TIMEOUT.
+    BACKOFF_SECONDS = 5.0
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -96,7 +106,7 @@ class _Counters:
                 for name, limit in counters
                 if self.shared.get(name, 0) + self.pending[name] > limit
             ]
-            if not shared:
+            if not shared or now < self.synced_at:  # no Redis, or backing off after a failure
                 return not over
             if all(self.shared.get(name, 0) > limit for name, limit in counters if name in over):
                 if over:  # already known over: no need to ask
@@ -108,9 +118,10 @@ class _Counters:
         try:
             totals = self._send(backend, redis_cache, batch, ttl)
         except Exception:
-            with self.lock:  # keep the increments for the next try
+            with self.lock:  # keep the increments for the next try, after a pause
                 for name, count in batch.items():
                     self.pending[name] = self.pending.get(name, 0) + count
+                self.synced_at = now + self.BACKOFF_SECONDS
             raise
         with self.lock:
             if self.slot == slot:

@@ -174,3 +174,37 @@ def test_the_cache_down__requests_are_served(app, settings, monkeypatch):
     monkeypatch.setattr(ratelimit._Counters, "add", down)
     for _ in range(3):
         assert experiences(app).status_code == 200
+
+
+def test_redis_failing__counted_locally_and_asked_again_only_after_a_pause(
+    backend, app, settings, monkeypatch, rf
+):
+    if backend != "redis":
+        pytest.skip("Redis's")
+    settings.API_RATE_LIMIT_IP, settings.API_RATE_LIMIT_KEY = 2, 0
+    tries = []
+
+    def failing(*args):
+        tries.append(1)
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(ratelimit._Counters, "_send", staticmethod(failing))
+    now = [3_000_000.0]
+    monkeypatch.setattr(ratelimit.time, "time", lambda: now[0])
+    request = rf.get("/api/v1/experiences", {"key": app.public_key, "id": "u1", "url": "/"})
+    assert ratelimit.retry_after(request) is None  # served: the failure is not the client's
+    for _ in range(5):
+        ratelimit.retry_after(request)
+    assert tries == [1]  # one try, then a pause: no timeout paid per request
+    assert ratelimit.retry_after(request) is not None  # still limited, on local counts
+    now[0] += ratelimit._Counters.BACKOFF_SECONDS
+    ratelimit.retry_after(request)
+    assert tries == [1, 1]
+
+
+def test_a_body_over_the_api_limit_is_not_read_for_its_key(app, settings):
+    settings.API_RATE_LIMIT_KEY = 1
+    body = json.dumps({"key": app.public_key, "id": "u1", "pad": "x" * 70_000})
+    for _ in range(2):
+        response = identify(app, raw=body)
+        assert response.status_code == 413  # the view's answer, not a 429 for the key
