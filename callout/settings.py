@@ -50,7 +50,7 @@ if os.environ.get("HTTPS") == "1":
     SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("HSTS_INCLUDE_SUBDOMAINS") == "1"
     SECURE_HSTS_PRELOAD = os.environ.get("HSTS_PRELOAD") == "1"
 
-# Content-Security-Policy on every response (Engage, admin; harmless on the API's JSON): only
+# Content-Security-Policy on every page (Engage, admin; not the snippet's JSON API): only
 # this origin's scripts and styles, plus inline ones carrying the request's nonce; no
 # 'unsafe-inline', no 'unsafe-eval' (htmx's hx-on and its eval are off: base.html's
 # htmx-config), no wildcards. Pages may not be framed (clickjacking) and forms post only here.
@@ -90,7 +90,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "callout.middleware.ContentSecurityPolicyMiddleware",  # Django's, minus the JSON API
     "django_htmx.middleware.HtmxMiddleware",
     "callout.replica.ReplicaMiddleware",  # a no-op without DATABASE_REPLICA_URL
     "callout.middleware.DatabaseUnavailableMiddleware",

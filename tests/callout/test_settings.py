@@ -60,3 +60,9 @@ def test_content_security_policy__on_engage_pages_with_a_nonce(client):
     policy = response["Content-Security-Policy"]
     assert "script-src 'self' 'nonce-" in policy
     assert "unsafe" not in policy and "*" not in policy
+
+
+def test_content_security_policy__not_on_the_json_api(client):
+    response = client.get("/api/v1/experiences")
+    assert response.status_code == 400
+    assert "Content-Security-Policy" not in response
