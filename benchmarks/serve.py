@@ -249,6 +249,8 @@ def main() -> None:
         [
             str(Path(PYTHON).parent / "gunicorn"),
             "callout.wsgi:application",
+            "--config",  # the deployment's gunicorn settings (docs/deploy.md)
+            str(ROOT / "callout" / "gunicorn.conf.py"),
             "-w",
             str(args.workers),
             "-b",

@@ -11,6 +11,8 @@ SQLite, it is Django's ordinary cursor.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -62,3 +64,24 @@ def fetchone_prepared(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
     with db.cursor() as plain:
         plain.execute(sql, params)
         return plain.fetchone()
+
+
+@contextmanager
+def without_statement_timeout(cursor: Any) -> Iterator[None]:
+    """Lifts DB_STATEMENT_TIMEOUT for the statements inside (PostgreSQL): for work that is
+    slow on purpose, such as building a trait index CONCURRENTLY after a save, which a
+    cancellation would leave invalid. Inside a transaction the lift ends with it (SET LOCAL);
+    in autocommit it is reset to the connection's start-up value afterwards."""
+    db = cursor.db
+    if db.vendor != "postgresql":
+        yield
+        return
+    if db.in_atomic_block:
+        cursor.execute("SET LOCAL statement_timeout = 0")
+        yield
+        return
+    cursor.execute("SET statement_timeout = 0")
+    try:
+        yield
+    finally:
+        cursor.execute("RESET statement_timeout")

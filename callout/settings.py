@@ -7,14 +7,21 @@ SECRET_KEY     required in production
 DEBUG          "1" for development
 ALLOWED_HOSTS  comma separated
 HTTPS          "1" behind a TLS proxy: secure cookies, HSTS, redirect to https
+HSTS_INCLUDE_SUBDOMAINS, HSTS_PRELOAD  "1" adds includeSubDomains / preload to HSTS (HTTPS=1)
+DB_CONNECT_TIMEOUT  seconds to open a database connection (default 3)
+DB_STATEMENT_TIMEOUT  milliseconds a statement may run, PostgreSQL (default 15000; 0 = none)
+DATABASE_REPLICA_URL  a streaming standby for Engage's reads (callout/replica.py)
 IDENTIFY_DURABLE  "1": identify's merge waits for the WAL flush like every other write (default
                "0": it commits asynchronously; see docs/deploy.md)
 """
 
 import os
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -38,6 +45,26 @@ if os.environ.get("HTTPS") == "1":
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", "31536000"))
+    # Off unless asked: includeSubDomains forces HTTPS on every subdomain of the host, and
+    # preload is a promise to browsers that is slow to take back (hstspreload.org).
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("HSTS_INCLUDE_SUBDOMAINS") == "1"
+    SECURE_HSTS_PRELOAD = os.environ.get("HSTS_PRELOAD") == "1"
+
+# Content-Security-Policy on every page (Engage, admin; not the snippet's JSON API): only
+# this origin's scripts and styles, plus inline ones carrying the request's nonce; no
+# 'unsafe-inline', no 'unsafe-eval' (htmx's hx-on and its eval are off: base.html's
+# htmx-config), no wildcards. Pages may not be framed (clickjacking) and forms post only here.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
 
 INSTALLED_APPS = [
     "callout.admin.OperatorAdminConfig",  # superusers only (callout/admin.py)
@@ -51,6 +78,7 @@ INSTALLED_APPS = [
     "django_filters",
     "segments",
     "experiences",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -62,7 +90,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "callout.middleware.ContentSecurityPolicyMiddleware",  # Django's, minus the JSON API
     "django_htmx.middleware.HtmxMiddleware",
+    "callout.replica.ReplicaMiddleware",  # a no-op without DATABASE_REPLICA_URL
+    "callout.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: it turns a lockout found during the login into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "callout.urls"
@@ -79,6 +112,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "segments.context_processors.navigation",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -90,6 +124,51 @@ DATABASES = {
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
     )
 }
+
+# Timeouts, so that a database that does not answer costs a request seconds, not a worker:
+# DB_CONNECT_TIMEOUT (seconds) bounds opening a connection (a frozen or unreachable server);
+# DB_STATEMENT_TIMEOUT (milliseconds, 0 = none) makes PostgreSQL cancel a statement that runs
+# longer (a lock queue, a runaway query), which the API answers as its JSON 503 and Engage as
+# its "try again" page. They ride on the connection's start-up packet: no query per request.
+# Management commands (migrate, import_users, sync_trait_indexes) run long on purpose: they get
+# no statement timeout unless DB_STATEMENT_TIMEOUT is set for them explicitly.
+DB_CONNECT_TIMEOUT = int(os.environ.get("DB_CONNECT_TIMEOUT", "3"))
+_MANAGEMENT = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] != ["runserver"]
+DB_STATEMENT_TIMEOUT = int(
+    os.environ.get("DB_STATEMENT_TIMEOUT", "0" if _MANAGEMENT and not TESTING else "15000")
+)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
+    if DB_STATEMENT_TIMEOUT > 0:
+        _options.setdefault("options", f"-c statement_timeout={DB_STATEMENT_TIMEOUT}")
+
+# An API request's database waits end after this many seconds even when the server cannot
+# enforce its statement timeout (frozen): callout/dbwatch.py. Above any serve's legitimate
+# time (one statement of about a millisecond), below gunicorn's --timeout. 0 turns it off.
+API_DB_DEADLINE = float(os.environ.get("API_DB_DEADLINE", "5"))
+
+# /healthz answers within this many seconds whatever the database or the cache do.
+HEALTHZ_TIMEOUT = float(os.environ.get("HEALTHZ_TIMEOUT", "1.5"))
+
+# A read replica (callout/replica.py): DATABASE_REPLICA_URL names a streaming standby of the
+# primary; Engage's reads go there while it lags at most REPLICA_MAX_LAG seconds.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"],
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+    )
+    DATABASES["replica"]["OPTIONS"] = {
+        key: value
+        for key, value in DATABASES["default"].get("OPTIONS", {}).items()
+        if key in ("connect_timeout", "options")
+    }
+    # Under tests the replica is the test database itself (no second copy is created).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["callout.replica.ReplicaRouter"]
+REPLICA_MAX_LAG = float(os.environ.get("REPLICA_MAX_LAG", "5"))
+REPLICA_CHECK_SECONDS = float(os.environ.get("REPLICA_CHECK_SECONDS", "1"))
+REPLICA_PIN_SECONDS = int(os.environ.get("REPLICA_PIN_SECONDS", "10"))
 
 # Lets the serve's one lookup (experiences.lookup) run as a prepared statement: planning it
 # costs more than running it. Django's own cursors bind on the client and never prepare.
@@ -117,14 +196,52 @@ if os.environ.get("REDIS_URL"):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
             "KEY_PREFIX": "callout",
+            # A hung Redis costs a request a second, not a worker (/healthz relies on it).
+            "OPTIONS": {
+                "socket_connect_timeout": float(os.environ.get("REDIS_TIMEOUT", "1")),
+                "socket_timeout": float(os.environ.get("REDIS_TIMEOUT", "1")),
+            },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling: django-axes, chosen over a limiter on the cache because it counts in the
+# database (a Redis flush, which docs/deploy.md allows at any time, would lift every lockout),
+# sits in the authentication backend (the Engage login and the admin's alike), lists attempts
+# in the admin and ships reset commands (manage.py axes_reset, axes_reset_username,
+# axes_reset_ip). A username, or an IP address, with LOGIN_FAILURE_LIMIT failures in a row is
+# locked out for LOGIN_LOCKOUT_MINUTES; a success resets its count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "callout.clientip.client_ip"
+AXES_VERBOSE = not TESTING
+# The snippet API's rate limits (callout/ratelimit.py): requests per API_RATE_WINDOW seconds per
+# public key and per client IP address; 0 turns one off. Far above what one customer's users or
+# one office behind a NAT send; they stop floods, not use. Under pytest they count but are out
+# of reach (the suite sends thousands of requests from 127.0.0.1); tests of the limits set
+# their own.
+_RATE_DEFAULTS = ("1000000", "1000000") if TESTING else ("20000", "2000")
+API_RATE_LIMIT_KEY = int(os.environ.get("API_RATE_LIMIT_KEY", _RATE_DEFAULTS[0]))
+API_RATE_LIMIT_IP = int(os.environ.get("API_RATE_LIMIT_IP", _RATE_DEFAULTS[1]))
+API_RATE_WINDOW = int(os.environ.get("API_RATE_WINDOW", "10"))
+
+# Proxies in front of gunicorn that append to X-Forwarded-For (callout/clientip.py).
+PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -135,7 +252,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

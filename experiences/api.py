@@ -23,6 +23,8 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from callout import dbwatch, ratelimit
+
 from . import actions, serving
 from . import identify as identifying
 from .checks import (
@@ -68,9 +70,12 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method in methods:
+            if (wait := ratelimit.retry_after(request)) is not None:
+                response = ratelimit.refused(wait)
+            elif request.method in methods:
                 try:
-                    response = view(request, *args, **kwargs)
+                    with dbwatch.deadline():
+                        response = view(request, *args, **kwargs)
                 except ApiError as error:
                     response = error_response(error.status, error.code, error.message, error.field)
                 except DatabaseError:

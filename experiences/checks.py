@@ -103,8 +103,13 @@ def verify(app: Targeting, user_id: str, data: dict[str, Any]) -> None:
     if not app.application.require_user_hash:
         return
     given = data.get("user_hash")
-    if not isinstance(given, str) or not hmac.compare_digest(
-        given.lower().encode(), user_hash(app.application.secret_key, user_id).encode()
+    # A hex digest is ASCII: anything else (a lone surrogate cannot even be encoded) is wrong.
+    if (
+        not isinstance(given, str)
+        or not given.isascii()
+        or not hmac.compare_digest(
+            given.lower().encode(), user_hash(app.application.secret_key, user_id).encode()
+        )
     ):
         raise ApiError(
             403,

@@ -17,7 +17,14 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from segments.models import Application, Rule, Segment, TraitDefinition
+from segments.models import (
+    Application,
+    Rule,
+    RuleGroup,
+    Segment,
+    SegmentCondition,
+    TraitDefinition,
+)
 
 from . import targeting
 from .models import Experience
@@ -35,8 +42,9 @@ def _owned_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     invalidate(instance.application_id)
 
 
-def _rule_changed(sender: Any, instance: Rule, **kwargs: Any) -> None:
-    if Rule._meta.get_field("segment").is_cached(instance):
+def _rule_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A node of a segment's tree: a Rule, a RuleGroup or a SegmentCondition."""
+    if type(instance)._meta.get_field("segment").is_cached(instance):
         application_id = instance.segment.application_id
     else:
         application_id = (
@@ -68,10 +76,10 @@ def connect() -> None:
         uid = f"experiences.targeting.{model.__name__}"
         post_save.connect(_owned_changed, sender=model, dispatch_uid=uid + ".save")
         post_delete.connect(_owned_changed, sender=model, dispatch_uid=uid + ".delete")
-    post_save.connect(_rule_changed, sender=Rule, dispatch_uid="experiences.targeting.Rule.save")
-    post_delete.connect(
-        _rule_changed, sender=Rule, dispatch_uid="experiences.targeting.Rule.delete"
-    )
+    for model in (Rule, RuleGroup, SegmentCondition):
+        uid = f"experiences.targeting.{model.__name__}"
+        post_save.connect(_rule_changed, sender=model, dispatch_uid=uid + ".save")
+        post_delete.connect(_rule_changed, sender=model, dispatch_uid=uid + ".delete")
     m2m_changed.connect(
         _experience_segments_changed,
         sender=Experience.segments.through,

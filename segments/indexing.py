@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from callout.db import without_statement_timeout
+
 from .coerce import DATE, NUMBER, SQL_READ, STRING
 from .models import Application, Rule, TraitDefinition
 from .traits import check_key
@@ -100,7 +102,7 @@ def sync(application: Application) -> tuple[list[str], list[str]]:
     create = [index for name, index in want.items() if not have.get(name)]
     concurrently = not connection.in_atomic_block
     how = "CONCURRENTLY " if concurrently else ""
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, without_statement_timeout(cursor):
         for name in drop:
             cursor.execute(f'DROP INDEX {how}IF EXISTS "{name}"')
         for index in create:

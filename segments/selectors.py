@@ -17,6 +17,7 @@ from typing import Any
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
 from . import coerce, tree
+from .codegen import compile_segments
 from .coerce import now_seconds
 from .counting import DeadlineExceeded, MemberCount, count_members, deadline
 from .evaluator import Condition
@@ -124,6 +125,24 @@ def segments_with_rules(application: Application) -> QuerySet[Segment]:
         .annotate(experience_count=Count("experiences", distinct=True))
         .order_by("-is_builtin", "name", "pk")  # Everyone first (GROUP BY drops Meta.ordering)
     )
+
+
+def broken_segment_ids(segments: Iterable[Segment]) -> set[int]:
+    """The segments whose rules cannot be compiled (the serve treats them as matching nobody,
+    ``experiences.targeting``): compiled here as the serve compiles them, without a query."""
+    definitions = {segment.pk: segment.tree for segment in segments}
+    try:
+        compile_segments(definitions)
+        return set()
+    except Exception:
+        pass
+    broken = set()
+    for sid in definitions:
+        try:
+            compile_segments(definitions, [sid])
+        except Exception:
+            broken.add(sid)
+    return broken
 
 
 def attach_member_counts(

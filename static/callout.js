@@ -9,6 +9,9 @@
   if (stub && stub.loaded) return;
 
   var script = document.currentScript;
+  // Percent-encoded URLs longer than this go by POST (see page()): with the key, the id and
+  // user_hash the request line stays under gunicorn's 8,190 bytes.
+  var LONG_URL = 6000;
   var state = {
     key: null,
     host: script && script.src ? script.src.replace(/\/static\/callout\.js.*$/, "") : "",
@@ -147,7 +150,11 @@
     var seq = ++state.seq;
     var query = credentials();
     query.url = url;
-    call("GET", "experiences", null, query).then(safe(function (data) {
+    // Servers cap a request line (gunicorn: 8,190 bytes) and percent-encoding can triple a
+    // URL: a long one goes in the body of identify, which answers the same experiences.
+    var request = encodeURIComponent(url).length > LONG_URL ?
+      call("POST", "identify", query) : call("GET", "experiences", null, query);
+    request.then(safe(function (data) {
       if (data && seq === state.seq && state.user) show(data.experiences || []);
     }));
   }
@@ -228,12 +235,20 @@
     var host = document.createElement("callout-root");
     // Inline !important beats any host stylesheet rule on the host element; inside, the shadow
     // root keeps host CSS out and ours in.
-    host.setAttribute("style", "all:initial!important;display:block!important;position:fixed!important;" +
-      "top:0!important;left:0!important;width:0!important;height:0!important;z-index:2147483000!important");
+    // Styles go through the CSSOM (style.cssText, a constructed style sheet), which a host
+    // page's Content-Security-Policy allows; a style attribute or a <style> element it may not.
+    host.style.cssText = "all:initial!important;display:block!important;position:fixed!important;" +
+      "top:0!important;left:0!important;width:0!important;height:0!important;z-index:2147483000!important";
     var shadow = host.attachShadow({ mode: "open" });
-    var style = document.createElement("style");
-    style.textContent = CSS;
-    shadow.appendChild(style);
+    if (shadow.adoptedStyleSheets && window.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      shadow.adoptedStyleSheets = [sheet];
+    } else {
+      var style = document.createElement("style");
+      style.textContent = CSS;
+      shadow.appendChild(style);
+    }
     state.layer = el("div", { "class": "c-layer" });
     shadow.appendChild(state.layer);
     state.shadow = shadow;
@@ -453,8 +468,8 @@
       var spacer = document.createElement("callout-spacer");
       var body = document.body || document.documentElement;
       function fit() {
-        spacer.setAttribute("style", "display:block!important;margin:0!important;padding:0!important;" +
-          "height:" + Math.ceil(node.getBoundingClientRect().height) + "px!important");
+        spacer.style.cssText = "display:block!important;margin:0!important;padding:0!important;" +
+          "height:" + Math.ceil(node.getBoundingClientRect().height) + "px!important";
       }
       fit();
       if (position === "c-top") body.insertBefore(spacer, body.firstChild);

@@ -75,7 +75,8 @@ def _objects(application: Application) -> dict[str, Any]:
     segment = saved_segment(application, "Pro", [("plan", "equals", "pro")])
     end_user = EndUserFactory(application=application, traits={"plan": "pro"})
     experience = TourFactory(application=application)
-    experience.segments.set([segment])
+    # Another segment than the one the URLs name: a segment in use cannot be deleted.
+    experience.segments.set([saved_segment(application, "Used", [("plan", "is_set", None)])])
     EventFactory(experience=experience, end_user=end_user)
     # By the route's first part: /segments/<pk>/, /traits/<pk>/, /users/<pk>/, ...
     return {

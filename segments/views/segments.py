@@ -22,7 +22,6 @@ from django_htmx.http import trigger_client_event
 
 from callout.htmx import template_for
 from experiences.models import Experience
-from experiences.targeting import broken_segment_ids
 
 from .. import actions, selectors
 from ..access import application_view, applications_of, get_in_application
@@ -69,7 +68,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
     context = {
         "filter": filterset,
         "page": page,
-        "broken": broken_segment_ids(application),
+        "broken": selectors.broken_segment_ids(page.object_list),
     }
     return render(request, template_for(request, "segments/segment_list.html", "results"), context)
 
@@ -264,7 +263,7 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "page": page,
         "experiences": segment.experiences.order_by("name"),
         "traits": application.trait_definitions.all(),
-        "broken": segment.pk in broken_segment_ids(application),
+        "broken": bool(selectors.broken_segment_ids([segment])),
     }
     return render(
         request, template_for(request, "segments/segment_detail.html", "members"), context
@@ -277,10 +276,13 @@ def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
     segment = _editable_segment(request, pk)
     if isinstance(segment, HttpResponse):
         return segment
-    if request.method == "POST":
+    using, experiences = actions.segment_users(segment)
+    if request.method == "POST" and not (using or experiences):
         name = segment.name
         actions.segment_delete(segment=segment)
         messages.success(request, f'Segment "{name}" deleted.')
         return redirect("segments:list", app_id=request.application.pk)
-    context = {"segment": segment, "experiences": segment.experiences.order_by("name")}
-    return render(request, "segments/segment_confirm_delete.html", context)
+    # A segment in use is not deleted: the page says where, so it can be taken out first.
+    context = {"segment": segment, "experiences": experiences, "using": using}
+    status = 409 if request.method == "POST" else 200
+    return render(request, "segments/segment_confirm_delete.html", context, status=status)

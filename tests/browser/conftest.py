@@ -95,6 +95,8 @@ class HostApp:
                     return
                 body = app.render().encode()
                 self.send_response(200)
+                if app.config.get("csp"):
+                    self.send_header("Content-Security-Policy", app.config["csp"])
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -112,10 +114,15 @@ class HostApp:
         embed, init = docs_embed()
         host, key = self.config["host"], self.config["key"]
         api_host = self.config.get("api_host", host)  # to point init() elsewhere
-        return PAGE.format(
+        page = PAGE.format(
             embed=embed.replace(DOCS_HOST, host),
             init=init.replace(DOCS_HOST, api_host).replace(DOCS_KEY, html.escape(key)),
         )
+        if self.config.get("nonce"):  # a host with a strict CSP marks its own inline code
+            attribute = f'nonce="{self.config["nonce"]}"'
+            page = page.replace("<script>", f"<script {attribute}>")
+            page = page.replace("<style>", f"<style {attribute}>")
+        return page
 
     def stop(self):
         self.server.shutdown()

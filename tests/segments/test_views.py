@@ -93,8 +93,9 @@ def test_list__trait_filter_offers_only_this_applications_traits(client, app):
 def test_list__query_count_does_not_grow_with_segments(client, app, django_assert_num_queries):
     saved_segment(app, "Only", [("plan", "equals", "pro")])
     # session, user, application, switcher, page count, segments (+ experience counts),
-    # rules with traits, user counts (all segments at once), trait choices
-    with django_assert_num_queries(9):
+    # rules with traits, groups, segment conditions, user counts (all segments at once),
+    # trait choices
+    with django_assert_num_queries(11):
         client.get(url("list", app))
     experience = PublishedExperienceFactory(application=app)
     for n in range(48):  # 50 with Everyone and "Only"
@@ -102,7 +103,7 @@ def test_list__query_count_does_not_grow_with_segments(client, app, django_asser
             app, f"Segment {n:02d}", [("plan", "equals", "pro"), ("teamSize", "greater_than", n)]
         )
         experience.segments.add(segment)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(11):
         response = client.get(url("list", app))
     assert Segment.objects.filter(application=app).count() == 50
     assert text(response).count("1 experience") == 48
@@ -382,18 +383,37 @@ def test_everyone__has_no_edit_or_delete_button_and_the_server_refuses(client, a
     assert everyone.name == "Everyone"
 
 
-def test_delete__asks_for_confirmation_naming_the_experiences(client, app):
+def test_delete__asks_for_confirmation(client, app):
     segment = saved_segment(app, "Admins", [("role", "equals", "admin")])
-    PublishedExperienceFactory(application=app, name="Admin tour").segments.add(segment)
 
     page = text(client.get(url("delete", app, segment.pk)))
     assert "Delete “Admins”?" in page
-    assert "It is used by 1 experience: Admin tour (published)" in page
     assert Segment.objects.filter(pk=segment.pk).exists()
 
     response = client.post(url("delete", app, segment.pk))
     assert response.url == url("list", app)
     assert not Segment.objects.filter(pk=segment.pk).exists()
+
+
+def test_delete__a_segment_in_use_is_refused_naming_where(client, app):
+    from segments import actions
+
+    segment = saved_segment(app, "Admins", [("role", "equals", "admin")])
+    PublishedExperienceFactory(application=app, name="Admin tour").segments.add(segment)
+    actions.segment_create(
+        application=app,
+        name="Not admins",
+        definition={"match": "none", "rules": [{"segment": segment.pk}]},
+    )
+
+    page = text(client.get(url("delete", app, segment.pk)))
+    assert "“Admins” is in use" in page
+    assert "used by 1 experience: Admin tour (published); by 1 segment: Not admins." in page
+    assert "Delete segment" not in page
+
+    response = client.post(url("delete", app, segment.pk))
+    assert response.status_code == 409
+    assert Segment.objects.filter(pk=segment.pk).exists()
 
 
 # --- Segment page ------------------------------------------------------------------------
@@ -632,8 +652,9 @@ def test_user_page__query_count_does_not_grow_with_segments(client, app, django_
     user = EndUserFactory(application=app, traits={"plan": "pro"})
     for n in range(20):
         saved_segment(app, f"S{n}", [("plan", "equals", "pro"), ("role", "is_set", None)])
-    # session, user, application, switcher, end user, trait definitions, segments, rules
-    with django_assert_num_queries(8):
+    # session, user, application, switcher, end user, trait definitions, segments, rules,
+    # groups, segment conditions
+    with django_assert_num_queries(10):
         client.get(url("user_detail", app, user.pk))
 
 
