@@ -1,0 +1,227 @@
+"""Warnings about a segment's definition, shown while editing and returned by the API; they
+never block a save. Each is (path in the definition, message for a product manager):
+
+- a group that can never match: two rules on one trait that contradict each other in an
+  ``all`` group (``plan equals "free"`` and ``plan equals "pro"``; ``teamSize > 50`` and
+  ``teamSize < 10``; day windows that do not overlap); an ``any`` group whose every node never
+  matches;
+- a node that is always true in its group (``is set`` beside another rule on the same trait
+  in an ``all`` group: the other rule already needs a value);
+- a trait no user has; a referenced segment that has no members (``empty``);
+- a node repeated in one group.
+
+The contradiction check reads each rule as the set of values it admits (an interval of
+numbers, or a finite set of texts) and intersects them per trait: exact for equals / in /
+ranges, and silent (no warning) for anything it cannot read that way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .coerce import NUMBER, STRING
+from .evaluator import Condition
+from .tree import ALL, ANY, Group, Node, Ref
+
+
+@dataclass(frozen=True)
+class Warning_:
+    path: str
+    message: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+@dataclass(frozen=True)
+class _Span:
+    """The numbers (or instants) a rule admits: low..high, each end open or closed."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def meet(self, other: _Span) -> _Span:
+        low, low_open = max((self.low, self.low_open), (other.low, other.low_open))
+        high, high_open = min((self.high, not self.high_open), (other.high, not other.high_open))
+        return _Span(low, high, low_open, not high_open)
+
+    @property
+    def empty(self) -> bool:
+        if self.low > self.high:
+            return True
+        return self.low == self.high and (self.low_open or self.high_open)
+
+
+def _span(c: Condition, now: float) -> _Span | None:
+    """The interval of a positive numeric or date rule (None: not an interval rule)."""
+    if not c.valid or c.op is None or c.op.negates:
+        return None
+    name, o = c.operator, None
+    if c.type == NUMBER or name in ("before", "after", "between") or c.op.clock:
+        bounds = c.bounds(now)
+        o = bounds.get("o")
+        if name in ("equals",) and c.type == NUMBER:
+            return _Span(o, o)
+        if name == "greater_than" or name == "after":
+            return _Span(low=o, low_open=True)
+        if name == "greater_than_or_equal":
+            return _Span(low=o)
+        if name == "less_than" or name == "before":
+            return _Span(high=o, high_open=True)
+        if name == "less_than_or_equal":
+            return _Span(high=o)
+        if name == "between":
+            return _Span(bounds["lo"], bounds["hi"])
+        if name in ("within_last_days", "within_next_days"):
+            return _Span(bounds["lo"], bounds["hi"], high_open=True)
+        if name == "more_than_days_ago":
+            return _Span(high=bounds["hi"], high_open=True)
+    return None
+
+
+def _texts(c: Condition) -> frozenset[Any] | None:
+    """The finite set of values an equals / in rule admits (folded when it ignores case)."""
+    if not c.valid or c.op is None or c.op.negates:
+        return None
+    if c.operator == "equals" and c.type == STRING:
+        return frozenset([c.operand])
+    if c.operator == "in":
+        return frozenset(c.operand)
+    return None
+
+
+def _key(node: Node) -> Any:
+    if isinstance(node, Condition):
+        return ("rule", node.trait, node.type, node.operator, repr(node.value), node.case_sensitive)
+    if isinstance(node, Ref):
+        return ("segment", node.segment)
+    return ("group", node.match, tuple(_key(n) for n in node.nodes))
+
+
+def _never(group: Group, now: float) -> bool:
+    """Whether an ``all`` group's rules contradict each other on some trait."""
+    spans: dict[str, _Span] = {}
+    texts: dict[tuple[str, bool], frozenset[Any]] = {}
+    for node in group.nodes:
+        if not isinstance(node, Condition):
+            continue
+        span = _span(node, now)
+        if span is not None:
+            spans[node.trait] = spans.get(node.trait, _Span()).meet(span)
+            if spans[node.trait].empty:
+                return True
+        values = _texts(node)
+        if values is not None:
+            key = (node.trait, node.folds)
+            texts[key] = texts[key] & values if key in texts else values
+            if not texts[key]:
+                return True
+    return False
+
+
+def lint(
+    tree: Group,
+    *,
+    now: float,
+    traits_in_use: Callable[[Iterable[str]], set[str]] = lambda keys: set(keys),
+    segment_empty: Callable[[int], bool] = lambda segment: False,
+    path: str = "definition",
+) -> list[Warning_]:
+    """The warnings of a tree; ``traits_in_use(keys)`` answers which of the keys some user
+    has, ``segment_empty(id)`` whether a segment has no members (both may query)."""
+    warnings: list[Warning_] = []
+    keys = {c.trait for c in _conditions(tree)}
+    used = traits_in_use(sorted(keys)) if keys else set()
+
+    def visit(group: Group, where: str) -> bool:
+        """Lints ``group``; answers whether it can never match."""
+        never = False
+        if group.match == ALL and _never(group, now):
+            warnings.append(
+                Warning_(where, "This group can never match: its rules contradict each other.")
+            )
+            never = True
+        seen: dict[Any, int] = {}
+        children_never = []
+        for i, node in enumerate(group.nodes):
+            here = f"{where}.rules[{i}]"
+            key = _key(node)
+            if key in seen:
+                warnings.append(Warning_(here, f"Repeats rule {seen[key] + 1} of this group."))
+            seen.setdefault(key, i)
+            if isinstance(node, Group):
+                children_never.append(visit(node, here))
+            elif isinstance(node, Ref):
+                empty = segment_empty(node.segment)
+                if empty:
+                    warnings.append(Warning_(here, "This segment has no members today."))
+                children_never.append(False)
+            else:
+                children_never.append(not node.valid)
+                if node.trait not in used:
+                    warnings.append(Warning_(here, f"No user has the trait {node.trait} yet."))
+                if (
+                    group.match == ALL
+                    and node.operator == "is_set"
+                    and any(
+                        isinstance(o, Condition)
+                        and o is not node
+                        and o.trait == node.trait
+                        and o.op is not None
+                        and not o.op.negates
+                        for o in group.nodes
+                    )
+                ):
+                    warnings.append(
+                        Warning_(
+                            here,
+                            f"Always true here: the other rules on {node.trait} need a value "
+                            "already.",
+                        )
+                    )
+        if group.match == ANY and group.nodes and all(children_never):
+            warnings.append(Warning_(where, "This group can never match: none of its rules can."))
+            never = True
+        return never
+
+    visit(tree, path)
+    return warnings
+
+
+def _conditions(node: Node) -> list[Condition]:
+    if isinstance(node, Condition):
+        return [node]
+    if isinstance(node, Group):
+        return [c for n in node.nodes for c in _conditions(n)]
+    return []
+
+
+def lint_segment_tree(application: Any, tree: Group, now: float | None = None) -> list[Warning_]:
+    """``lint`` against the application's users: which traits someone has (one query), which
+    referenced segments are empty (one more, only when there are references)."""
+    from .coerce import now_seconds
+    from .models import trees_of
+    from .selectors import count_users
+
+    when = now_seconds(now)
+
+    def traits_in_use(keys: Iterable[str]) -> set[str]:
+        has = {key: [Condition(key, STRING, "is_set")] for key in keys}
+        counts = count_users(application, has, when)
+        return {key for key, count in counts.items() if count}
+
+    empties: dict[int, bool] = {}
+
+    def segment_empty(segment_id: int) -> bool:
+        if not empties:
+            trees = trees_of(application.pk)
+            counts = count_users(application, trees, when)
+            empties.update({sid: count == 0 for sid, count in counts.items()})
+        return empties.get(segment_id, False)
+
+    return lint(tree, now=when, traits_in_use=traits_in_use, segment_empty=segment_empty)
