@@ -443,7 +443,7 @@ def segment_users(segment: Segment) -> tuple[list[Segment], list[Any]]:
 @transaction.atomic
 def segment_delete(*, segment: Segment) -> None:
     """Refused while the segment is used, naming where (a segment condition of another
-    segment is also held by the database: PROTECT)."""
+    segment is also held by the database: RESTRICT)."""
     _refuse_builtin(segment, "deleted")
     segments, experiences = segment_users(segment)
     if segments or experiences:

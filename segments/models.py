@@ -153,7 +153,7 @@ class Match(models.TextChoices):
 class Segment(models.Model):
     """A named group of users: a tree of rules (segments/tree.py), stored as rows so that the
     database keeps its promises: a trait that a rule uses and a segment that another segment
-    references cannot be deleted under them (RESTRICT, PROTECT). ``match`` is the top group's;
+    references cannot be deleted under them (RESTRICT). ``match`` is the top group's;
     ``Rule``, ``RuleGroup`` and ``SegmentCondition`` are its nodes, each with its group (None:
     the top) and its position there."""
 
@@ -282,7 +282,8 @@ class RuleGroup(models.Model):
 
 class SegmentCondition(models.Model):
     """ "The user is in segment ``target``": the target's current definition, whatever it
-    becomes. PROTECT: a segment that others use cannot be deleted under them."""
+    becomes. RESTRICT: a segment that others use cannot be deleted under them, yet
+    deleting a whole application (which takes both segments) still works."""
 
     segment = models.ForeignKey(
         Segment, on_delete=models.CASCADE, related_name="segment_conditions"
@@ -294,7 +295,7 @@ class SegmentCondition(models.Model):
         on_delete=models.CASCADE,
         related_name="segment_conditions",
     )
-    target = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="used_by")
+    target = models.ForeignKey(Segment, on_delete=models.RESTRICT, related_name="used_by")
     position = models.PositiveIntegerField(default=0)
 
     class Meta:

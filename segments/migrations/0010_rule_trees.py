@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
                 ('position', models.PositiveIntegerField(default=0)),
                 ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='segment_conditions', to='segments.rulegroup')),
                 ('segment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='segment_conditions', to='segments.segment')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='used_by', to='segments.segment')),
+                ('target', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='used_by', to='segments.segment')),
             ],
             options={
                 'ordering': ['position', 'pk'],

@@ -5,7 +5,7 @@ migration keeps every existing segment's rules as its top "all" group."""
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import ProtectedError
+from django.db.models import RestrictedError
 
 from segments import actions
 from segments.models import Segment, trees_of
@@ -138,8 +138,11 @@ def test_a_segment_that_another_uses_cannot_be_deleted__by_the_action_nor_the_da
     )
     with pytest.raises(ValidationError, match='used by segment "Not admins"'):
         actions.segment_delete(segment=admins)
-    with pytest.raises(ProtectedError):
+    with pytest.raises(RestrictedError):
         admins.delete()
+    # Deleting the whole application takes both segments: nothing is left dangling.
+    app.delete()
+    assert not Segment.objects.filter(pk=admins.pk).exists()
 
 
 def test_trees_of__reads_every_segment_in_four_queries(app, django_assert_num_queries):
