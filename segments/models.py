@@ -281,9 +281,9 @@ class RuleGroup(models.Model):
 
 
 class SegmentCondition(models.Model):
-    """ "The user is in segment ``target``": the target's current definition, whatever it
-    becomes. RESTRICT: a segment that others use cannot be deleted under them, yet
-    deleting a whole application (which takes both segments) still works."""
+    """A segment condition, "the user is in segment ``target``": the target's current
+    definition, whatever it becomes. RESTRICT: a segment that others use cannot be deleted
+    under them, yet deleting a whole application (which takes both segments) still works."""
 
     segment = models.ForeignKey(
         Segment, on_delete=models.CASCADE, related_name="segment_conditions"
