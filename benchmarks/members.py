@@ -35,6 +35,28 @@ SEGMENTS = {
         ("role", "equals", "admin"),
     ],
 }
+# A tree (segments/tree.py): two groups, one holding a reference to another segment.
+TREES = {
+    "tree: (pro AND teamSize >) OR (admin AND in segment)": lambda segments: {
+        "match": "any",
+        "rules": [
+            {
+                "match": "all",
+                "rules": [
+                    {"trait": "plan", "operator": "equals", "value": "pro"},
+                    {"trait": "teamSize", "operator": "greater_than", "value": 10},
+                ],
+            },
+            {
+                "match": "all",
+                "rules": [
+                    {"trait": "role", "operator": "equals", "value": "admin"},
+                    {"segment": segments["1 rule: signupDate in last 30 days"].pk},
+                ],
+            },
+        ],
+    },
+}
 CAP_S = 30  # an unindexed count that takes longer is cut off (statement_timeout)
 PREVIEW_MS = 800
 
@@ -50,11 +72,12 @@ def main() -> None:
     from django.db import connection
 
     from segments import actions, indexing
-    from segments.models import Application, Rule
+    from segments.models import Application, Rule, SegmentCondition
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE segments_enduser CASCADE")
-    # Rules protect their traits, which an application's deletion would cascade to.
+    # Rules protect their traits, and segment conditions the segments they name.
+    SegmentCondition.objects.all().delete()
     Rule.objects.all().delete()
     Application.objects.all().delete()
     _drop_trait_indexes(indexing)
@@ -70,6 +93,10 @@ def main() -> None:
         )
         for name, rules in SEGMENTS.items()
     }
+    for name, definition in TREES.items():
+        segments[name] = actions.segment_create(
+            application=app, name=name, definition=definition(segments)
+        )
     print(
         f"PostgreSQL {connection.pg_version // 10000}, database {connection.settings_dict['NAME']}"
     )
