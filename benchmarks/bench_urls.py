@@ -1,5 +1,5 @@
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import include, path
 
 from callout.urls import urlpatterns as app_urlpatterns
 
@@ -9,4 +9,7 @@ def floor(request):
     return JsonResponse({"ok": True})
 
 
-urlpatterns = [path("bench/floor", floor), *app_urlpatterns]
+# Under /api/ like the targets, so that every middleware treats it as it treats them: the CSP
+# and replica middlewares pass /api/ by, and a floor outside it paid for a CSP header the
+# targets never build (~7 us), which flattered their ratios. One include, as for the targets.
+urlpatterns = [path("api/v1/", include([path("floor", floor)])), *app_urlpatterns]

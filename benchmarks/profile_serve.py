@@ -61,7 +61,7 @@ def requester(target: str, users: int) -> Callable[[], bytes]:
     def request() -> bytes:
         user = f"user-{rng.randrange(users)}"
         if target == "floor":
-            env = environ("GET", "/bench/floor")
+            env = environ("GET", "/api/v1/floor")
         elif target == "experiences":
             env = environ("GET", "/api/v1/experiences", f"key={key}&id={user}&url=%2Fdashboard")
         else:

@@ -26,3 +26,22 @@ def test_the_deadline_is_off_for_sqlite_or_zero(settings):
     with dbwatch.deadline():
         pass
     assert not dbwatch._watchdog.armed
+
+
+def test_arming_does_not_wake_the_thread_per_request__an_earlier_deadline_does(monkeypatch):
+    """A wake-up per request cost the serve ~30 us (the thread took the GIL from the request):
+    a deadline later than the one the thread sleeps towards is found when it wakes."""
+    cut = []
+    monkeypatch.setattr(dbwatch, "_cut", cut.append)
+    watchdog = dbwatch._Watchdog()
+    notified = []
+    notify = watchdog.condition.notify
+    monkeypatch.setattr(watchdog.condition, "notify", lambda: notified.append(1) or notify())
+    for _ in range(100):  # a worker's requests, one after another, each in time
+        watchdog.disarm(watchdog.arm(60, "request in time"))
+    assert len(notified) <= 2  # the first arm, and the thread may not have slept yet
+    watchdog.arm(0.05, "hung request")  # earlier than any the thread knows: it is woken
+    deadline = time.monotonic() + 2
+    while not cut and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cut == ["hung request"]
