@@ -171,7 +171,9 @@ def _json_response(fields: dict[str, Any], experiences: str | None = None) -> Ht
 def identify(request: HttpRequest) -> HttpResponse:
     data = json_body(request)
     app, user_id, user = identifying.identify(data)
-    body = {"id": user_id, "traits": user.traits}
+    # Not the stored traits: with identity verification off, anyone with the public key and a
+    # user's id could read them all (docs/api.md, "What identify answers").
+    body = {"id": user_id}
     url = data.get("url")  # checked on either path
     if url is None:
         return _json_response(body)
