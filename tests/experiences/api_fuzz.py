@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,7 @@ ERROR_STATUS = {
 }
 # The traits every fuzzed application defines, with a valid value of each type.
 TRAITS = {
-    "plan": st.sampled_from(["free", "pro", "enterprise"]),
+    "plan": st.sampled_from(["free", "pro", "enterprise", "x" * 2000, "é" * 2000, ""]),
     "teamSize": st.integers(0, 500),
     "signupDate": st.sampled_from(["2026-11-20", "2026-11-20T14:30:00Z", "2020-06-09"]),
     "beta": st.booleans(),
@@ -61,6 +62,9 @@ URLS = [
     "/caf%C3%A9",
     "http://localhost:8000/docs/a/b",
 ]
+# At the documented 4,096 characters (the test client has no request-line limit; gunicorn's is
+# tests/callout/test_gunicorn.py's).
+LONG_URLS = ["/" + "a" * 4095, "https://app.acme.com/" + "é" * 4075, "/dashboard?q=" + "%" * 4083]
 EVENT_TYPES = ["shown", "step", "dismissed", "completed"]
 
 
@@ -89,7 +93,10 @@ def build_world() -> World:
     for verified in (False, True):
         application = ApplicationFactory(require_user_hash=verified)
         free = segment_with_rules(
-            application, "Free", ("plan", "string", "equals", "free"), ("teamSize", "number", "gt", 2)
+            application,
+            "Free",
+            ("plan", "string", "equals", "free"),
+            ("teamSize", "number", "gt", 2),
         )
         beta = segment_with_rules(application, "Beta", ("beta", "boolean", "is_true", None))
         segment_with_rules(application, "Recent", ("signupDate", "date", "is_set", None))
@@ -194,7 +201,14 @@ HUGE_NUMBERS = [
 ]
 RAW_NUMBERS = ["1e999", "-1e999", "1E2", "-0", "1" * 4300, "1" * 4301, "0." + "1" * 1000, "1e-999"]
 
-scalars = st.one_of(
+
+def pick(*strategies: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """One of the strategies, each as likely (``a | b`` flattens nested choices, so that a
+    short list of edge cases beside ``weird`` would be drawn once in dozens)."""
+    return st.sampled_from(strategies).flatmap(lambda strategy: strategy)
+
+
+scalars = pick(
     st.none(),
     st.booleans(),
     st.integers(),
@@ -209,7 +223,7 @@ scalars = st.one_of(
         st.sampled_from(LIMIT_LENGTHS),
     ),
 )
-weird = st.one_of(
+weird = pick(
     scalars,
     st.recursive(
         scalars,
@@ -218,7 +232,7 @@ weird = st.one_of(
     ),
     st.builds(_deep, st.sampled_from(["array", "object"]), st.sampled_from([20, 900, 5000])),
 )
-trait_keys = st.one_of(
+trait_keys = pick(
     st.sampled_from(list(TRAITS)),
     st.sampled_from(["PLAN", "_x", "a.b-c", "9lives", "a b", "", "k" * 128, "k" * 129, "é"]),
     st.text(max_size=10),
@@ -251,6 +265,7 @@ class Call:
     valid: bool = False  # a call docs/api.md says succeeds
     app: App | None = None
     user_id: Any = None
+    mutations: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         shown = self.body if self.body is not None else self.fields
@@ -270,23 +285,28 @@ def valid_call(draw: st.DrawFn, world: World) -> Call:
     path = draw(st.sampled_from(list(METHOD)))
     if path == IDENTIFY:
         user_id: Any = draw(
-            st.sampled_from(app.users)
-            | st.sampled_from([f"u-{n}" for n in range(8)])
-            | st.integers(0, 10**9)
-            | st.text(
-                st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20
+            pick(
+                st.sampled_from(app.users),
+                st.sampled_from([f"u-{n}" for n in range(8)]),
+                st.integers(0, 10**9),
+                st.sampled_from([-1, 2**63, 10**254, "x" * 255, "é" * 255, " ", "\U0001f600"]),
+                st.text(
+                    st.characters(codec="utf-8", exclude_characters="\x00"),
+                    min_size=1,
+                    max_size=20,
+                ),
             )
         )
         fields: dict[str, Any] = {"key": app.key, "id": user_id}
         if draw(st.booleans()):
             fields["traits"] = draw(valid_traits())
         if draw(st.booleans()):
-            fields["url"] = draw(st.sampled_from(URLS))
+            fields["url"] = draw(st.sampled_from(URLS + LONG_URLS))
     else:
         user_id = draw(st.sampled_from(app.users))
         fields = {"key": app.key, "id": user_id}
         if path == EXPERIENCES:
-            fields["url"] = draw(st.sampled_from(URLS))
+            fields["url"] = draw(st.sampled_from(URLS + LONG_URLS))
         else:
             kind = draw(st.sampled_from(EVENT_TYPES))
             fields |= {"experience": draw(st.sampled_from(app.experiences)), "type": kind}
@@ -310,18 +330,19 @@ def mutation(draw: st.DrawFn, call: Call, world: World) -> None:
             ["drop", "retype", "retype", "unknown", "trait", "traits", "hash", "id", "reference"]
         )
     )
+    call.mutations.append(how)
     if how == "drop" and fields:
         del fields[draw(st.sampled_from(sorted(fields)))]
     elif how == "retype":
         fields[draw(st.sampled_from(FIELDS))] = draw(weird)
     elif how == "unknown":
-        fields[draw(st.text(max_size=8) | st.sampled_from(["__proto__", "Key", "id "]))] = draw(
-            weird
+        fields[draw(pick(st.text(max_size=8), st.sampled_from(["__proto__", "Key", "id "])))] = (
+            draw(weird)
         )
     elif how == "trait":
         traits = fields.get("traits")
         traits = dict(traits) if isinstance(traits, dict) else {}
-        traits[draw(trait_keys)] = draw(weird | st.sampled_from(list(TRAITS.values())).flatmap(lambda s: s))
+        traits[draw(trait_keys)] = draw(pick(weird, *TRAITS.values()))
         fields["traits"] = traits
     elif how == "traits":  # at and past the counts docs/api.md allows
         n = draw(st.sampled_from([199, 200, 201, 300]))
@@ -333,23 +354,24 @@ def mutation(draw: st.DrawFn, call: Call, world: World) -> None:
             fields["user_hash"] = user_hash(call.app, "many-traits")
     elif how == "hash":
         fields["user_hash"] = draw(
-            st.sampled_from(
-                [
-                    user_hash(call.app, call.user_id).upper(),
-                    user_hash(call.app, "someone-else"),
-                    user_hash(call.app, call.user_id)[:-1],
-                    user_hash(call.app, call.user_id) + "0",
-                    "\ud800",
-                    "é" * 64,
-                    "",
-                ]
+            pick(
+                weird,
+                st.sampled_from(
+                    [
+                        user_hash(call.app, call.user_id).upper(),
+                        user_hash(call.app, "someone-else"),
+                        user_hash(call.app, call.user_id)[:-1],
+                        user_hash(call.app, call.user_id) + "0",
+                        "\ud800",
+                        "é" * 64,
+                        "",
+                    ]
+                ),
             )
-            | weird
         )
     elif how == "id":
-        fields["id"] = draw(
-            st.sampled_from(["known-0", "nobody", " known-0", "KNOWN-0", "known-0\x00"]) | weird
-        )
+        odd_ids = ["known-0", "nobody", " known-0", "KNOWN-0", "known-0\x00"]
+        fields["id"] = draw(pick(st.sampled_from(odd_ids), weird))
         if call.app.verified and draw(st.booleans()):  # the hash of that id: only the id is odd
             fields["user_hash"] = user_hash(call.app, fields["id"])
     else:  # another application's key or experience, a key never issued
@@ -363,6 +385,12 @@ def mutation(draw: st.DrawFn, call: Call, world: World) -> None:
             else st.sampled_from([world.foreign_experience, *other.experiences, 0, -1, 2**63])
         )
     call.valid = False
+
+
+# Bodies the API cannot read: "raw-surrogates" writes a lone surrogate as the bytes UTF-8 would
+# give it (invalid UTF-8), where a browser's JSON.stringify writes the escape "\\ud800".
+NOT_UTF8 = ["raw-surrogates", "utf-16", "bom", "latin-1"]
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @st.composite
@@ -387,11 +415,9 @@ def transport(draw: st.DrawFn, call: Call) -> None:
         )
     )
     accepted = call.content_type.startswith(("text/plain", "application/json"))
-    call.encoding = draw(
-        st.sampled_from(["ascii-json"] * 3 + ["utf8-json"] * 3 + ["utf-16", "bom", "latin-1"])
-    )
-    if call.encoding in ("utf-16", "bom", "latin-1") or (call.method == "POST" and not accepted):
-        # Not UTF-8 (a BOM is not JSON either); form and multipart are not documented.
+    call.encoding = draw(st.sampled_from(["ascii-json"] * 3 + ["utf8-json"] * 3 + NOT_UTF8))
+    if call.encoding in NOT_UTF8 or (call.method == "POST" and not accepted):
+        # A BOM is not JSON either; form and multipart are not documented.
         call.valid = call.valid and call.method != "POST"
     if draw(st.integers(0, 7)) == 0:
         call.headers = draw(
@@ -411,10 +437,16 @@ def transport(draw: st.DrawFn, call: Call) -> None:
         )
         if "CONTENT_LENGTH" in call.headers:
             call.valid = False
-    if call.method == "GET" and call.path != EXPERIENCES or call.method not in ("GET", "POST"):
+    if call.method not in ("GET", "POST") or (call.method == "GET" and call.path != EXPERIENCES):
         call.valid = False
     if call.method == "POST" and call.path == EXPERIENCES:
         call.valid = False
+
+
+def _padded(key: str, size: int) -> bytes:
+    """A call of exactly ``size`` bytes: an identify padded with an unknown field."""
+    head, tail = f'{{"key": "{key}", "id": "u1", "pad": "', '"}'
+    return (head + "x" * (size - len(head) - len(tail)) + tail).encode()
 
 
 @st.composite
@@ -437,9 +469,9 @@ def garbage(draw: st.DrawFn, world: World) -> Call:
                 '{"key": NaN}',
                 '{"key": Infinity, "id": -Infinity}',
                 "{}",
-                '{"key": "%s", "id": "u1"}{}' % key,
-                '{"key": "%s", "id": "u1", "id": "u2"}' % key,
-                '{"key": "%s", "id": "u1", "traits": {"a": 1, "a": 2}}' % key,
+                f'{{"key": "{key}", "id": "u1"}}{{}}',
+                f'{{"key": "{key}", "id": "u1", "id": "u2"}}',
+                f'{{"key": "{key}", "id": "u1", "traits": {{"a": 1, "a": 2}}}}',
                 "[" * 100_000,
                 '{"a":' * 100_000,
                 "1" * 5000,
@@ -447,17 +479,20 @@ def garbage(draw: st.DrawFn, world: World) -> Call:
                 "{'key': 'x'}",
                 '{"key": "\\ud800"}',
                 '{"key": "\\u0000"}',
-                '{"key": "%s", "id": "\\udfff\\ud800"}' % key,
+                f'{{"key": "{key}", "id": "\\udfff\\ud800"}}',
             ]
         )
         | st.text(max_size=40)
     )
     raw: bytes = draw(
-        st.sampled_from([text.encode("utf-8", "surrogatepass")])
-        | st.binary(max_size=64)
-        | st.builds(  # at and past the 64 KB body limit
-            lambda n: (f'{{"key": "{key}", "id": "u1", "pad": "' + "x" * n + '"}').encode(),
-            st.sampled_from([65_000, 65_536 - 40 - len(key), 65_600, 2_700_000]),
+        pick(
+            st.just(text.encode("utf-8", "surrogatepass")),
+            st.binary(max_size=64),
+            # At and past the 64 KB body limit, and past Django's own (2.5 MB).
+            st.builds(
+                lambda size: _padded(key, size),
+                st.sampled_from([65_535, 65_536, 65_537, 70_000, 2_700_000]),
+            ),
         )
     )
     call = Call(METHOD[path], path)
@@ -535,9 +570,9 @@ def encode(call: Call) -> tuple[bytes, str]:
     if call.encoding == "utf-16":
         return text.encode("utf-16", "surrogatepass"), ""
     if call.encoding == "latin-1":
-        return text.encode("latin-1", "surrogatepass") if text.isascii() else text.encode(
-            "latin-1", "replace"
-        ), ""
+        return text.encode("latin-1", "replace"), ""
+    if call.encoding != "raw-surrogates":  # as JSON.stringify writes them: escaped
+        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     body = text.encode("utf-8", "surrogatepass")
     return (b"\xef\xbb\xbf" + body if call.encoding == "bom" else body), ""
 
@@ -549,12 +584,18 @@ class Fuzz:
     client: Any
     sent: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
+    endpoints: Counter[str] = field(default_factory=Counter)  # "POST /api/v1/identify": n
     codes: Counter[str] = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)
     bad_refusals: list[str] = field(default_factory=list)  # a 4xx not our JSON error with CORS
     writing_refusals: list[str] = field(default_factory=list)
     wrongly_refused: list[str] = field(default_factory=list)  # valid calls not answered 2xx
     bad_successes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # A view's exception becomes the 500 a server would answer, counted like any answer,
+        # rather than raised out of the test client.
+        self.client.raise_request_exception = False
 
     def send(self, call: Call) -> None:
         body, query = encode(call)
@@ -571,6 +612,7 @@ class Fuzz:
             **call.headers,
         )
         self.sent += 1
+        self.endpoints[f"{call.method} {call.path}"] += 1
         status = response.status_code
         self.statuses[status] += 1
         what = f"{status} for {call.describe()}: {response.content[:300]!r}"
@@ -602,9 +644,11 @@ class Fuzz:
     def figures(self) -> str:
         by_status = ", ".join(f"{s}: {n}" for s, n in sorted(self.statuses.items()))
         by_code = ", ".join(f"{c}: {n}" for c, n in sorted(self.codes.items()))
+        by_endpoint = ", ".join(f"{e}: {n}" for e, n in sorted(self.endpoints.items()))
         return "\n".join(
             [
                 f"requests sent: {self.sent}",
+                f"by method and endpoint: {by_endpoint}",
                 f"by status: {by_status}",
                 f"4xx by error code: {by_code}",
                 f"5xx: {len(self.server_errors)}",
