@@ -237,3 +237,13 @@ def events(request: HttpRequest) -> HttpResponse:
         },
         status=201,
     )
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Any other path under /api/v1/: our JSON 404 with CORS, so that a mistyped path in an
+    integration reads as such in the browser's console, not as a CORS failure."""
+    response = error_response(404, "not_found", f"No endpoint {request.path}: see docs/api.md.")
+    for header, value in CORS_HEADERS.items():
+        response[header] = value
+    return response
