@@ -171,7 +171,9 @@ def _json_response(fields: dict[str, Any], experiences: str | None = None) -> Ht
 def identify(request: HttpRequest) -> HttpResponse:
     data = json_body(request)
     app, user_id, user = identifying.identify(data)
-    body = {"id": user_id, "traits": user.traits}
+    # Not the stored traits: with identity verification off, anyone with the public key and a
+    # user's id could read them all (docs/api.md, "What identify answers").
+    body = {"id": user_id}
     url = data.get("url")  # checked on either path
     if url is None:
         return _json_response(body)
@@ -235,3 +237,13 @@ def events(request: HttpRequest) -> HttpResponse:
         },
         status=201,
     )
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Any other path under /api/v1/: our JSON 404 with CORS, so that a mistyped path in an
+    integration reads as such in the browser's console, not as a CORS failure."""
+    response = error_response(404, "not_found", f"No endpoint {request.path}: see docs/api.md.")
+    for header, value in CORS_HEADERS.items():
+        response[header] = value
+    return response
