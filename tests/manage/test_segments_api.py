@@ -22,9 +22,15 @@ def test_create__nested_definition__201_with_the_segment_object_and_etag(api, ap
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {
-        "id", "name", "description", "definition", "is_builtin", "warnings", "created_at",
+        "id",
+        "name",
+        "description",
+        "definition",
+        "is_builtin",
+        "warnings",
+        "created_at",
         "updated_at",
-    }  # fmt: skip
+    }
     assert body["name"] == "Pro or big" and body["is_builtin"] is False
     assert body["definition"]["match"] == "any"
     assert body["definition"]["rules"][1]["rules"][0]["value"] == 8
@@ -37,9 +43,12 @@ def test_create__bad_value_deep_in_the_tree__400_with_its_path_and_nothing_saved
         "match": "all",
         "rules": [
             {"trait": "plan", "operator": "equals", "value": "pro"},
-            {"match": "any", "rules": [{"trait": "teamSize", "operator": "greater_than", "value": "lots"}]},
+            {
+                "match": "any",
+                "rules": [{"trait": "teamSize", "operator": "greater_than", "value": "lots"}],
+            },
         ],
-    }  # fmt: skip
+    }
     before = Segment.objects.count()
 
     response = api("POST", "segments", {"name": "Bad", "definition": definition})
@@ -156,9 +165,15 @@ def test_put__stale_if_match__412_and_nothing_changes(api, app):
 
 def test_put__cycle__400_on_the_reference_path(api, app):
     a = saved_segment(app, "A", [("plan", "equals", "pro")])
-    b = api("POST", "segments", {"name": "B", "definition": {"match": "all", "rules": [{"segment": a.pk}]}}).json()  # fmt: skip
+    b = api(
+        "POST",
+        "segments",
+        {"name": "B", "definition": {"match": "all", "rules": [{"segment": a.pk}]}},
+    ).json()
 
-    response = api("PUT", f"segments/{a.pk}", {"definition": {"match": "all", "rules": [{"segment": b["id"]}]}})  # fmt: skip
+    response = api(
+        "PUT", f"segments/{a.pk}", {"definition": {"match": "all", "rules": [{"segment": b["id"]}]}}
+    )
 
     assert response.status_code == 400
     assert response.json()["error"]["field"].startswith("definition.rules[0]")
@@ -183,7 +198,11 @@ def test_delete__unused__204(api, app):
 
 def test_delete__used_by_a_segment_and_an_experience__409_listing_both(api, app):
     segment = saved_segment(app, "Pro", [("plan", "equals", "pro")])
-    user = api("POST", "segments", {"name": "Uses", "definition": {"match": "all", "rules": [{"segment": segment.pk}]}}).json()  # fmt: skip
+    user = api(
+        "POST",
+        "segments",
+        {"name": "Uses", "definition": {"match": "all", "rules": [{"segment": segment.pk}]}},
+    ).json()
     experience = ExperienceFactory(application=app, name="Banner")
     experience.segments.set([segment])
 
@@ -263,13 +282,18 @@ def test_evaluate__reference_and_relative_date_follow_now(api, app):
     from segments.models import TraitDefinition
 
     TraitDefinition.objects.create(application=app, key="signup", type="date")
-    recent = {"match": "all", "rules": [{"trait": "signup", "operator": "within_last_days", "value": 7}]}  # fmt: skip
+    recent = {
+        "match": "all",
+        "rules": [{"trait": "signup", "operator": "within_last_days", "value": 7}],
+    }
     traits = {"signup": "2026-01-01"}
 
     at = [
-        api("POST", "evaluate", {"definition": recent, "user": {"traits": traits}, "now": now}).json()
+        api(
+            "POST", "evaluate", {"definition": recent, "user": {"traits": traits}, "now": now}
+        ).json()
         for now in ("2026-01-03T00:00:00Z", "2026-03-01T00:00:00Z")
-    ]  # fmt: skip
+    ]
 
     assert [r.get("matches") for r in at] == [True, False], at
 
