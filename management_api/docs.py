@@ -81,28 +81,38 @@ def _operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _schemas(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    schemas = []
-    for name, schema in doc["components"]["schemas"].items():
-        required = set(schema.get("required", []))
-        fields = [
+def _fields(schema: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
+    """Rows for a schema's properties, nested objects' as ``error.field``."""
+    required = set(schema.get("required", []))
+    rows = []
+    for field, sub in schema.get("properties", {}).items():
+        examples = sub.get("examples", [])
+        description = sub.get("description", "")
+        if examples:
+            description += " Example: " + ", ".join(json.dumps(e) for e in examples)
+        rows.append(
             {
-                "name": field,
+                "name": prefix + field,
                 "type": _schema_text(sub),
                 "required": field in required,
-                "description": sub.get("description", ""),
-            }
-            for field, sub in schema.get("properties", {}).items()
-        ]
-        schemas.append(
-            {
-                "name": name,
-                "summary": _schema_text(schema) if not fields else "",
-                "fields": fields,
-                "description": schema.get("description", ""),
+                "description": description.strip(),
             }
         )
-    return schemas
+        if sub.get("type") == "object" and "properties" in sub:
+            rows += _fields(sub, f"{prefix}{field}.")
+    return rows
+
+
+def _schemas(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "summary": _schema_text(schema),
+            "fields": _fields(schema),
+            "description": schema.get("description", ""),
+        }
+        for name, schema in doc["components"]["schemas"].items()
+    ]
 
 
 @require_GET
