@@ -315,7 +315,7 @@ def test_evaluate__bad_user_or_now__error_on_the_field(api, extra, field):
     assert response.json()["error"]["field"] == field
 
 
-def test_evaluate__writes_nothing(api, app, django_assert_max_num_queries):
+def test_evaluate__writes_nothing(api, app):
     from segments.models import EndUser
 
     before = list(EndUser.objects.values_list("pk", "traits"))
