@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "django_filters",
     "segments",
     "experiences",
+    "management_api",
     "axes",
 ]
 

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from management_api.docs import api_docs
 from segments.views import home
 
 from . import views
@@ -9,11 +10,15 @@ from . import views
 urlpatterns = [
     # First: the snippet's API takes nearly every request, and Django tries patterns in order.
     path("api/v1/", include("experiences.api_urls")),
+    # After the snippet's: management calls are rare, the serve's must match first.
+    path("api/v1/", include("management_api.urls")),
+    path("api/docs/", api_docs, name="api_docs"),
     path("", home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("apps/<int:app_id>/", include("segments.urls")),
     path("apps/<int:app_id>/", include("experiences.urls")),
+    path("apps/<int:app_id>/", include("management_api.settings_urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -18,6 +18,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from experiences.models import Event, Experience
+from management_api.actions import api_token_create
+from management_api.models import ApiToken
 from segments.access import RANK, Role
 from segments.models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
 from tests.factories import (
@@ -58,7 +60,8 @@ NAMES = [name for name, _route, _view in PATTERNS]
 
 
 def test_the_matrix_covers_both_engage_apps():
-    assert {name.split(":")[0] for name in NAMES} == {"segments", "experiences"}
+    # manage_settings: Settings > API tokens (management_api/settings_urls.py).
+    assert {name.split(":")[0] for name in NAMES} == {"segments", "experiences", "manage_settings"}
     assert len(NAMES) == len(set(NAMES)) >= 25
 
 
@@ -78,8 +81,10 @@ def _objects(application: Application) -> dict[str, Any]:
     # Another segment than the one the URLs name: a segment in use cannot be deleted.
     experience.segments.set([saved_segment(application, "Used", [("plan", "is_set", None)])])
     EventFactory(experience=experience, end_user=end_user)
+    token, _ = api_token_create(application=application, name="CI", role="editor")
     # By the route's first part: /segments/<pk>/, /traits/<pk>/, /users/<pk>/, ...
     return {
+        "settings": token,
         "segments": segment,
         "traits": unused,
         "users": end_user,
@@ -115,12 +120,14 @@ POST_DATA = {
                            "priority": "0", "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0",
                            "steps-0-type": "modal", "steps-0-title": "Hi"},
     "experiences:publish": {"allow_empty": "1"},
+    "manage_settings:token_create": {"name": "Bot", "role": "editor"},
 }  # fmt: skip
 
 
 def snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row an Engage write could touch, to compare before and after."""
     models = [Application, Membership, TraitDefinition, EndUser, Segment, Rule, Experience, Event]
+    models.append(ApiToken)
     return {
         model.__name__: [
             json.loads(json.dumps(row, default=str))

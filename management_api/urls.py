@@ -1,0 +1,22 @@
+from django.urls import path
+
+from . import docs
+from .views import experiences, segments, traits
+
+app_name = "manage"
+
+urlpatterns = [
+    path("manage/traits", traits.traits, name="traits"),
+    path("manage/traits/<str:key>", traits.trait, name="trait"),
+    path("manage/segments", segments.segments, name="segments"),
+    path("manage/segments/<int:pk>", segments.segment, name="segment"),
+    path("manage/segments/<int:pk>/count", segments.segment_count, name="segment_count"),
+    path("manage/segments/<int:pk>/members", segments.segment_members, name="segment_members"),
+    path("manage/count", segments.count, name="count"),
+    path("manage/evaluate", segments.evaluate, name="evaluate"),
+    path("manage/experiences", experiences.experiences, name="experiences"),
+    path("manage/experiences/<int:pk>", experiences.experience, name="experience"),
+    path("manage/experiences/<int:pk>/publish", experiences.publish, name="publish"),
+    path("manage/experiences/<int:pk>/unpublish", experiences.unpublish, name="unpublish"),
+    path("openapi.json", docs.openapi_json, name="openapi"),
+]

@@ -1,0 +1,108 @@
+"""/api/v1/manage/experiences: experiences as code, through experiences/actions.py (same
+validation, same invalidation of the served targeting as the UI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+
+from experiences import actions
+from experiences.models import Experience
+
+from ..http import body, invalid, json_response, manage_view, no_content, text
+from ..pagination import page
+
+FIELDS = ("content", "url_include", "url_exclude", "frequency", "priority")
+
+
+def experience_json(experience: Experience) -> dict[str, Any]:
+    return {
+        "id": experience.pk,
+        "name": experience.name,
+        "kind": experience.kind,
+        "status": experience.status,
+        "content": experience.content,
+        "segments": sorted(s.pk for s in experience.segments.all()),
+        "url_include": experience.url_include,
+        "url_exclude": experience.url_exclude,
+        "frequency": experience.frequency,
+        "priority": experience.priority,
+    }
+
+
+def _segments(data: dict[str, Any]) -> list[int] | None:
+    value = data.get("segments")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise invalid("segments", "segments is a list of segment ids.")
+    return value
+
+
+def _get(request: HttpRequest, pk: int) -> Experience:
+    return get_object_or_404(
+        Experience.objects.prefetch_related("segments"), application=request.application, pk=pk
+    )
+
+
+@manage_view("GET", "POST")
+def experiences(request: HttpRequest) -> HttpResponse:
+    application = request.application
+    if request.method == "GET":
+        queryset = application.experiences.prefetch_related("segments")
+        rows, next_url = page(request, queryset)
+        return json_response({"results": [experience_json(e) for e in rows], "next": next_url})
+    data = body(request)
+    kind = text(data, "kind", required=True)
+    if kind not in Experience.Kind.values:
+        raise invalid("kind", f"kind must be one of {', '.join(Experience.Kind.values)}.")
+    if "content" not in data:
+        raise invalid("content", "content is required.")
+    given = {field: data[field] for field in FIELDS if data.get(field) is not None}
+    experience = actions.experience_create(
+        application=application,
+        name=text(data, "name", required=True),
+        kind=kind,
+        segments=_segments(data),
+        **given,
+    )
+    return json_response(experience_json(_get(request, experience.pk)), status=201)
+
+
+@manage_view("GET", "PUT", "DELETE")
+def experience(request: HttpRequest, pk: int) -> HttpResponse:
+    found = _get(request, pk)
+    if request.method == "GET":
+        return json_response(experience_json(found))
+    if request.method == "DELETE":
+        actions.experience_delete(experience=found)
+        return no_content()
+    data = body(request)
+    if "kind" in data and data["kind"] != found.kind:
+        raise invalid("kind", "The kind is fixed when the experience is created.")
+    given = {field: data[field] for field in FIELDS if data.get(field) is not None}
+    actions.experience_update(
+        experience=found, name=text(data, "name"), segments=_segments(data), **given
+    )
+    return json_response(experience_json(_get(request, pk)))
+
+
+@manage_view("POST")
+def publish(request: HttpRequest, pk: int) -> HttpResponse:
+    found = _get(request, pk)
+    data = body(request) if request.body else {}
+    allow_empty = data.get("allow_empty_audience", False)
+    if not isinstance(allow_empty, bool):
+        raise invalid("allow_empty_audience", "allow_empty_audience must be true or false.")
+    actions.experience_publish(experience=found, allow_empty_audience=allow_empty)
+    return json_response(experience_json(_get(request, pk)))
+
+
+@manage_view("POST")
+def unpublish(request: HttpRequest, pk: int) -> HttpResponse:
+    actions.experience_unpublish(experience=_get(request, pk))
+    return json_response(experience_json(_get(request, pk)))

@@ -1,0 +1,325 @@
+import pytest
+
+from segments.models import Segment
+from tests.factories import EndUserFactory, ExperienceFactory, saved_segment
+
+from .conftest import PRO
+
+pytestmark = pytest.mark.django_db
+
+NESTED = {
+    "match": "any",
+    "rules": [
+        {"trait": "plan", "operator": "equals", "value": "pro"},
+        {"match": "all", "rules": [{"trait": "teamSize", "operator": "greater_than", "value": 8}]},
+    ],
+}
+
+
+def test_create__nested_definition__201_with_the_segment_object_and_etag(api, app):
+    response = api("POST", "segments", {"name": "Pro or big", "definition": NESTED})
+
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {
+        "id",
+        "name",
+        "description",
+        "definition",
+        "is_builtin",
+        "warnings",
+        "created_at",
+        "updated_at",
+    }
+    assert body["name"] == "Pro or big" and body["is_builtin"] is False
+    assert body["definition"]["match"] == "any"
+    assert body["definition"]["rules"][1]["rules"][0]["value"] == 8
+    assert response["ETag"]
+    assert Segment.objects.get(pk=body["id"]).application == app
+
+
+def test_create__bad_value_deep_in_the_tree__400_with_its_path_and_nothing_saved(api, app):
+    definition = {
+        "match": "all",
+        "rules": [
+            {"trait": "plan", "operator": "equals", "value": "pro"},
+            {
+                "match": "any",
+                "rules": [{"trait": "teamSize", "operator": "greater_than", "value": "lots"}],
+            },
+        ],
+    }
+    before = Segment.objects.count()
+
+    response = api("POST", "segments", {"name": "Bad", "definition": definition})
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_field"
+    assert error["field"] == "definition.rules[1].rules[0].value"
+    assert Segment.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"definition": PRO}, "name"),
+        ({"name": 5, "definition": PRO}, "name"),
+        ({"name": "X"}, "definition"),
+        ({"name": "X", "definition": []}, "definition"),
+        ({"name": "X", "definition": PRO, "description": ["no"]}, "description"),
+    ],
+)
+def test_create__missing_or_mistyped_field__400_naming_it(api, body, field):
+    response = api("POST", "segments", body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
+
+
+def test_create__duplicate_name__400_on_name(api, app):
+    saved_segment(app, "Pro", [("plan", "equals", "pro")])
+
+    response = api("POST", "segments", {"name": "Pro", "definition": PRO})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "name"
+
+
+def test_create__body_not_json__400_invalid_json(api):
+    response = api("POST", "segments", raw="{not json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
+def test_get__contradiction__warnings_from_lint(api, app):
+    contradiction = {
+        "match": "all",
+        "rules": [
+            {"trait": "plan", "operator": "equals", "value": "free"},
+            {"trait": "plan", "operator": "equals", "value": "pro"},
+        ],
+    }
+    created = api("POST", "segments", {"name": "Never", "definition": contradiction}).json()
+
+    body = api("GET", f"segments/{created['id']}").json()
+
+    assert body["warnings"], "a group that can never match is warned about"
+    assert set(body["warnings"][0]) == {"path", "message"}
+    assert created["warnings"] == body["warnings"]
+
+
+def test_list__paginated_with_next_url_until_the_last_page(api, app):
+    for n in range(5):
+        saved_segment(app, f"S{n}", [("plan", "equals", "pro")])
+    expected = sorted(app.segments.values_list("pk", flat=True))  # Everyone too
+
+    first = api("GET", "segments?limit=4").json()
+    second = api("GET", first["next"]).json()
+
+    assert [s["id"] for s in first["results"] + second["results"]] == expected
+    assert second["next"] is None
+
+
+def test_list__bad_limit__400_on_limit(api):
+    response = api("GET", "segments?limit=zero")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "limit"
+
+
+def test_put__changes_definition_and_name_through_the_action(api, app):
+    segment = saved_segment(app, "Pro", [("plan", "equals", "pro")])
+
+    response = api("PUT", f"segments/{segment.pk}", {"name": "Pro or big", "definition": NESTED})
+
+    assert response.status_code == 200
+    segment.refresh_from_db()
+    assert segment.name == "Pro or big"
+    assert Segment.objects.get(pk=segment.pk).definition["match"] == "any"
+
+
+def test_put__current_if_match__200_and_a_new_etag(api, app):
+    segment = saved_segment(app, "Pro", [("plan", "equals", "pro")])
+    etag = api("GET", f"segments/{segment.pk}")["ETag"]
+
+    response = api("PUT", f"segments/{segment.pk}", {"name": "Renamed"}, HTTP_IF_MATCH=etag)
+
+    assert response.status_code == 200
+    assert response["ETag"] != etag
+
+
+def test_put__stale_if_match__412_and_nothing_changes(api, app):
+    segment = saved_segment(app, "Pro", [("plan", "equals", "pro")])
+    etag = api("GET", f"segments/{segment.pk}")["ETag"]
+    api("PUT", f"segments/{segment.pk}", {"description": "someone else"})
+
+    response = api("PUT", f"segments/{segment.pk}", {"name": "Mine"}, HTTP_IF_MATCH=etag)
+
+    assert response.status_code == 412
+    assert response.json()["error"]["code"] == "precondition_failed"
+    segment.refresh_from_db()
+    assert segment.name == "Pro"
+
+
+def test_put__cycle__400_on_the_reference_path(api, app):
+    a = saved_segment(app, "A", [("plan", "equals", "pro")])
+    b = api(
+        "POST",
+        "segments",
+        {"name": "B", "definition": {"match": "all", "rules": [{"segment": a.pk}]}},
+    ).json()
+
+    response = api(
+        "PUT", f"segments/{a.pk}", {"definition": {"match": "all", "rules": [{"segment": b["id"]}]}}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"].startswith("definition.rules[0]")
+
+
+def test_everyone__delete_and_put__403(api, app):
+    everyone = app.everyone
+
+    assert api("DELETE", f"segments/{everyone.pk}").status_code == 403
+    assert api("PUT", f"segments/{everyone.pk}", {"name": "All"}).status_code == 403
+    assert Segment.objects.filter(pk=everyone.pk).exists()
+
+
+def test_delete__unused__204(api, app):
+    segment = saved_segment(app, "Pro", [("plan", "equals", "pro")])
+
+    response = api("DELETE", f"segments/{segment.pk}")
+
+    assert response.status_code == 204
+    assert not Segment.objects.filter(pk=segment.pk).exists()
+
+
+def test_delete__used_by_a_segment_and_an_experience__409_listing_both(api, app):
+    segment = saved_segment(app, "Pro", [("plan", "equals", "pro")])
+    user = api(
+        "POST",
+        "segments",
+        {"name": "Uses", "definition": {"match": "all", "rules": [{"segment": segment.pk}]}},
+    ).json()
+    experience = ExperienceFactory(application=app, name="Banner")
+    experience.segments.set([segment])
+
+    response = api("DELETE", f"segments/{segment.pk}")
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "in_use"
+    assert error["used_by"]["segments"] == [{"id": user["id"], "name": "Uses"}]
+    assert error["used_by"]["experiences"] == [{"id": experience.pk, "name": "Banner"}]
+    assert "Banner" in error["message"]
+    assert Segment.objects.filter(pk=segment.pk).exists()
+
+
+def test_count__stored_segment(api, app):
+    segment = saved_segment(app, "Pro", [("plan", "equals", "pro")])
+
+    assert api("GET", f"segments/{segment.pk}/count").json() == {"count": 4}
+
+
+def test_count__definition_preview__saves_nothing(api, app):
+    before = Segment.objects.count()
+
+    response = api("POST", "count", {"definition": NESTED})
+
+    assert response.json() == {"count": 6}  # 4 pro, and teamSize 9 and 10
+    assert Segment.objects.count() == before
+
+
+def test_count__invalid_definition__400_with_path(api):
+    bad = {"match": "all", "rules": [{"trait": "nope", "operator": "equals", "value": 1}]}
+
+    response = api("POST", "count", {"definition": bad})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"].startswith("definition.rules[0]")
+
+
+def test_members__cursor_pages_are_stable_under_inserts(api, app):
+    segment = saved_segment(app, "Pro", [("plan", "equals", "pro")])
+
+    first = api("GET", f"segments/{segment.pk}/members?limit=2").json()
+    EndUserFactory(application=app, external_id="late", traits={"plan": "pro"})
+    second = api("GET", first["next"]).json()
+    third = api("GET", second["next"]).json() if second["next"] else {"results": [], "next": None}
+
+    ids = [u["id"] for u in first["results"] + second["results"] + third["results"]]
+    assert ids == ["u00", "u01", "u02", "u03", "late"]
+    assert first["results"][0]["traits"]["plan"] == "pro"
+    assert len(set(ids)) == len(ids)
+
+
+def test_evaluate__inline_traits_at_a_given_time__matches_with_explain(api, app):
+    body = {"definition": NESTED, "user": {"traits": {"plan": "free", "teamSize": 20}}}
+
+    response = api("POST", "evaluate", {**body, "now": "2026-01-01T00:00:00Z"})
+
+    assert response.status_code == 200
+    result = response.json()
+    assert result["matches"] is True
+    assert result["explain"][0] == {
+        "path": "definition.rules[0]",
+        "matches": False,
+        "node": {"trait": "plan", "operator": "equals", "value": "pro", "case_sensitive": False},
+    }
+    assert result["explain"][1]["match"] == "all" and result["explain"][1]["matches"] is True
+    assert result["explain"][1]["rules"][0]["path"] == "definition.rules[1].rules[0]"
+
+
+def test_evaluate__stored_user__reads_their_traits(api, app):
+    response = api("POST", "evaluate", {"definition": PRO, "user": {"id": "u05"}})
+
+    assert response.json()["matches"] is False
+
+
+def test_evaluate__reference_and_relative_date_follow_now(api, app):
+    from segments.models import TraitDefinition
+
+    TraitDefinition.objects.create(application=app, key="signup", type="date")
+    recent = {
+        "match": "all",
+        "rules": [{"trait": "signup", "operator": "within_last_days", "value": 7}],
+    }
+    traits = {"signup": "2026-01-01"}
+
+    at = [
+        api(
+            "POST", "evaluate", {"definition": recent, "user": {"traits": traits}, "now": now}
+        ).json()
+        for now in ("2026-01-03T00:00:00Z", "2026-03-01T00:00:00Z")
+    ]
+
+    assert [r.get("matches") for r in at] == [True, False], at
+
+
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ({"user": {"id": "nobody"}}, "user.id"),
+        ({"user": {}}, "user"),
+        ({"user": {"traits": []}}, "user.traits"),
+        ({"user": {"traits": {}}, "now": "yesterday"}, "now"),
+        ({"user": {"traits": {}}, "now": "2026-01-01T00:00:00"}, "now"),
+    ],
+)
+def test_evaluate__bad_user_or_now__error_on_the_field(api, extra, field):
+    response = api("POST", "evaluate", {"definition": PRO, **extra})
+
+    assert response.status_code in (400, 404)
+    assert response.json()["error"]["field"] == field
+
+
+def test_evaluate__writes_nothing(api, app):
+    from segments.models import EndUser
+
+    before = list(EndUser.objects.values_list("pk", "traits"))
+    api("POST", "evaluate", {"definition": PRO, "user": {"traits": {"plan": "pro", "new": 1}}})
+
+    assert list(EndUser.objects.values_list("pk", "traits")) == before
+    assert not app.trait_definitions.filter(key="new").exists()
