@@ -107,9 +107,11 @@ class PostgreSQL:
         return [postmaster, *children]
 
     def freeze(self) -> None:
-        self._frozen = self.pids()
-        for pid in self._frozen:
-            os.kill(pid, signal.SIGSTOP)
+        self._frozen = []
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):  # a backend that exited meanwhile
+                os.kill(pid, signal.SIGSTOP)
+                self._frozen.append(pid)
 
     def thaw(self) -> None:
         for pid in getattr(self, "_frozen", []):
