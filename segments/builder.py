@@ -159,6 +159,7 @@ def number(top: Node) -> None:
             child.depth = depth + 1 if child.is_group else depth
             if child.row is not None:
                 child.row.index = child.index
+                child.row.parent = group.index
                 child.row.number = child.number  # type: ignore[assignment]
             if child.is_group:
                 visit(child, child.number + ".", depth + 1)

@@ -338,6 +338,7 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "filter": filterset,
         "page": page,
         "experiences": segment.experiences.order_by("name"),
+        "using": actions.segment_users(segment)[0],
         "traits": application.trait_definitions.all(),
         "broken": bool(selectors.broken_segment_ids([segment])),
     }
