@@ -60,6 +60,7 @@ class Node:
     number: str = ""  # "2.1": the second node's first child
     path: str = "definition"
     autofocus: bool = False
+    focus: str = ""  # after a round trip, the button keyboard focus returns to (up, down, add_rule)
     errors: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     count: int | None = None  # users let through within its group (the preview)
@@ -236,10 +237,13 @@ def apply_op(top: Node, op: str) -> None:
         at = siblings.index(node)
         if verb == "remove":
             siblings.pop(at)
+            parent.focus = "add_rule"
         elif verb == "up" and at > 0:
             siblings[at - 1], siblings[at] = siblings[at], siblings[at - 1]
+            node.focus = verb
         elif verb == "down" and at < len(siblings) - 1:
             siblings[at + 1], siblings[at] = siblings[at], siblings[at + 1]
+            node.focus = verb
     number(top)
 
 
