@@ -430,9 +430,11 @@ def type_change_effects(trait: TraitDefinition, new_type: str) -> list[TypeChang
 
 @dataclass
 class RuleVerdict:
-    number: int
+    number: int | str  # "2.1": the first node of group 2
     passed: bool
     reason: str
+    noun: str = "rule"  # or "group", "segment condition"
+    children: list[RuleVerdict] = field(default_factory=list)
 
 
 @dataclass
@@ -466,6 +468,31 @@ def rule_reason(condition: Condition, traits: Mapping[str, Any], passed: bool) -
     return f"{condition.trait} is {actual}, expected {expected}"
 
 
+_MATCH_WORDS = {tree.ALL: "all", tree.ANY: "any", tree.NONE: "none"}
+
+
+def _node_verdicts(
+    group: tree.Verdict, traits: Mapping[str, Any], names: Mapping[int, str], prefix: str
+) -> list[RuleVerdict]:
+    """A group's verdict as its nodes', numbered within it ("2.1"), nested groups with theirs."""
+    out = []
+    for i, child in enumerate(group.children, start=1):
+        number = f"{prefix}{i}"
+        node = child.node
+        if isinstance(node, Condition):
+            out.append(RuleVerdict(number, child.passed, rule_reason(node, traits, child.passed)))
+        elif isinstance(node, tree.Ref):
+            name = names.get(node.segment)
+            where = f'segment "{name}"' if name else "a segment that is gone"
+            reason = f"{'in' if child.passed else 'not in'} {where}"
+            out.append(RuleVerdict(number, child.passed, reason, "segment condition"))
+        else:
+            reason = f"{_MATCH_WORDS[node.match]} of its {len(node.nodes)} node(s) must hold"
+            nested = _node_verdicts(child, traits, names, number + ".")
+            out.append(RuleVerdict(number, child.passed, reason, "group", nested))
+    return out
+
+
 def explain_user(
     end_user: EndUser, segments: Iterable[Segment], now: Any = None
 ) -> list[SegmentVerdict]:
@@ -475,17 +502,15 @@ def explain_user(
     traits = end_user.traits or {}
     verdicts = []
     trees: dict[int, tree.Group] | None = None
+    names: dict[int, str] = {}
     for segment in segments:
         if not segment.is_flat:
-            # A tree: each top-level node, in words, with whether it held.
+            # A tree: node by node, group by group, with whether each held.
             if trees is None:
                 trees = trees_of(segment.application_id)
-            names = {s.pk: s.name for s in Segment.objects.filter(pk__in=trees)}
+                names = dict(Segment.objects.filter(pk__in=trees).values_list("pk", "name"))
             verdict = tree.explain(segment.tree, traits, when, trees.get)
-            nodes = [
-                RuleVerdict(number, child.passed, tree.describe(child.node, names, top=False))
-                for number, child in enumerate(verdict.children, start=1)
-            ]
+            nodes = _node_verdicts(verdict, traits, names, "")
             verdicts.append(SegmentVerdict(segment, verdict.passed, nodes))
             continue
         results = segment.compiled.explain(traits, when)

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from segments import actions
-from segments.models import Segment, TraitDefinition
+from segments.models import Membership, Segment, TraitDefinition
 from tests.factories import PublishedExperienceFactory, saved_segment
 from tests.segments.test_roundtrip import FormFields
 from tests.segments.test_views import HTMX, text
@@ -385,3 +385,47 @@ def test_segment_page_lists_the_segments_and_experiences_that_use_it(client, app
     assert "Used by" in page
     assert "Admin welcome Published" in page
     assert "Segment Admin users" in page
+
+
+def test_user_page__explains_a_tree_node_by_node(client, app, employee):
+    from tests.factories import EndUserFactory
+
+    segment = actions.segment_create(application=app, name="Tree", definition=TREE)
+    admins = saved_segment(app, "Admins", [("role", "equals", "admin")])
+    actions.segment_create(
+        application=app,
+        name="Admin refs",
+        definition={"match": "all", "rules": [{"segment": admins.pk}]},
+    )
+    user = EndUserFactory(
+        application=app,
+        external_id="Ann",
+        traits={"plan": "free", "role": "admin", "teamSize": 3, "employee": True},
+    )
+
+    page = text(client.get(url("user_detail", app, user.pk)))
+
+    assert "✗ Tree: not in this segment" in page
+    assert "group 1 passed: any of its 2 node(s) must hold" in page
+    assert "group 1.1 passed: all of its 2 node(s) must hold" in page
+    assert 'rule 1.1.1 passed: plan is "free", expected equals "free" ignoring case' in page
+    assert "rule 1.2 failed: teamSize is 3, expected is greater than 8" in page
+    assert "group 2 failed: none of its 1 node(s) must hold" in page
+    assert "rule 2.1 passed: employee is true, expected is true" in page
+    assert 'segment condition 1 passed: in segment "Admins"' in page
+    assert segment.pk
+
+
+def test_a_viewer_can_shape_the_builder_by_get__and_sees_no_save(client, app, member):
+    member.role = Membership.Role.VIEWER
+    member.save()
+    page = client.get(url("create", app))
+    html = page.content.decode()
+    assert "Save segment" not in html
+    assert re.search(r'value="add_group:top" formmethod="get"', html)
+    # What the button sends: the form by GET, re-shaped, nothing saved.
+    page = client.get(url("create", app), {"rules": ["0"], "op": "add_group:top"})
+    assert page.status_code == 200 and "Group 2" in text(page)
+    assert (
+        client.post(url("create", app), {"rules": ["0"], "op": "add_group:top"}).status_code == 403
+    )
