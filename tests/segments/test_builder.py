@@ -429,3 +429,25 @@ def test_a_viewer_can_shape_the_builder_by_get__and_sees_no_save(client, app, me
     assert (
         client.post(url("create", app), {"rules": ["0"], "op": "add_group:top"}).status_code == 403
     )
+
+
+def test_preview_as_a_user__explains_a_tree_segment_node_by_node(client, app, employee):
+    from tests.factories import EndUserFactory, ExperienceFactory
+
+    experience = ExperienceFactory(application=app)
+    experience.segments.add(actions.segment_create(application=app, name="Tree", definition=TREE))
+    EndUserFactory(
+        application=app,
+        external_id="u-1",
+        traits={"plan": "pro", "role": "member", "teamSize": 20, "employee": False},
+    )
+    response = client.get(
+        reverse("experiences:detail", args=[app.pk, experience.pk]),
+        {"user": "u-1", "url": "/dashboard"},
+        headers=HTMX,
+    )
+    page = text(response)
+    assert "✓ in Tree" in page
+    assert "group 1 passed: any of its 2 node(s) must hold" in page
+    assert "rule 1.1.1 failed" in page and "rule 1.2 passed" in page
+    assert "group 2 passed: none of its 1 node(s) must hold" in page
