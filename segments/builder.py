@@ -28,7 +28,7 @@ from django.http import QueryDict
 
 from . import tree
 from .evaluator import Condition
-from .forms import MAX_ROWS, RuleRow, _fit_operator, rows_from_segment, value_text
+from .forms import RuleRow, _fit_operator, rows_from_segment, value_text
 from .models import Segment, TraitDefinition
 from .operators import OPERATORS, RANGE
 from .traits import KEY_PATTERN
@@ -125,7 +125,8 @@ def parse_tree(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> Node:
     top = Node(index=TOP, kind=GROUP, match=match if match in tree.MATCHES else tree.ALL)
     groups = {TOP: top}
     seen: set[int] = set()
-    for raw in data.getlist("rules")[: MAX_ROWS * 2]:
+    # As many nodes as a definition may hold (tree.MAX_NODES): a saved tree is never cut.
+    for raw in data.getlist("rules")[: tree.MAX_NODES]:
         index = _int(raw)
         if index is None or index < 0 or index in seen:
             continue
@@ -219,7 +220,7 @@ def apply_op(top: Node, op: str) -> None:
     if node is None:
         return
     if verb.startswith("add_") and node.is_group:
-        if sum(1 for _ in top.walk()) > MAX_ROWS * 2:
+        if sum(1 for _ in top.walk()) > tree.MAX_NODES:
             return
         new = Node(index=_next_index(top), autofocus=True)
         if verb == "add_rule":

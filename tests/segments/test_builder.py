@@ -451,3 +451,29 @@ def test_preview_as_a_user__explains_a_tree_segment_node_by_node(client, app, em
     assert "group 1 passed: any of its 2 node(s) must hold" in page
     assert "rule 1.1.1 failed" in page and "rule 1.2 passed" in page
     assert "group 2 passed: none of its 1 node(s) must hold" in page
+
+
+def test_a_large_saved_tree_opens_and_saves_whole(client, app):
+    """The form reads as many nodes as a definition may hold: nothing is cut on a save."""
+    group = {
+        "match": "any",
+        "rules": [
+            {"trait": "teamSize", "operator": "equals", "value": n, "case_sensitive": False}
+            for n in range(70)
+        ],
+    }
+    definition = {"match": "any", "rules": [group, group]}
+    segment = actions.segment_create(application=app, name="Large", definition=definition)
+    edit = url("edit", app, segment.pk)
+
+    response = client.post(edit, fields_of(client.get(edit)))
+
+    assert response.status_code == 302, text(response)[:2000]
+    assert Segment.objects.get(pk=segment.pk).definition == definition
+
+
+def test_segment_page_shows_a_tree_in_words(client, app, employee):
+    segment = actions.segment_create(application=app, name="Tree", definition=TREE)
+    page = text(client.get(url("detail", app, segment.pk)))
+    assert '(plan equals "free" AND role equals "admin") OR teamSize is greater than 8' in page
+    assert "NOT (employee is true)" in page
