@@ -16,6 +16,7 @@ from typing import Any
 from django.db.models import Count
 
 from segments.models import EndUser
+from segments.selectors import explain_user
 
 from .content import check_url_pattern
 from .models import Event, Experience
@@ -92,6 +93,10 @@ def preview(experience: Experience, end_user: EndUser, url: str) -> Preview:
         .annotate(n=Count("pk"))
         .values_list("type", "n")
     )
+    segments = list(segments)
+    # Why, node by node (groups and segment conditions included), under each segment.
+    for verdict in explain_user(end_user, segments):
+        verdict.segment.why = verdict.rules
     decisions = explain_serve(experience.application, end_user, url)
     decision = next((d for d in decisions if d.experience.id == experience.pk), None)
     return Preview(

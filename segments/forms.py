@@ -72,7 +72,8 @@ class RuleRow:
     value: str = ""
     value_to: str = ""  # a range's high end
     case_sensitive: bool = False
-    number: int = 1  # position in the form, from 1
+    number: int | str = 1  # position in the form, from 1 ("2.1" inside a group)
+    parent: int = -1  # the builder group it sits in (segments/builder.py), -1 the top
     autofocus: bool = False
     errors: dict[str, list[str]] = field(default_factory=dict)
 
@@ -172,10 +173,18 @@ def parse_rules(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> list[
             value_to=data.get(prefix + "value_to", ""),
             case_sensitive=data.get(prefix + "case_sensitive") in ("on", "1", "true"),
             number=len(rows) + 1,
+            parent=_parent(data.get(prefix + "parent")),
         )
         _fit_operator(row)
         rows.append(row)
     return rows
+
+
+def _parent(text: Any) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return -1
 
 
 def new_row(rows: Sequence[RuleRow]) -> RuleRow:

@@ -182,6 +182,10 @@ class Preview:
     # Set when counting every step would have kept the form waiting: then only the bounded
     # total and match are known ("more than 10,000", "counting…"), no funnel nor impact.
     bounded: tuple[MemberCount, MemberCount] | None = None
+    # A tree (``tree_preview``): by definition path, how many users a node lets through
+    # within its group (its group's first nodes up to it), and each group's own total.
+    through: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
 
     @property
     def matched_label(self) -> str:
@@ -241,6 +245,98 @@ def segment_preview(
         before, both = counts["before"], counts["both"]
         impact = Impact(before=before, enter=matched - both, leave=before - both)
     return Preview(counts["total"], matched, samples, funnel, impact)
+
+
+def _group_paths(group: tree.Group, path: str = "definition") -> Iterable[tuple[str, tree.Group]]:
+    yield path, group
+    for i, child in enumerate(group.nodes):
+        if isinstance(child, tree.Group):
+            yield from _group_paths(child, f"{path}.rules[{i}]")
+
+
+def tree_preview(
+    application: Application,
+    definition: tree.Group,
+    *,
+    segment: Segment | None = None,
+    now: Any = None,
+) -> Preview:
+    """The live preview of a tree, node by node: for each node, the users its group's nodes up
+    to it let through (an ``all`` group narrows, an ``any`` widens, a ``none`` excludes), each
+    group's total, and the impact on a saved segment. One count query (under the preview's
+    deadline, as ``segment_preview``) and one for the samples."""
+    when = now_seconds(now)
+    groups: dict[Hashable, Group] = {"total": tree.EVERYONE, "matched": definition}
+    for path, group in _group_paths(definition):
+        groups[("total", path)] = group
+        for k in range(len(group.nodes)):
+            groups[("through", f"{path}.rules[{k}]")] = tree.Group(
+                group.match, group.nodes[: k + 1]
+            )
+    if segment is not None:
+        groups["before"] = segment.tree
+        groups["both"] = tree.Group(tree.ALL, (segment.tree, definition))
+    users = EndUser.objects.filter(application=application)
+    try:
+        with deadline(users.db, PREVIEW_TIMEOUT_MS):
+            counts = count_users(application, groups, when)
+    except DeadlineExceeded:
+        trees = trees_of(application.pk) if tree.references_of(definition) else {}
+        total = count_members(users, timeout_ms=PREVIEW_TIMEOUT_MS // 2)
+        matched = count_members(
+            users.filter(group_q(definition, when, trees.get)),
+            timeout_ms=PREVIEW_TIMEOUT_MS // 2,
+        )
+        return Preview(total.count, matched.count, [], [], bounded=(total, matched))
+    matched = counts["matched"]
+    trees = trees_of(application.pk) if tree.references_of(definition) else {}
+    try:
+        with deadline(users.db, PREVIEW_TIMEOUT_MS):
+            samples = list(
+                users.filter(group_q(definition, when, trees.get)).order_by("external_id")[
+                    :SAMPLE_USERS
+                ]
+            )
+    except DeadlineExceeded:
+        samples = []
+    impact = None
+    if segment is not None:
+        before, both = counts["before"], counts["both"]
+        impact = Impact(before=before, enter=matched - both, leave=before - both)
+    through = {
+        key[1]: n for key, n in counts.items() if isinstance(key, tuple) and key[0] == "through"
+    }
+    totals = {
+        key[1]: n for key, n in counts.items() if isinstance(key, tuple) and key[0] == "total"
+    }
+    return Preview(counts["total"], matched, samples, [], impact, through=through, totals=totals)
+
+
+def segment_dependents(segment: Segment) -> tuple[list[Segment], list[Any]]:
+    """Every segment an edit of ``segment`` changes through references (those that use it,
+    and those that use them...), and the published experiences targeting one of them (those
+    targeting ``segment`` itself the preview lists already)."""
+    from experiences.models import Experience
+
+    trees = trees_of(segment.application_id)
+    users: dict[int, set[int]] = {}
+    for sid, group in trees.items():
+        for ref in tree.references_of(group):
+            users.setdefault(ref, set()).add(sid)
+    found: set[int] = set()
+    stack = [segment.pk]
+    while stack:
+        for sid in users.get(stack.pop(), ()):
+            if sid not in found and sid != segment.pk:
+                found.add(sid)
+                stack.append(sid)
+    segments = list(Segment.objects.filter(pk__in=found).order_by("name"))
+    experiences = list(
+        Experience.objects.filter(segments__in=found, status=Experience.Status.PUBLISHED)
+        .distinct()
+        .order_by("name")
+    )
+    return segments, experiences
 
 
 # --- Traits ------------------------------------------------------------------------------
@@ -334,9 +430,11 @@ def type_change_effects(trait: TraitDefinition, new_type: str) -> list[TypeChang
 
 @dataclass
 class RuleVerdict:
-    number: int
+    number: int | str  # "2.1": the first node of group 2
     passed: bool
     reason: str
+    noun: str = "rule"  # or "group", "segment condition"
+    children: list[RuleVerdict] = field(default_factory=list)
 
 
 @dataclass
@@ -370,6 +468,31 @@ def rule_reason(condition: Condition, traits: Mapping[str, Any], passed: bool) -
     return f"{condition.trait} is {actual}, expected {expected}"
 
 
+_MATCH_WORDS = {tree.ALL: "all", tree.ANY: "any", tree.NONE: "none"}
+
+
+def _node_verdicts(
+    group: tree.Verdict, traits: Mapping[str, Any], names: Mapping[int, str], prefix: str
+) -> list[RuleVerdict]:
+    """A group's verdict as its nodes', numbered within it ("2.1"), nested groups with theirs."""
+    out = []
+    for i, child in enumerate(group.children, start=1):
+        number = f"{prefix}{i}"
+        node = child.node
+        if isinstance(node, Condition):
+            out.append(RuleVerdict(number, child.passed, rule_reason(node, traits, child.passed)))
+        elif isinstance(node, tree.Ref):
+            name = names.get(node.segment)
+            where = f'segment "{name}"' if name else "a segment that is gone"
+            reason = f"{'in' if child.passed else 'not in'} {where}"
+            out.append(RuleVerdict(number, child.passed, reason, "segment condition"))
+        else:
+            reason = f"{_MATCH_WORDS[node.match]} of its {len(node.nodes)} node(s) must hold"
+            nested = _node_verdicts(child, traits, names, number + ".")
+            out.append(RuleVerdict(number, child.passed, reason, "group", nested))
+    return out
+
+
 def explain_user(
     end_user: EndUser, segments: Iterable[Segment], now: Any = None
 ) -> list[SegmentVerdict]:
@@ -379,17 +502,15 @@ def explain_user(
     traits = end_user.traits or {}
     verdicts = []
     trees: dict[int, tree.Group] | None = None
+    names: dict[int, str] = {}
     for segment in segments:
         if not segment.is_flat:
-            # A tree: each top-level node, in words, with whether it held.
+            # A tree: node by node, group by group, with whether each held.
             if trees is None:
                 trees = trees_of(segment.application_id)
-            names = {s.pk: s.name for s in Segment.objects.filter(pk__in=trees)}
+                names = dict(Segment.objects.filter(pk__in=trees).values_list("pk", "name"))
             verdict = tree.explain(segment.tree, traits, when, trees.get)
-            nodes = [
-                RuleVerdict(number, child.passed, tree.describe(child.node, names, top=False))
-                for number, child in enumerate(verdict.children, start=1)
-            ]
+            nodes = _node_verdicts(verdict, traits, names, "")
             verdicts.append(SegmentVerdict(segment, verdict.passed, nodes))
             continue
         results = segment.compiled.explain(traits, when)

@@ -23,19 +23,13 @@ from django_htmx.http import trigger_client_event
 from callout.htmx import template_for
 from experiences.models import Experience
 
-from .. import actions, selectors
+from .. import actions, builder, selectors, tree
 from ..access import application_view, applications_of, get_in_application
+from ..counting import DeadlineExceeded, deadline
 from ..filters import EndUserFilter, SegmentFilter
-from ..forms import (
-    RuleRow,
-    SegmentForm,
-    attach_errors,
-    new_row,
-    parse_rules,
-    preview_conditions,
-    rows_from_segment,
-)
-from ..models import Segment, TraitDefinition
+from ..forms import SegmentForm, attach_errors, new_row, parse_rules
+from ..lint import lint_segment_tree
+from ..models import Segment, TraitDefinition, trees_of
 from .errors import error_dict
 
 # "Rule 2 (plan equals): needs a number" -> "needs a number", where the rule is already named.
@@ -86,32 +80,91 @@ def _published_users_of(segment: Segment | None) -> list[Experience]:
     return list(segment.experiences.filter(status=Experience.Status.PUBLISHED).order_by("name"))
 
 
+def _segment_choices(request: HttpRequest, segment: Segment | None) -> list[Segment]:
+    """What a segment condition may name: the application's segments but the one being edited
+    and any that would make a cycle through it (segments/tree.py's check)."""
+    segments = list(request.application.segments.order_by("-is_builtin", "name"))
+    if segment is None:
+        return segments
+    stored = {sid: tree.as_json(t) for sid, t in trees_of(request.application.pk).items()}
+    others = {sid: d for sid, d in stored.items() if sid != segment.pk}
+    return [
+        s
+        for s in segments
+        if s.pk != segment.pk and tree._find_cycle(s.pk, others, segment.pk) is None
+    ]
+
+
+def _skip_reasons(errors: dict[str, list[str]], position: int) -> str:
+    return " ".join(
+        RULE_PREFIX.sub("", message)
+        for key, messages_ in errors.items()
+        if key.startswith(f"rules.{position}.")
+        for message in messages_
+    )
+
+
+def _lint(request: HttpRequest, counted: builder.Counted) -> list[tuple[str, str]]:
+    """Lint warnings on the nodes they name (never blocking a save); none when the users
+    table is too large to look at within the preview's deadline."""
+    users = request.application.end_users.all()
+    try:
+        with deadline(users.db, selectors.PREVIEW_TIMEOUT_MS):
+            warnings = lint_segment_tree(request.application, counted.tree)
+    except DeadlineExceeded:
+        return []
+    shown = []
+    for warning in warnings:
+        node = counted.nodes.get(warning.path) or counted.nodes.get(
+            builder.split_path(warning.path)[0]
+        )
+        if node is not None:
+            node.warnings.append(warning.message)
+            label = node.label if node.index != builder.TOP else "Top group"
+            shown.append((label, warning.message))
+    return shown
+
+
 def _preview_context(
-    request: HttpRequest, rows: list[RuleRow], segment: Segment | None
+    request: HttpRequest, top: builder.Node, segment: Segment | None
 ) -> dict[str, Any]:
+    rule_nodes = [n for n in top.walk() if n.row is not None]
     cleaned, errors = actions.rules_check(
-        application=request.application, rules=[row.as_input() for row in rows]
+        application=request.application, rules=[n.row.as_input() for n in rule_nodes]
     )
-    skipped = []
-    for position, (row, rule) in enumerate(zip(rows, cleaned, strict=True)):
-        if rule is None:
-            reasons = [
-                RULE_PREFIX.sub("", message)
-                for key, messages_ in errors.items()
-                if key.startswith(f"rules.{position}.")
-                for message in messages_
-            ]
-            skipped.append((row.number, " ".join(reasons)))
-    preview = selectors.segment_preview(
-        request.application, preview_conditions(rows, cleaned), segment=segment
+    conditions = {n.index: r.condition for n, r in zip(rule_nodes, cleaned, strict=True) if r}
+    reasons = {n.index: _skip_reasons(errors, i) for i, n in enumerate(rule_nodes)}
+    segment_ids = [s.pk for s in _segment_choices(request, segment)]
+    counted = builder.countable(top, conditions, reasons, segment_ids)
+    if builder.is_flat(top):
+        # Rules AND'd: the rule-by-rule funnel, as before groups.
+        rows = builder.flat_rows(top)
+        flat = [(row.number, conditions[row.index]) for row in rows if row.index in conditions]
+        preview = selectors.segment_preview(request.application, flat, segment=segment)
+    else:
+        preview = selectors.tree_preview(request.application, counted.tree, segment=segment)
+        for path, node in counted.nodes.items():
+            node.count = preview.through.get(path)
+            node.total = preview.totals.get(path)
+    changed_segments, changed_experiences = (
+        selectors.segment_dependents(segment) if segment is not None else ([], [])
     )
-    return {"preview": preview, "skipped": skipped, "published": _published_users_of(segment)}
+    return {
+        "preview": preview,
+        "skipped": counted.skipped,
+        "published": _published_users_of(segment),
+        "top": top,
+        "warnings": _lint(request, counted),
+        "changed_segments": changed_segments,
+        "changed_experiences": changed_experiences,
+        "match_labels": list(builder.MATCH_LABELS.items()),
+    }
 
 
 def _render_form(
     request: HttpRequest,
     form: SegmentForm,
-    rows: list[RuleRow],
+    top: builder.Node,
     segment: Segment | None,
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
@@ -119,42 +172,53 @@ def _render_form(
     traits = list(request.application.trait_definitions.all())
     context = {
         "form": form,
-        "rows": rows,
         "traits": traits,
         "segment": segment,
         "errors": errors or {},
-        **_preview_context(request, rows, segment),
+        "segment_choices": _segment_choices(request, segment),
+        **_preview_context(request, top, segment),
     }
     return render(request, "segments/segment_form.html", context, status=status)
+
+
+def _fresh(segment: Segment | None) -> builder.Node:
+    """The saved segment's tree, or one empty rule to start from."""
+    if segment is not None:
+        return builder.tree_from_segment(segment)
+    top = builder.Node(index=builder.TOP, kind=builder.GROUP)
+    top.children.append(builder.Node(index=0, row=new_row([])))
+    builder.number(top)
+    return top
 
 
 def _segment_form(request: HttpRequest, segment: Segment | None) -> HttpResponse:
     traits = _traits(request)
     data = request.POST if request.method == "POST" else request.GET
-    if request.method == "GET" and "rules" not in data:
-        # A fresh form: the saved segment, or one empty rule to start from.
-        if segment is not None:
-            form = SegmentForm(initial={"name": segment.name, "description": segment.description})
-            rows = rows_from_segment(segment)
-        else:
-            form = SegmentForm()
-            rows = [new_row([])]
-        return _render_form(request, form, rows, segment)
+    if request.method == "GET" and "rules" not in data and "op" not in data:
+        initial = {"name": segment.name, "description": segment.description} if segment else {}
+        return _render_form(request, SegmentForm(initial=initial), _fresh(segment), segment)
 
     form = SegmentForm(data)
     form.is_valid()
-    rows = parse_rules(data, traits)
-    if request.method == "GET" or "add_rule" in data:
-        # Prefilled from a preview link, or "Add rule" without JavaScript.
+    top = builder.parse_tree(data, traits)
+    shaping = "add_rule" in data or "op" in data
+    if request.method == "GET" or shaping:
+        # Prefilled from a preview link, or a builder button without JavaScript: the form
+        # re-shaped, nothing saved.
         if "add_rule" in data:
-            rows.append(new_row(rows))
-        return _render_form(request, form, rows, segment)
+            builder.apply_op(top, "add_rule:top")
+        builder.apply_op(top, data.get("op", ""))
+        return _render_form(request, form, top, segment)
 
-    fields = {
+    fields: dict[str, Any] = {
         "name": form.cleaned_data.get("name", ""),
         "description": form.cleaned_data.get("description", ""),
-        "rules": [row.as_input() for row in rows],
     }
+    flat = builder.is_flat(top)
+    if flat:  # saved as rule rows: the same checks and messages as before groups
+        fields["rules"] = [row.as_input() for row in builder.flat_rows(top)]
+    else:
+        fields["definition"] = builder.definition(top)
     try:
         if segment is None:
             segment = actions.segment_create(application=request.application, **fields)
@@ -164,8 +228,20 @@ def _segment_form(request: HttpRequest, segment: Segment | None) -> HttpResponse
             messages.success(request, f'Segment "{segment.name}" saved.')
     except ValidationError as error:
         errors = error_dict(error)
-        attach_errors(rows, errors)
-        return _render_form(request, form, rows, segment, errors, status=400)
+        if flat:
+            attach_errors(builder.flat_rows(top), errors)
+        else:
+            rest = builder.attach_tree_errors(top, errors)
+            errors = {k: v for k, v in errors.items() if not k.startswith("definition")}
+            for value in rest.values():
+                errors.setdefault("definition", []).extend(value)
+            for node in top.walk():
+                for key, value in node.errors.items():
+                    errors.setdefault(f"{node.path}.{key}", value)
+                if node.row is not None:
+                    for key, value in node.row.errors.items():
+                        errors.setdefault(f"{node.path}.{key}", value)
+        return _render_form(request, form, top, segment, errors, status=400)
     return redirect("segments:detail", app_id=request.application.pk, pk=segment.pk)
 
 
@@ -219,8 +295,8 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
     segment = _segment_param(request)
     if not request.htmx:
         return redirect(_form_url(request, request.GET))
-    rows = parse_rules(request.GET, _traits(request))
-    context = _preview_context(request, rows, segment)
+    top = builder.parse_tree(request.GET, _traits(request))
+    context = _preview_context(request, top, segment)
     return render(request, "segments/segment_form.html#preview", context)
 
 
@@ -262,6 +338,7 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "filter": filterset,
         "page": page,
         "experiences": segment.experiences.order_by("name"),
+        "using": actions.segment_users(segment)[0],
         "traits": application.trait_definitions.all(),
         "broken": bool(selectors.broken_segment_ids([segment])),
     }

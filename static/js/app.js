@@ -2,21 +2,44 @@
 // Under the Content-Security-Policy (callout/settings.py) nothing runs from markup: no inline
 // handlers, no hx-on, no style attributes. Behaviours hang on data attributes, delegated here.
 
-// Rule rows are numbered by position; removing or adding one renumbers the rest.
-function calloutRenumber() {
-  document.querySelectorAll("#rules .rule-row").forEach(function (row, i) {
-    var number = String(i + 1);
-    row.querySelector(".rule-number").textContent = number;
-    var remove = row.querySelector("[data-remove]");
-    if (remove) remove.setAttribute("aria-label", "Remove rule " + number);
+// Builder nodes (rules, groups, segment conditions) are numbered by position in their group,
+// "2.1" inside group 2; adding or removing one in place renumbers the rest and the buttons'
+// accessible names ("Remove rule 2.1", "Move group 3 up").
+function calloutRenumberList(list, prefix) {
+  var nodes = Array.prototype.filter.call(list.children, function (el) {
+    return el.classList.contains("node");
+  });
+  nodes.forEach(function (node, i) {
+    var number = prefix + String(i + 1);
+    var legend = node.querySelector(":scope > legend .rule-number");
+    if (legend) legend.textContent = number;
+    var noun = node.getAttribute("data-noun") || "rule";
+    node.querySelectorAll("[data-remove], [data-move]").forEach(function (button) {
+      if (button.closest(".node") !== node) return;
+      var verb = button.value.split(":")[0];
+      var label = verb === "remove" ? "Remove " + noun + " " + number
+        : "Move " + noun + " " + number + (verb === "up" ? " up" : " down");
+      button.setAttribute("aria-label", label);
+    });
+    var children = node.querySelector(":scope > .node-list");
+    if (children) calloutRenumberList(children, number + ".");
   });
 }
 
-// Remove a rule row in place (nothing to ask the server), then refresh the preview.
-function calloutRemoveRule(button) {
-  button.closest(".rule-row").remove();
+function calloutRenumber() {
+  var top = document.getElementById("rules");
+  if (top) calloutRenumberList(top, "");
+}
+
+// Remove a node in place (nothing to ask the server), then refresh the preview. Without
+// JavaScript the same button is a submit button the view reads (op=remove:N).
+function calloutRemoveNode(button) {
+  var node = button.closest(".node");
+  var group = node.parentElement.closest(".node");
+  node.remove();
   calloutRenumber();
-  var add = document.querySelector(".add-rule");
+  // Keyboard focus goes to the Add rule button of the group the node was in.
+  var add = group ? group.querySelector(":scope > .add-buttons button") : document.querySelector(".add-rule");
   if (add) add.focus();
   htmx.trigger(document.body, "rules-changed");
 }
@@ -31,7 +54,10 @@ function calloutWidths() {
 
 document.addEventListener("click", function (event) {
   var remove = event.target.closest("#rules [data-remove]");
-  if (remove) calloutRemoveRule(remove);
+  if (remove) {
+    event.preventDefault();
+    calloutRemoveNode(remove);
+  }
 });
 
 // <form data-confirm="..."> asks before submitting.

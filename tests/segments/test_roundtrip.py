@@ -133,3 +133,46 @@ def test_opening_the_edit_form_and_saving__changes_no_rule_value(client, app, ru
         assert after.case_sensitive == before.case_sensitive
     finally:
         transaction.savepoint_rollback(savepoint)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(rule=stored_rules(), match=st.sampled_from(["all", "any", "none"]))
+def test_opening_a_nested_tree_and_saving__changes_nothing(client, app, rule, match):
+    """The same for a rule two groups deep beside a segment condition: the builder shows the
+    tree as stored, and posting it back stores the same definition."""
+    from segments import actions
+
+    trait_type, operator, stored, case_sensitive = rule
+    savepoint = transaction.savepoint_create()
+    try:
+        TraitDefinition.objects.get_or_create(
+            application=app, key="t", defaults={"type": trait_type}
+        )
+        TraitDefinition.objects.filter(application=app, key="t").update(type=trait_type)
+        node = {"trait": "t", "operator": operator, "case_sensitive": case_sensitive}
+        if stored is not None or OPERATORS[operator].value_kind(trait_type) != "none":
+            node["value"] = stored
+        everyone = Segment.objects.get(application=app, is_builtin=True)
+        definition = {
+            "match": match,
+            "rules": [
+                {"match": "none", "rules": [{"match": "any", "rules": [node]}]},
+                {"segment": everyone.pk},
+            ],
+        }
+        segment = actions.segment_create(application=app, name="Nested", definition=definition)
+        before = Segment.objects.get(pk=segment.pk).definition
+        edit = reverse("segments:edit", args=[app.pk, segment.pk])
+
+        form = FormFields()
+        form.feed(client.get(edit).content.decode())
+        data: dict[str, list[str]] = {}
+        for name, value in form.fields:
+            data.setdefault(name, []).append(value)
+        response = client.post(edit, data)
+
+        assert response.status_code == 302, response.content.decode()[:2000]
+        after = Segment.objects.get(pk=segment.pk).definition
+        assert json.dumps(after, sort_keys=True) == json.dumps(before, sort_keys=True)
+    finally:
+        transaction.savepoint_rollback(savepoint)

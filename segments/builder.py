@@ -1,0 +1,396 @@
+"""The Create / Edit Segment builder: a tree of rules, groups and segment conditions posted as
+indexed nodes, read back into a definition (segments/tree.py).
+
+The rule-row form's fields stay as they were (``rules=3`` plus ``rules-3-trait`` ...), so a
+flat form posts exactly what it did. A node may add:
+
+- ``rules-3-kind``: ``rule`` (the default), ``group`` or ``segment``;
+- ``rules-3-parent``: the index of the group node it sits in (none: the top group);
+- ``rules-3-match`` for a group, ``rules-3-segment`` for a segment condition;
+
+and the top group's ``match`` (default ``all``). Nodes keep their document order, so a group's
+children are the nodes naming it as parent, in the order they appear. Indexes, not positions,
+name nodes: adding, removing and moving nodes in the browser needs no renumbering of names.
+
+Structural buttons post ``op=add_rule:3`` (``add_group``, ``add_segment``, ``remove``, ``up``,
+``down``; ``top`` for the top group) and the view answers the form re-shaped, saving nothing:
+that is how every control works without JavaScript.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import QueryDict
+
+from . import tree
+from .evaluator import Condition
+from .forms import RuleRow, _fit_operator, rows_from_segment, value_text
+from .models import Segment, TraitDefinition
+from .operators import OPERATORS, RANGE
+from .traits import KEY_PATTERN
+
+RULE, GROUP, SEGMENT = "rule", "group", "segment"
+KINDS = (RULE, GROUP, SEGMENT)
+TOP = -1  # the top group's index
+MATCH_LABELS = {
+    tree.ALL: "all of the rules",
+    tree.ANY: "any of the rules",
+    tree.NONE: "none of the rules",
+}
+OPS = ("add_rule", "add_group", "add_segment", "remove", "up", "down")
+_PATH_PART = re.compile(r"\.rules\[(\d+)\]")
+
+
+@dataclass
+class Node:
+    """One node of the builder, as typed."""
+
+    index: int
+    kind: str = RULE
+    row: RuleRow | None = None  # a rule's fields
+    match: str = tree.ALL  # a group's
+    segment_id: str = ""  # a segment condition's, as posted
+    children: list[Node] = field(default_factory=list)
+    parent: int = TOP
+    depth: int = 0  # groups: 1 to MAX_DEPTH below the top
+    number: str = ""  # "2.1": the second node's first child
+    path: str = "definition"
+    autofocus: bool = False
+    focus: str = ""  # after a round trip, the button keyboard focus returns to (up, down, add_rule)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    count: int | None = None  # users let through within its group (the preview)
+    total: int | None = None  # a group's own total (the preview)
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind == GROUP
+
+    @property
+    def label(self) -> str:
+        noun = {RULE: "Rule", GROUP: "Group", SEGMENT: "Segment condition"}[self.kind]
+        return f"{noun} {self.number}" if self.number else noun
+
+    @property
+    def can_nest(self) -> bool:
+        return self.depth < tree.MAX_DEPTH
+
+    @property
+    def node_errors(self) -> list[str]:
+        return self.errors.get("", [])
+
+    @property
+    def match_errors(self) -> list[str]:
+        return self.errors.get("match", []) + self.errors.get("rules", [])
+
+    @property
+    def segment_errors(self) -> list[str]:
+        return self.errors.get("segment", [])
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+def _int(text: Any, default: int | None = None) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return default
+
+
+def _row(data: QueryDict, index: int, traits: Mapping[str, TraitDefinition]) -> RuleRow:
+    prefix = f"rules-{index}-"
+    key = data.get(prefix + "trait", "")
+    row = RuleRow(
+        index=index,
+        trait=traits.get(key) if KEY_PATTERN.fullmatch(key or "") else None,
+        operator=data.get(prefix + "operator", ""),
+        value=data.get(prefix + "value", ""),
+        value_to=data.get(prefix + "value_to", ""),
+        case_sensitive=data.get(prefix + "case_sensitive") in ("on", "1", "true"),
+    )
+    _fit_operator(row)
+    return row
+
+
+def parse_tree(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> Node:
+    """The submitted builder as a tree of nodes, top group first."""
+    match = data.get("match", tree.ALL)
+    top = Node(index=TOP, kind=GROUP, match=match if match in tree.MATCHES else tree.ALL)
+    groups = {TOP: top}
+    seen: set[int] = set()
+    # As many nodes as a definition may hold (tree.MAX_NODES): a saved tree is never cut.
+    for raw in data.getlist("rules")[: tree.MAX_NODES]:
+        index = _int(raw)
+        if index is None or index < 0 or index in seen:
+            continue
+        seen.add(index)
+        prefix = f"rules-{index}-"
+        kind = data.get(prefix + "kind", RULE)
+        kind = kind if kind in KINDS else RULE
+        # A parent not (yet) seen as a group: the node goes to the top, nothing is lost.
+        parent = groups.get(_int(data.get(prefix + "parent"), TOP), top)
+        node = Node(index=index, kind=kind, parent=parent.index)
+        if kind == RULE:
+            node.row = _row(data, index, traits)
+        elif kind == GROUP:
+            node.match = data.get(prefix + "match", tree.ALL)
+            node.match = node.match if node.match in tree.MATCHES else tree.ALL
+            groups[index] = node
+        else:
+            node.segment_id = data.get(prefix + "segment", "")
+        parent.children.append(node)
+    number(top)
+    return top
+
+
+def number(top: Node) -> None:
+    """Numbers, depths, parents and definition paths, from the tree's shape."""
+
+    def visit(group: Node, prefix: str, depth: int) -> None:
+        for i, child in enumerate(group.children):
+            child.number = f"{prefix}{i + 1}"
+            child.parent = group.index
+            child.path = f"{group.path}.rules[{i}]"
+            child.depth = depth + 1 if child.is_group else depth
+            if child.row is not None:
+                child.row.index = child.index
+                child.row.parent = group.index
+                child.row.number = child.number  # type: ignore[assignment]
+            if child.is_group:
+                visit(child, child.number + ".", depth + 1)
+
+    top.path = "definition"
+    visit(top, "", 0)
+
+
+def is_flat(top: Node) -> bool:
+    """A top ``all`` group of rules only: saved through the rule-row path, as before."""
+    return top.match == tree.ALL and all(n.kind == RULE for n in top.children)
+
+
+def flat_rows(top: Node) -> list[RuleRow]:
+    return [n.row for n in top.children if n.row is not None]
+
+
+def _node_json(node: Node) -> dict[str, Any]:
+    if node.kind == GROUP:
+        return {"match": node.match, "rules": [_node_json(c) for c in node.children]}
+    if node.kind == SEGMENT:
+        sid = _int(node.segment_id)
+        return {"segment": sid if sid is not None else node.segment_id}
+    assert node.row is not None
+    return node.row.as_input()
+
+
+def definition(top: Node) -> dict[str, Any]:
+    """What ``actions.segment_create(definition=...)`` takes."""
+    return _node_json(top)
+
+
+# --- Editing the shape -------------------------------------------------------------------
+
+
+def _next_index(top: Node) -> int:
+    return max((n.index for n in top.walk()), default=-1) + 1
+
+
+def _find(top: Node, index: int) -> tuple[Node | None, Node | None]:
+    """The node of ``index`` and its parent group."""
+    for node in top.walk():
+        for child in node.children:
+            if child.index == index:
+                return child, node
+    return (top, None) if index == TOP else (None, None)
+
+
+def apply_op(top: Node, op: str) -> None:
+    """One structural button (``add_rule:3``, ``remove:5``, ...); anything else is ignored."""
+    verb, _, target = op.partition(":")
+    index = TOP if target == "top" else _int(target)
+    if verb not in OPS or index is None:
+        return
+    node, parent = _find(top, index)
+    if node is None:
+        return
+    if verb.startswith("add_") and node.is_group:
+        if sum(1 for _ in top.walk()) > tree.MAX_NODES:
+            return
+        new = Node(index=_next_index(top), autofocus=True)
+        if verb == "add_rule":
+            new.row = RuleRow(index=new.index, autofocus=True)
+        elif verb == "add_group":
+            if not (node is top or node.can_nest):
+                return
+            new.kind = GROUP
+            new.children.append(Node(index=new.index + 1, row=RuleRow(index=new.index + 1)))
+        else:
+            new.kind = SEGMENT
+        node.children.append(new)
+    elif parent is not None:
+        siblings = parent.children
+        at = siblings.index(node)
+        if verb == "remove":
+            siblings.pop(at)
+            parent.focus = "add_rule"
+        elif verb == "up" and at > 0:
+            siblings[at - 1], siblings[at] = siblings[at], siblings[at - 1]
+            node.focus = verb
+        elif verb == "down" and at < len(siblings) - 1:
+            siblings[at + 1], siblings[at] = siblings[at], siblings[at + 1]
+            node.focus = verb
+    number(top)
+
+
+# --- A saved segment ---------------------------------------------------------------------
+
+
+def _rule_row(index: int, condition: Mapping[str, Any], traits: Mapping[str, Any]) -> RuleRow:
+    trait = traits.get(condition.get("trait"))
+    value = condition.get("value")
+    op = OPERATORS.get(condition.get("operator", ""))
+    is_range = (
+        trait is not None
+        and op is not None
+        and trait.type in op.types
+        and op.value_kind(trait.type) == RANGE
+        and isinstance(value, list)
+        and len(value) == 2
+    )
+    return RuleRow(
+        index=index,
+        trait=trait,
+        operator=condition.get("operator", ""),
+        value=value_text(value[0] if is_range else value),
+        value_to=value_text(value[1]) if is_range else "",
+        case_sensitive=bool(condition.get("case_sensitive")),
+    )
+
+
+def tree_from_segment(segment: Segment) -> Node:
+    """The saved segment as builder nodes."""
+    if segment.is_flat:
+        top = Node(index=TOP, kind=GROUP)
+        for i, row in enumerate(rows_from_segment(segment)):
+            row.index = i
+            top.children.append(Node(index=i, row=row))
+        number(top)
+        return top
+    traits = {t.key: t for t in segment.application.trait_definitions.all()}
+    counter = [0]
+
+    def build(data: Mapping[str, Any]) -> list[Node]:
+        nodes = []
+        for child in data.get("rules", []):
+            index = counter[0]
+            counter[0] += 1
+            if "match" in child:
+                node = Node(index=index, kind=GROUP, match=child["match"])
+                node.children = build(child)
+            elif "segment" in child:
+                node = Node(index=index, kind=SEGMENT, segment_id=str(child["segment"]))
+            else:
+                node = Node(index=index, row=_rule_row(index, child, traits))
+            nodes.append(node)
+        return nodes
+
+    stored = segment.definition
+    top = Node(index=TOP, kind=GROUP, match=stored.get("match", tree.ALL))
+    top.children = build(stored)
+    number(top)
+    return top
+
+
+# --- Errors, warnings and counts back onto the nodes -------------------------------------
+
+
+def by_path(top: Node) -> dict[str, Node]:
+    return {node.path: node for node in top.walk()}
+
+
+def split_path(key: str) -> tuple[str, str]:
+    """``definition.rules[1].rules[0].value`` -> (``definition.rules[1].rules[0]``, ``value``)."""
+    head, _, last = key.rpartition(".")
+    if key.endswith("]") or not head:
+        return key, ""
+    return head, last
+
+
+def attach_tree_errors(top: Node, errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """Errors keyed by definition path go to their node; what no node takes is returned."""
+    nodes = by_path(top)
+    rest: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        path, name = split_path(key)
+        node = nodes.get(path)
+        if node is None:
+            rest[key] = list(messages)
+            continue
+        if node.row is not None and name in ("trait", "operator", "value", "case_sensitive"):
+            node.row.errors.setdefault(name if name != "case_sensitive" else "value", []).extend(
+                messages
+            )
+        elif name in ("match", "rules", "segment"):
+            node.errors.setdefault(name, []).extend(messages)
+        else:
+            node.errors.setdefault("", []).extend(messages)
+    return rest
+
+
+@dataclass
+class Counted:
+    """The part of the form that can be counted now, and which form node each path names."""
+
+    tree: tree.Group
+    nodes: dict[str, Node]  # path in ``tree`` -> form node
+    skipped: list[tuple[str, str]]  # (node label, why)
+
+
+def countable(
+    top: Node,
+    conditions: Mapping[int, Condition | None],
+    reasons: Mapping[int, str],
+    segment_ids: Sequence[int],
+) -> Counted:
+    """The valid nodes of the form as a tree (a rule not yet complete, an unknown segment, a
+    group left empty are skipped, as the rule rows were): what the preview counts and lints."""
+    nodes: dict[str, Node] = {}
+    skipped: list[tuple[str, str]] = []
+
+    def build(group: Node, path: str, top_level: bool) -> tree.Group | None:
+        out: list[tree.Node] = []
+        for child in group.children:
+            here = f"{path}.rules[{len(out)}]"
+            node: tree.Node | None = None
+            if child.kind == RULE:
+                node = conditions.get(child.index)
+                if node is None:
+                    skipped.append((child.label, reasons.get(child.index, "")))
+            elif child.kind == SEGMENT:
+                sid = _int(child.segment_id)
+                node = tree.Ref(sid) if sid in segment_ids else None
+                if node is None:
+                    skipped.append((child.label, "choose a segment"))
+            else:
+                node = build(child, here, False)
+            if node is not None:
+                nodes[here] = child
+                out.append(node)
+        if not out and not top_level:
+            return None
+        return tree.Group(group.match, tuple(out))
+
+    built = build(top, "definition", True)
+    assert built is not None
+    nodes["definition"] = top
+    return Counted(built, nodes, skipped)
+
+
+def path_index(path: str) -> list[int]:
+    return [int(i) for i in _PATH_PART.findall(path)]

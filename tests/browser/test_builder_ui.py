@@ -1,0 +1,155 @@
+"""The segment builder in Debian's Chromium: groups, segment conditions and the keyboard, by
+accessible names."""
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import Page, expect
+
+from segments import actions
+from tests.browser.test_segments_ui import log_in
+from tests.factories import EndUserFactory, MembershipFactory, TraitDefinitionFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def teams(live_server):
+    """Seven users: plan, role, team size and whether they work for us."""
+    membership = MembershipFactory(application__name="Acme App", user__username="pm")
+    application = membership.application
+    TraitDefinitionFactory(application=application, key="plan", label="Plan")
+    TraitDefinitionFactory(application=application, key="role", label="Role")
+    TraitDefinitionFactory(application=application, key="teamSize", type="number")
+    TraitDefinitionFactory(application=application, key="employee", type="boolean")
+    people = [
+        ("free", "admin", 5, False),  # in: a free admin
+        ("free", "admin", 5, True),  # out: an employee
+        ("pro", "member", 60, False),  # in: a big team
+        ("pro", "member", 60, True),  # out: an employee
+        ("free", "member", 10, False),
+        ("pro", "admin", 10, False),
+        ("free", "admin", 100, False),  # in: both
+    ]
+    for n, (plan, role, size, staff) in enumerate(people):
+        traits = {"plan": plan, "role": role, "teamSize": size, "employee": staff}
+        EndUserFactory(application=application, external_id=f"user-{n:02d}", traits=traits)
+    return application
+
+
+def fill_rule(rule, trait: str, operator: str, value: str | None = None) -> None:
+    """A trait and an operator each re-shape the row (an htmx swap): each swap is waited for,
+    so that a value typed is not swapped away."""
+    settled = rule.page.locator(".htmx-request")
+    rule.get_by_label("Trait").select_option(trait)
+    expect(rule.get_by_label("Operator")).to_be_enabled()
+    expect(settled).to_have_count(0)
+    if rule.get_by_label("Operator").input_value() != operator:
+        rule.get_by_label("Operator").select_option(operator)
+        expect(rule.get_by_label("Operator")).to_have_value(operator)
+        expect(settled).to_have_count(0)
+    if value is not None:
+        rule.get_by_label("Value").fill(value)
+
+
+def test_free_admins_or_big_teams_but_not_employees(page: Page, live_server, teams):
+    log_in(page, live_server)
+    page.get_by_role("link", name="Create Segment").click()
+    page.get_by_label("Name").fill("Free admins or big teams, not staff")
+    expect(page.get_by_label("Users must match")).to_have_value("all")
+    page.get_by_role("button", name="Remove rule 1").click()
+    expect(page.get_by_role("group", name="Rule 1")).to_have_count(0)
+
+    # Group 1 (any): big teams, or group 1.2 (all) of free admins.
+    page.get_by_role("button", name="Add group", exact=True).last.click()
+    group1 = page.get_by_role("group", name="Group 1", exact=True)
+    expect(group1.get_by_label("Match", exact=True).first).to_be_focused()
+    group1.get_by_label("Match", exact=True).first.select_option("any")
+    group1.get_by_role("button", name="Add group", exact=True).last.click()
+    group12 = page.get_by_role("group", name="Group 1.2", exact=True)
+    group12.get_by_role("button", name="Add rule", exact=True).click()
+    # Group 2 (none): employees.
+    page.get_by_role("button", name="Add group", exact=True).last.click()
+    group2 = page.get_by_role("group", name="Group 2", exact=True)
+    group2.get_by_label("Match", exact=True).select_option("none")
+
+    fill_rule(
+        page.get_by_role("group", name="Rule 1.1", exact=True), "teamSize", "greater_than", "50"
+    )
+    fill_rule(page.get_by_role("group", name="Rule 1.2.1", exact=True), "plan", "equals", "free")
+    fill_rule(page.get_by_role("group", name="Rule 1.2.2", exact=True), "role", "equals", "admin")
+    fill_rule(page.get_by_role("group", name="Rule 2.1", exact=True), "employee", "is_true")
+
+    expect(page.locator("#preview-count")).to_have_text("Matches 3 of 7 users")
+    counts = page.get_by_role("list", name="Users let through by each node")
+    expect(counts).to_contain_text("Group 2 (none)")
+
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_role("heading", name="Free admins or big teams, not staff")).to_be_visible()
+    expect(page.locator("#member-count")).to_have_text("3")
+
+
+def test_a_segment_condition(page: Page, live_server, teams):
+    actions.segment_create(
+        application=teams,
+        name="Admins",
+        rules=[{"trait": "role", "operator": "equals", "value": "admin"}],
+    )
+    log_in(page, live_server)
+    page.get_by_role("link", name="Create Segment").click()
+    page.get_by_label("Name").fill("Free admins")
+    fill_rule(page.get_by_role("group", name="Rule 1", exact=True), "plan", "equals", "free")
+    page.get_by_role("button", name="Add segment condition").click()
+    condition = page.get_by_role("group", name="Segment condition 2")
+    condition.get_by_label("User is in segment").select_option(label="Admins")
+
+    expect(page.locator("#preview-count")).to_have_text("Matches 3 of 7 users")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_role("heading", name="Free admins")).to_be_visible()
+    expect(page.locator("#member-count")).to_have_text("3")
+    # The referenced segment's page says who uses it.
+    admins = teams.segments.get(name="Admins")
+    page.goto(live_server.url + reverse("segments:detail", args=[teams.pk, admins.pk]))
+    expect(page.get_by_role("link", name="Free admins")).to_be_visible()
+
+
+def tab_to(page: Page, name: str, limit: int = 30) -> None:
+    """Press Tab until the focused element's accessible name is ``name``."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        label = page.evaluate(
+            "() => document.activeElement.getAttribute('aria-label')"
+            " || document.activeElement.textContent.trim()"
+        )
+        if label == name:
+            return
+    raise AssertionError(f"{name!r} not reached with Tab")
+
+
+def test_keyboard_only__add_and_remove_rules_and_groups(page: Page, live_server, teams):
+    log_in(page, live_server)
+    page.get_by_role("link", name="Create Segment").click()
+    page.get_by_label("Name").focus()
+
+    tab_to(page, "Add rule")
+    page.keyboard.press("Enter")
+    expect(
+        page.get_by_role("group", name="Rule 2", exact=True).get_by_label("Trait")
+    ).to_be_focused()
+
+    tab_to(page, "Remove rule 2")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("group", name="Rule 2", exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name="Add rule", exact=True)).to_be_focused()
+
+    tab_to(page, "Add group")
+    page.keyboard.press("Enter")
+    group = page.get_by_role("group", name="Group 2", exact=True)
+    expect(group.get_by_label("Match", exact=True)).to_be_focused()
+    tab_to(page, "Move group 2 up")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("group", name="Group 1", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Move group 1 up")).to_be_focused()
+    tab_to(page, "Remove group 1")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("group", name="Group 1", exact=True)).to_have_count(0)
+    expect(page.get_by_role("group", name="Rule 1", exact=True)).to_be_visible()
