@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from experiences.api import not_found as api_not_found
 from management_api.docs import api_docs
 from segments.views import home
 
@@ -12,6 +13,8 @@ urlpatterns = [
     path("api/v1/", include("experiences.api_urls")),
     # After the snippet's: management calls are rare, the serve's must match first.
     path("api/v1/", include("management_api.urls")),
+    # Last under /api/v1/: any other path answers the API's JSON 404, not an HTML page.
+    re_path(r"^api/v1/", api_not_found),
     path("api/docs/", api_docs, name="api_docs"),
     path("", home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

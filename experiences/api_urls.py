@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from . import api
 
@@ -8,5 +8,4 @@ urlpatterns = [
     path("identify", api.identify, name="identify"),
     path("experiences", api.experiences, name="experiences"),
     path("events", api.events, name="events"),
-    re_path(r"", api.not_found),  # last: any other path answers our JSON 404
 ]
