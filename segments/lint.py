@@ -18,7 +18,7 @@ ranges, and silent (no warning) for anything it cannot read that way.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,26 +202,39 @@ def _conditions(node: Node) -> list[Condition]:
 
 
 def lint_segment_tree(application: Any, tree: Group, now: float | None = None) -> list[Warning_]:
-    """``lint`` against the application's users: which traits someone has (one query), which
-    referenced segments are empty (one more, only when there are references)."""
+    """``lint`` against the application's users (see ``lint_segment_trees``)."""
+    return lint_segment_trees(application, {0: tree}, now)[0]
+
+
+def lint_segment_trees(
+    application: Any, trees: Mapping[int, Group], now: float | None = None
+) -> dict[int, list[Warning_]]:
+    """``lint`` of many trees against the application's users, in at most three queries
+    whatever their number: which of all their traits someone has (one), and, when any of them
+    references a segment, every segment's member count (the trees, and one count)."""
     from .coerce import now_seconds
     from .models import trees_of
     from .selectors import count_users
 
     when = now_seconds(now)
-
-    def traits_in_use(keys: Iterable[str]) -> set[str]:
-        has = {key: [Condition(key, STRING, "is_set")] for key in keys}
-        counts = count_users(application, has, when)
-        return {key for key, count in counts.items() if count}
-
+    keys = sorted({c.trait for tree in trees.values() for c in _conditions(tree)})
+    has = {key: [Condition(key, STRING, "is_set")] for key in keys}
+    used = {key for key, count in count_users(application, has, when).items() if count}
     empties: dict[int, bool] = {}
 
     def segment_empty(segment_id: int) -> bool:
         if not empties:
-            trees = trees_of(application.pk)
-            counts = count_users(application, trees, when)
+            every = trees_of(application.pk)
+            counts = count_users(application, every, when)
             empties.update({sid: count == 0 for sid, count in counts.items()})
         return empties.get(segment_id, False)
 
-    return lint(tree, now=when, traits_in_use=traits_in_use, segment_empty=segment_empty)
+    return {
+        key: lint(
+            tree,
+            now=when,
+            traits_in_use=lambda wanted: used & set(wanted),
+            segment_empty=segment_empty,
+        )
+        for key, tree in trees.items()
+    }

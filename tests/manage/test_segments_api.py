@@ -323,3 +323,26 @@ def test_evaluate__writes_nothing(api, app):
 
     assert list(EndUser.objects.values_list("pk", "traits")) == before
     assert not app.trait_definitions.filter(key="new").exists()
+
+
+def test_list__warnings_too__in_queries_that_do_not_grow_with_the_page(
+    api, app, django_assert_max_num_queries
+):
+    contradiction = {
+        "match": "all",
+        "rules": [
+            {"trait": "plan", "operator": "equals", "value": "free"},
+            {"trait": "plan", "operator": "equals", "value": "pro"},
+        ],
+    }
+    for n in range(3):
+        api("POST", "segments", {"name": f"Never {n}", "definition": contradiction})
+    with django_assert_max_num_queries(30) as captured:
+        api("GET", "segments")
+    few = len(captured.captured_queries)  # 6: token, segments and their nodes, lint's count
+    for n in range(3, 9):
+        api("POST", "segments", {"name": f"Never {n}", "definition": contradiction})
+    with django_assert_max_num_queries(few):
+        body = api("GET", "segments").json()
+    never = [s for s in body["results"] if s["name"].startswith("Never")]
+    assert len(never) == 9 and all(s["warnings"] for s in never)
