@@ -28,10 +28,9 @@ from django.http import QueryDict
 
 from . import tree
 from .evaluator import Condition
-from .forms import RuleRow, _fit_operator, rows_from_segment, value_text
+from .forms import RuleRow, read_row, rows_from_segment, value_text
 from .models import Segment, TraitDefinition
 from .operators import OPERATORS, RANGE
-from .traits import KEY_PATTERN
 
 RULE, GROUP, SEGMENT = "rule", "group", "segment"
 KINDS = (RULE, GROUP, SEGMENT)
@@ -104,21 +103,6 @@ def _int(text: Any, default: int | None = None) -> int | None:
         return default
 
 
-def _row(data: QueryDict, index: int, traits: Mapping[str, TraitDefinition]) -> RuleRow:
-    prefix = f"rules-{index}-"
-    key = data.get(prefix + "trait", "")
-    row = RuleRow(
-        index=index,
-        trait=traits.get(key) if KEY_PATTERN.fullmatch(key or "") else None,
-        operator=data.get(prefix + "operator", ""),
-        value=data.get(prefix + "value", ""),
-        value_to=data.get(prefix + "value_to", ""),
-        case_sensitive=data.get(prefix + "case_sensitive") in ("on", "1", "true"),
-    )
-    _fit_operator(row)
-    return row
-
-
 def parse_tree(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> Node:
     """The submitted builder as a tree of nodes, top group first."""
     match = data.get("match", tree.ALL)
@@ -138,7 +122,7 @@ def parse_tree(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> Node:
         parent = groups.get(_int(data.get(prefix + "parent"), TOP), top)
         node = Node(index=index, kind=kind, parent=parent.index)
         if kind == RULE:
-            node.row = _row(data, index, traits)
+            node.row = read_row(data, index, traits)
         elif kind == GROUP:
             node.match = data.get(prefix + "match", tree.ALL)
             node.match = node.match if node.match in tree.MATCHES else tree.ALL

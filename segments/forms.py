@@ -163,21 +163,27 @@ def parse_rules(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> list[
         if index < 0 or index in seen:
             continue
         seen.add(index)
-        prefix = f"rules-{index}-"
-        key = data.get(prefix + "trait", "")
-        row = RuleRow(
-            index=index,
-            trait=traits.get(key) if KEY_PATTERN.fullmatch(key or "") else None,
-            operator=data.get(prefix + "operator", ""),
-            value=data.get(prefix + "value", ""),
-            value_to=data.get(prefix + "value_to", ""),
-            case_sensitive=data.get(prefix + "case_sensitive") in ("on", "1", "true"),
-            number=len(rows) + 1,
-            parent=_parent(data.get(prefix + "parent")),
-        )
-        _fit_operator(row)
+        row = read_row(data, index, traits)
+        row.number = len(rows) + 1
+        row.parent = _parent(data.get(f"rules-{index}-parent"))
         rows.append(row)
     return rows
+
+
+def read_row(data: QueryDict, index: int, traits: Mapping[str, TraitDefinition]) -> RuleRow:
+    """Row ``index`` as submitted (``rules-N-trait``, ...), its operator fitted to its trait."""
+    prefix = f"rules-{index}-"
+    key = data.get(prefix + "trait", "")
+    row = RuleRow(
+        index=index,
+        trait=traits.get(key) if KEY_PATTERN.fullmatch(key or "") else None,
+        operator=data.get(prefix + "operator", ""),
+        value=data.get(prefix + "value", ""),
+        value_to=data.get(prefix + "value_to", ""),
+        case_sensitive=data.get(prefix + "case_sensitive") in ("on", "1", "true"),
+    )
+    _fit_operator(row)
+    return row
 
 
 def _parent(text: Any) -> int:
