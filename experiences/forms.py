@@ -15,7 +15,7 @@ from django.forms.formsets import BaseFormSet, formset_factory
 from django.http import QueryDict
 from django.utils.text import slugify
 
-from segments.models import Application
+from segments.models import Application, tree_prefetches
 
 from . import content as spec
 from .models import Experience
@@ -57,9 +57,7 @@ class TargetingForm(EditorForm):
 
     def __init__(self, *args: Any, application: Application, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["segments"].queryset = application.segments.prefetch_related(
-            "rules__trait", "groups", "segment_conditions"
-        )
+        self.fields["segments"].queryset = application.segments.prefetch_related(*tree_prefetches())
         self.fields["name"].widget.attrs["autofocus"] = True
 
 

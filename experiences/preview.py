@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import Count
 
-from segments.models import EndUser
+from segments.models import EndUser, tree_prefetches
 from segments.selectors import explain_user
 
 from .content import check_url_pattern
@@ -86,7 +86,7 @@ class Preview:
 
 def preview(experience: Experience, end_user: EndUser, url: str) -> Preview:
     """Whether ``experience`` would be served to ``end_user`` on ``url``, and why."""
-    segments = experience.segments.prefetch_related("rules__trait", "groups", "segment_conditions")
+    segments = experience.segments.prefetch_related(*tree_prefetches())
     events = dict(
         Event.objects.filter(experience=experience, end_user=end_user)
         .values_list("type")

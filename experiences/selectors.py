@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from segments.models import Application, EndUser, Segment
+from segments.models import Application, EndUser, Segment, tree_prefetches
 from segments.selectors import AnyOf, count_users, group_q
 
 from .models import Event, Experience
@@ -20,7 +20,7 @@ def audience_q(segments: Iterable[Segment], now: Any = None) -> Q:
 
 def audience(experience: Experience, now: Any = None) -> QuerySet[EndUser]:
     """The users it reaches: one query over the end users."""
-    segments = experience.segments.prefetch_related("rules__trait", "groups", "segment_conditions")
+    segments = experience.segments.prefetch_related(*tree_prefetches())
     return EndUser.objects.filter(application_id=experience.application_id).filter(
         audience_q(segments, now)
     )
@@ -50,9 +50,7 @@ def experiences_for_list(application_id: int) -> QuerySet[Experience]:
             completed_count=Count("events", filter=Q(events__type=Event.Type.COMPLETED)),
             dismissed_count=Count("events", filter=Q(events__type=Event.Type.DISMISSED)),
         )
-        .prefetch_related(
-            "segments__rules__trait", "segments__groups", "segments__segment_conditions"
-        )
+        .prefetch_related(*tree_prefetches("segments__"))
         # Meta.ordering does not apply to an aggregating query: say it again.
         .order_by("-priority", "name", "pk")
     )

@@ -24,12 +24,11 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Prefetch
 
 from segments import tree
 from segments.codegen import compile_chooser, compile_segments
 from segments.evaluator import Condition
-from segments.models import Application, Rule, Segment, TraitDefinition
+from segments.models import Application, Segment, TraitDefinition, tree_prefetches
 
 from .models import Experience, TargetingVersion
 from .pages import PatternError, UrlPattern, compile_pattern
@@ -288,9 +287,7 @@ def _load(application_id: int) -> dict[str, Any] | None:
         TraitDefinition.objects.filter(application_id=application_id).values_list("key", flat=True)
     )
     segments = Segment.objects.filter(application_id=application_id).prefetch_related(
-        Prefetch("rules", queryset=Rule.objects.select_related("trait")),
-        "groups",
-        "segment_conditions",
+        *tree_prefetches()
     )
     through = Experience.segments.through.objects.filter(
         experience__application_id=application_id

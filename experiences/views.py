@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from callout.htmx import template_for
 from segments.access import application_view, get_in_application
-from segments.models import EndUser, Segment
+from segments.models import EndUser, Segment, tree_prefetches
 
 from . import actions
 from .filters import ExperienceFilter
@@ -143,7 +143,7 @@ def experience_audience(request: HttpRequest) -> HttpResponse:
     ids = [i for i in request.GET.getlist("segments") if i.isdigit()]
     segments = list(
         Segment.objects.filter(application=request.application, pk__in=ids).prefetch_related(
-            "rules__trait", "groups", "segment_conditions"
+            *tree_prefetches()
         )
     )
     reach = audience_reach(request.application, segments)

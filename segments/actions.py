@@ -24,6 +24,8 @@ from . import coerce, merge, operators, tree
 from .models import (
     Application,
     EndUser,
+    EventRule,
+    ExperienceRule,
     Membership,
     Rule,
     RuleGroup,
@@ -298,6 +300,7 @@ def definition_check(
             segments={sid: tree.as_json(t) for sid, t in trees.items()},
             names=names,
             this=segment.pk if segment is not None else None,
+            experiences=dict(application.experiences.values_list("pk", "name")),
         )
     except tree.DefinitionError as error:
         raise ValidationError(error.errors) from None
@@ -307,10 +310,14 @@ def _store_definition(segment: Segment, definition: Mapping[str, Any]) -> None:
     """Replace the segment's nodes with a clean definition's."""
     segment.rules.all().delete()
     segment.segment_conditions.all().delete()
+    segment.event_rules.all().delete()
+    segment.experience_rules.all().delete()
     segment.groups.all().delete()
     traits = {t.key: t for t in segment.application.trait_definitions.all()}
     rules: list[Rule] = []
     references: list[SegmentCondition] = []
+    events: list[EventRule] = []
+    experiences: list[ExperienceRule] = []
 
     def store(nodes: list[Mapping[str, Any]], group: RuleGroup | None) -> None:
         for position, node in enumerate(nodes):
@@ -323,6 +330,28 @@ def _store_definition(segment: Segment, definition: Mapping[str, Any]) -> None:
                 references.append(
                     SegmentCondition(
                         segment=segment, group=group, target_id=node["segment"], position=position
+                    )
+                )
+            elif "event" in node:
+                events.append(
+                    EventRule(
+                        segment=segment,
+                        group=group,
+                        event=node["event"],
+                        operator=node["operator"],
+                        value=node["value"],
+                        within_days=node.get("within_days"),
+                        position=position,
+                    )
+                )
+            elif "experience" in node:
+                experiences.append(
+                    ExperienceRule(
+                        segment=segment,
+                        group=group,
+                        experience_id=node["experience"],
+                        state=node["state"],
+                        position=position,
                     )
                 )
             else:
@@ -342,6 +371,8 @@ def _store_definition(segment: Segment, definition: Mapping[str, Any]) -> None:
     store(definition["rules"], None)
     Rule.objects.bulk_create(rules)
     SegmentCondition.objects.bulk_create(references)
+    EventRule.objects.bulk_create(events)
+    ExperienceRule.objects.bulk_create(experiences)
 
 
 def _flat(rules: list[Rule]) -> dict[str, Any]:

@@ -216,12 +216,13 @@ class EndUserAdmin(ActionAdmin):
     list_filter = ("application",)
     # "free" finds users whose traits contain it (a value or a key), as does "plan".
     search_fields = ("external_id", "traits")
-    readonly_fields = ("first_seen", "last_seen")
+    # The activity summary is written by tracking only (segments/activity.py).
+    readonly_fields = ("first_seen", "last_seen", "activity")
     error_fields = {"id": "external_id"}
     formfield_overrides = {models.JSONField: {"form_class": TraitsField}}
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        base = ("first_seen", "last_seen")
+        base = ("first_seen", "last_seen", "activity")
         return ("application", "external_id", *base) if obj else base
 
     @admin.display(description="Traits")

@@ -20,6 +20,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from .activity import EVENTS, EXPERIENCES, count_between
+from .behaviour import EventCondition, Leaf
 from .coerce import BOOLEAN, DATE, NUMBER, STRING, coerce_boolean, coerce_date, parse_iso
 from .coerce import now_seconds as _now_seconds
 from .evaluator import Condition, compile_condition, value_test
@@ -32,6 +34,8 @@ _NAMESPACE: dict[str, Any] = {
     "parse_iso": parse_iso,
     "coerce_date": coerce_date,
     "coerce_boolean": coerce_boolean,
+    "count_between": count_between,
+    "EMPTY": {},
 }
 
 # Only rules counting days from now need the clock; reading it costs more than a rule.
@@ -117,6 +121,24 @@ def rule_source(
     return f"not {source}" if op.negates else source
 
 
+def _leaf_source(node: Leaf, reads: dict[str, str], lines: list[str]) -> str:
+    """An event or experience node as one expression. What it reads from the user's activity
+    summary (segments/activity.py) goes into a local once: a line added to ``lines`` on first
+    use (``reads``: what has a local already)."""
+    if isinstance(node, EventCondition):
+        section, key, fallback = EVENTS, node.event, ""
+    else:
+        section, key, fallback = EXPERIENCES, str(node.experience), " or EMPTY"  # type: ignore[attr-defined]
+    if section not in reads:
+        reads[section] = f"{section}_"
+        lines.append(f"{section}_ = (activity or EMPTY).get({_literal(section, False)}) or EMPTY")
+    local = reads.get(f"{section}:{key}")
+    if local is None:
+        local = reads[f"{section}:{key}"] = f"{section}{len(reads)}"
+        lines.append(f"{local} = {section}_.get({_literal(key, False)}){fallback}")
+    return node.python(local)
+
+
 def _clocked(conditions: Iterable[Condition]) -> bool:
     return any(c.valid and c.op is not None and c.op.positive.clock for c in conditions)
 
@@ -142,11 +164,11 @@ def _register(filename: str, source: str) -> None:
 
 
 def _make(name: str, title: str, env: dict[str, Any], lines: list[str]) -> Callable[..., Any]:
-    """``name(traits, now=None)`` with ``lines`` as its body, closing over ``env``."""
+    """``name(traits, now=None, activity=EMPTY)`` with ``lines`` as its body, closing over
+    ``env``; ``activity`` is the user's summary of what they did and saw."""
     body = "".join(f"        {line}\n" for line in lines)
-    source = (
-        f"def make({', '.join(env)}):\n    def {name}(traits, now=None):\n{body}    return {name}\n"
-    )
+    head = f"def {name}(traits, now=None, activity=EMPTY):"
+    source = f"def make({', '.join(env)}):\n    {head}\n{body}    return {name}\n"
     filename = f"<{title} #{next(_serial)}>"
     namespace: dict[str, Any] = dict(_NAMESPACE)
     exec(compile(source, filename, "exec"), namespace)  # values only through _literal and env
@@ -174,6 +196,7 @@ def _segments_source(
     to a segment missing from ``segments``, or one that would cycle or chain too deep, is
     false."""
     trees = {sid: _tree(definition) for sid, definition in segments.items()}
+    leaf_reads: dict[str, str] = {}  # what event and experience nodes read -> local
     reads: dict[str, str] = {}  # trait -> local holding traits.get(trait)
     dates: dict[str, str] = {}  # trait -> local holding its coerce_date
     rules: dict[tuple[Any, ...], str] = {}  # distinct rule -> local
@@ -205,9 +228,22 @@ def _segments_source(
             rules[key] = f"r{i}"
         return rules[key]
 
+    def leaf(node: Leaf) -> str:
+        nonlocal clocked
+        key = (node.KEY, repr(node.as_json()))
+        if key not in rules:
+            clocked = clocked or isinstance(node, EventCondition)
+            i = len(rules)
+            source = _leaf_source(node, leaf_reads, lines)
+            lines.append(f"r{i} = {source}  # {node.describe()!r}")
+            rules[key] = f"r{i}"
+        return rules[key]
+
     def expression(node: Any, chain: int) -> str:
         if isinstance(node, Condition):
             return rule(node)
+        if isinstance(node, Leaf):
+            return leaf(node)
         if isinstance(node, Ref):
             return segment(node.segment, chain + 1)
         parts = [expression(child, chain) for child in node.nodes]
@@ -283,9 +319,14 @@ def compile_tree(
     env: dict[str, Any] = {}
     counter = itertools.count()
     clocked = False
+    reads: dict[str, str] = {}
+    read_lines: list[str] = []  # what leaves read, before the expression
 
     def lines(node: Any, chain: int, path: frozenset[int]) -> list[str]:
         nonlocal clocked
+        if isinstance(node, Leaf):
+            clocked = clocked or isinstance(node, EventCondition)
+            return [f"{_leaf_source(node, reads, read_lines)}  # {node.describe()!r}"]
         if isinstance(node, Condition):
             i = next(counter)
             get = f"traits.get({_literal(node.trait, False)})"
@@ -309,7 +350,7 @@ def compile_tree(
     body = lines(tree, 0, frozenset())
     body[0] = f"return {body[0]}"
     clock = _CLOCK if clocked else []
-    return _make("matches", _title(name), env, [*clock, *body])
+    return _make("matches", _title(name), env, [*clock, *read_lines, *body])
 
 
 class CompiledSegment:

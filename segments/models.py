@@ -6,10 +6,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.db.models.functions import Lower
 
 from . import coerce, operators, tree
+from .activity import DEFAULT_KEPT
 from .codegen import CompiledSegment, compile_tree
 from .evaluator import Condition
 from .sql import conditions_q, tree_q
@@ -34,6 +35,10 @@ class Application(models.Model):
     require_user_hash = models.BooleanField(
         default=False, help_text="Refuse identify calls without a valid HMAC user_hash."
     )
+    # How many latest times per user and event name the activity summary keeps: one more than
+    # the largest count any rule uses (segments/activity.py); raised, with a rebuild, by a save
+    # that needs more.
+    events_kept = models.PositiveSmallIntegerField(default=DEFAULT_KEPT, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="applications"
@@ -129,6 +134,11 @@ class EndUser(models.Model):
     )
     external_id = models.CharField(max_length=255)
     traits = models.JSONField(default=dict, blank=True)
+    # What the user did and saw, summarised for the rules (segments/activity.py). A database
+    # default too: identify and the imports insert users in raw SQL.
+    activity = models.JSONField(
+        default=dict, blank=True, db_default=Value({}, output_field=models.JSONField())
+    )
     first_seen = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(auto_now_add=True)
 
@@ -189,6 +199,8 @@ class Segment(models.Model):
             children.setdefault(rule.group_id, []).append((rule.position, 0, rule.condition))
         for ref in self.segment_conditions.all():
             children.setdefault(ref.group_id, []).append((ref.position, 1, tree.Ref(ref.target_id)))
+        for leaf in [*self.event_rules.all(), *self.experience_rules.all()]:
+            children.setdefault(leaf.group_id, []).append((leaf.position, 1, leaf.node))
         groups = {group.pk: group for group in self.groups.all()}
         for group in groups.values():
             children.setdefault(group.parent_id, []).append((group.position, 2, group.pk))
@@ -252,12 +264,22 @@ def operator_choices() -> list[tuple[str, str]]:
     return [(name, op.label) for name, op in operators.OPERATORS.items()]
 
 
+def tree_prefetches(prefix: str = "") -> list[Any]:
+    """What ``Segment.tree`` reads, for ``prefetch_related`` (``prefix``: the path to the
+    segments, such as "segments__"): one query per kind of node."""
+    return [
+        models.Prefetch(f"{prefix}rules", queryset=Rule.objects.select_related("trait")),
+        *(f"{prefix}{nodes}" for nodes in TREE_NODES),
+    ]
+
+
+TREE_NODES = ("groups", "segment_conditions", "event_rules", "experience_rules")
+
+
 def trees_of(application_id: int) -> dict[int, tree.Group]:
     """Every segment's tree of an application (4 queries): what references resolve to."""
     segments = Segment.objects.filter(application_id=application_id).prefetch_related(
-        models.Prefetch("rules", queryset=Rule.objects.select_related("trait")),
-        "groups",
-        "segment_conditions",
+        *tree_prefetches()
     )
     return {segment.pk: segment.tree for segment in segments}
 
@@ -329,3 +351,121 @@ class Rule(models.Model):
         return Condition(
             self.trait.key, self.trait.type, self.operator, self.value, self.case_sensitive
         )
+
+
+class EventRule(models.Model):
+    """A node "did NAME at least N times (in the last D days)" or "did NAME first / last ...
+    days ago" (segments/tree.py). The name is plain text: a rule may name an event not seen
+    yet (lint warns)."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="event_rules")
+    group = models.ForeignKey(
+        RuleGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="event_rules"
+    )
+    event = models.CharField(max_length=128)
+    operator = models.CharField(max_length=32)
+    value = models.PositiveIntegerField()
+    within_days = models.PositiveIntegerField(null=True, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.node.describe()
+
+    @property
+    def node(self) -> tree.EventCondition:
+        return tree.EventCondition(self.event, self.operator, self.value, self.within_days)
+
+
+class ExperienceRule(models.Model):
+    """A node "has seen / completed / dismissed EXPERIENCE". RESTRICT: an experience that a
+    segment uses cannot be deleted under it (experiences.actions refuses, naming them)."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="experience_rules")
+    group = models.ForeignKey(
+        RuleGroup,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="experience_rules",
+    )
+    experience = models.ForeignKey(
+        "experiences.Experience", on_delete=models.RESTRICT, related_name="segment_rules"
+    )
+    state = models.CharField(max_length=10)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.node.describe()
+
+    @property
+    def node(self) -> tree.ExperienceCondition:
+        return tree.ExperienceCondition(self.experience_id, self.state)
+
+
+class EventDefinition(models.Model):
+    """An event name of an application, with its description: created by the first event of
+    that name (auto-discovered) or by a manager. At most ``CALLOUT_MAX_EVENT_NAMES`` per
+    application."""
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="event_definitions"
+    )
+    name = models.CharField(max_length=128)
+    description = models.TextField(blank=True)
+    auto_discovered = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "name"], name="one_event_per_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrackedEvent(models.Model):
+    """One event a user did (``/api/v1/track``, ``import_events``): the raw history behind the
+    activity summary, for charts and rebuilds; pruned after ``CALLOUT_EVENT_RETENTION_DAYS``."""
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="tracked_events", db_index=False
+    )
+    end_user = models.ForeignKey(
+        EndUser, on_delete=models.CASCADE, related_name="tracked_events", db_index=False
+    )
+    name = models.CharField(max_length=128)
+    timestamp = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+    # The sender's id for the event (import_events): a re-run skips what is already stored.
+    event_id = models.CharField(max_length=128, blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-pk"]
+        indexes = [
+            # Charts and counts per name; a rebuild of one name's recent times.
+            models.Index(fields=["application", "name", "timestamp"], name="event_app_name_time"),
+            # One user's history (explain, evaluate at a given time).
+            models.Index(fields=["end_user", "name", "timestamp"], name="event_user_name_time"),
+            # Retention: the oldest first.
+            models.Index(fields=["timestamp"], name="event_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "event_id"],
+                condition=~Q(event_id=""),
+                name="one_event_per_event_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} by {self.end_user_id} at {self.timestamp:%Y-%m-%d %H:%M}"

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
 from . import coerce, tree
 from .codegen import compile_segments
 from .coerce import now_seconds
 from .counting import DeadlineExceeded, MemberCount, count_members, deadline
 from .evaluator import Condition
-from .models import Application, EndUser, Rule, Segment, TraitDefinition, trees_of
+from .models import Application, EndUser, Rule, Segment, TraitDefinition, tree_prefetches, trees_of
 from .operators import case_applies
 from .sql import MATCH_NONE, TraitFits, conditions_q, tree_q
 
@@ -117,11 +117,7 @@ def segments_with_rules(application: Application) -> QuerySet[Segment]:
     use each (an annotation, not a query per row)."""
     return (
         Segment.objects.filter(application=application)
-        .prefetch_related(
-            Prefetch("rules", queryset=Rule.objects.select_related("trait")),
-            "groups",
-            "segment_conditions",
-        )
+        .prefetch_related(*tree_prefetches())
         .annotate(experience_count=Count("experiences", distinct=True))
         .order_by("-is_builtin", "name", "pk")  # Everyone first (GROUP BY drops Meta.ordering)
     )

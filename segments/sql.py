@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db.models import BooleanField, Expression, F, Q
 
+from .behaviour import Leaf
 from .coerce import SQL_FOLD, SQL_READ, now_seconds
 from .evaluator import Condition
 from .tree import ALL, ANY, MAX_CHAIN, NONE, Node, Ref, Resolve
@@ -125,6 +126,31 @@ class RuleCondition(_OverTraits):
         return f"({sql})", params
 
 
+class LeafCondition(Expression):
+    """An event or experience node (segments/behaviour.py) over the activity column; never
+    NULL, so it needs no care under a NOT."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, node: Leaf, now: float, activity: Any = None):
+        super().__init__()
+        self.node, self.now = node, now
+        self.activity = activity if activity is not None else F("activity")
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.activity]
+
+    def set_source_expressions(self, exprs: list[Any]) -> None:
+        (self.activity,) = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
+        column, _ = compiler.compile(self.activity)
+        sql, params = self.node.sql(vendor, column, self.now)  # type: ignore[attr-defined]
+        return f"({sql})", params
+
+
 def condition_q(condition: Condition, now: float, strict: bool = False) -> Q:
     if not condition.valid:
         return MATCH_NONE
@@ -150,6 +176,8 @@ def tree_q(node: Node, now: Any = None, resolve: Resolve = lambda segment: None)
 def _node_q(node: Node, now: float, resolve: Resolve, strict: bool, chain: int) -> Q:
     if isinstance(node, Condition):
         return condition_q(node, now, strict)
+    if isinstance(node, Leaf):
+        return Q(LeafCondition(node, now)) if node.valid else MATCH_NONE
     if isinstance(node, Ref):
         target = resolve(node.segment) if chain < MAX_CHAIN else None
         return MATCH_NONE if target is None else _node_q(target, now, resolve, strict, chain + 1)

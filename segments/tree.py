@@ -6,7 +6,11 @@ The exchange format (the management API, the builder, storage) is JSON::
     definition = {"match": "all" | "any" | "none", "rules": [node, ...]}
     node       = {"trait": KEY, "operator": OP, "value": V, "case_sensitive": false}
                | {"segment": SEGMENT_ID}
+               | {"event": NAME, "operator": OP, "value": N, "within_days": D}
+               | {"experience": EXPERIENCE_ID, "state": "seen" | "completed" | "dismissed"}
                | {"match": ..., "rules": [...]}
+
+Event and experience nodes (``segments/behaviour.py``) read what the user did and saw.
 
 ``all``: every node is true; ``any``: at least one; ``none``: no node is true. Only the top
 group of match ``all`` may be empty (every identified user). Groups nest at most ``MAX_DEPTH``
@@ -22,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .behaviour import LEAVES, EventCondition, ExperienceCondition, Leaf
 from .evaluator import Condition, compile_condition
 from .operators import OPERATORS, RuleError, case_applies, clean_value
 
@@ -45,7 +50,7 @@ class Group:
     nodes: tuple[Node, ...] = ()
 
 
-Node = Condition | Ref | Group
+Node = Condition | Ref | Group | EventCondition | ExperienceCondition
 
 # A group that matches nobody: what an unreadable node or a broken reference becomes.
 NOBODY = Group(ANY, ())
@@ -94,6 +99,9 @@ def _parse_node(node: Any, trait_types: Mapping[str, str]) -> Node:
     if "segment" in node:
         segment = node["segment"]
         return Ref(segment) if type(segment) is int else NOBODY
+    for kind, leaf in LEAVES.items():
+        if kind in node:
+            return leaf.from_json(node) or NOBODY
     key = node.get("trait")
     if not isinstance(key, str) or key not in trait_types:
         return NOBODY
@@ -112,6 +120,8 @@ def as_json(node: Node) -> dict[str, Any]:
         return {"match": node.match, "rules": [as_json(n) for n in node.nodes]}
     if isinstance(node, Ref):
         return {"segment": node.segment}
+    if isinstance(node, Leaf):
+        return node.as_json()
     rule: dict[str, Any] = {"trait": node.trait, "operator": node.operator}
     op = OPERATORS.get(node.operator)
     if not (op and node.type in op.types and op.value_kind(node.type) == "none"):
@@ -120,11 +130,14 @@ def as_json(node: Node) -> dict[str, Any]:
     return rule
 
 
-def describe(node: Node, names: Mapping[int, str] | None = None, top: bool = True) -> str:
+def describe(node: Node, names: Mapping[Any, str] | None = None, top: bool = True) -> str:
     """The tree in words: ``plan equals "free" AND (role equals "admin" OR teamSize is
-    greater than 50) AND NOT (employee is true) AND in segment "Engaged"``."""
+    greater than 50) AND NOT (employee is true) AND in segment "Engaged"``. ``names``: segment
+    names by id, experience names by ("experience", id)."""
     if isinstance(node, Condition):
         return node.describe()
+    if isinstance(node, Leaf):
+        return node.describe(names)
     if isinstance(node, Ref):
         name = (names or {}).get(node.segment)
         return f'in segment "{name}"' if name else "in a segment that is gone"
@@ -145,6 +158,8 @@ def to_plain(node: Node) -> Any:
         return ("rule", node.trait, node.type, node.operator, node.value, node.case_sensitive)
     if isinstance(node, Ref):
         return ("segment", node.segment)
+    if isinstance(node, Leaf):
+        return (node.KEY, node.as_json())
     return ("group", node.match, tuple(to_plain(n) for n in node.nodes))
 
 
@@ -154,6 +169,8 @@ def from_plain(data: Any) -> Node:
         return Condition(*data[1:])
     if kind == "segment":
         return Ref(data[1])
+    if kind in LEAVES:
+        return LEAVES[kind].from_json(data[1]) or NOBODY
     return Group(data[1], tuple(from_plain(n) for n in data[2]))
 
 
@@ -176,13 +193,15 @@ def clean(
     names: Mapping[int, str] | None = None,
     this: int | None = None,
     path: str = "definition",
+    experiences: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """``definition`` validated and normalised for storage; raises DefinitionError.
 
     ``segments`` holds the stored definitions of the application's segments by id (an id not
     in it, another application's included, is refused as unknown, revealing nothing);
     ``this`` is the segment being saved: a reference back to it is a cycle, and a chain
-    through it counts the references that lead to it."""
+    through it counts the references that lead to it. ``experiences``: the application's
+    experiences by id, what an experience node may name."""
     errors: dict[str, list[str]] = {}
     count = [0]
     others = {sid: d for sid, d in segments.items() if sid != this}
@@ -231,8 +250,24 @@ def clean(
             return reference(node, where)
         if isinstance(node, Mapping) and "trait" in node:
             return rule(node, where)
-        fail(where, "must be a rule (trait, operator, value), a segment or a group")
+        if isinstance(node, Mapping) and EventCondition.KEY in node:
+            return leaf(lambda: EventCondition.clean(node), where)
+        if isinstance(node, Mapping) and ExperienceCondition.KEY in node:
+            return leaf(lambda: ExperienceCondition.clean(node, experiences or {}), where)
+        fail(
+            where,
+            "must be a rule (trait, operator, value), an event, an experience, a segment "
+            "or a group",
+        )
         return None
+
+    def leaf(check: Callable[[], dict[str, Any]], where: str) -> dict[str, Any] | None:
+        try:
+            return check()
+        except RuleError as error:
+            field = getattr(error, "field", "")
+            fail(f"{where}.{field}" if field else where, str(error))
+            return None
 
     def reference(node: Mapping[str, Any], where: str) -> dict[str, Any] | None:
         segment = node.get("segment")
@@ -339,15 +374,23 @@ Resolve = Callable[[int], Group | None]
 
 
 def evaluate(
-    node: Node, traits: Mapping[str, Any], now: float, resolve: Resolve, _depth: int = 0
+    node: Node,
+    traits: Mapping[str, Any],
+    now: float,
+    resolve: Resolve,
+    _depth: int = 0,
+    activity: Any = None,
 ) -> bool:
-    """The tree's answer for one user, the reference the generated code is held to."""
+    """The tree's answer for one user (``activity``: what they did and saw,
+    segments/activity.py), the reference the generated code is held to."""
     if isinstance(node, Condition):
         return compile_condition(node)(traits, now)
+    if isinstance(node, Leaf):
+        return node.test(traits, activity, now)
     if isinstance(node, Ref):
         target = resolve(node.segment) if _depth < MAX_CHAIN else None
-        return target is not None and evaluate(target, traits, now, resolve, _depth + 1)
-    answers = (evaluate(n, traits, now, resolve, _depth) for n in node.nodes)
+        return target is not None and evaluate(target, traits, now, resolve, _depth + 1, activity)
+    answers = (evaluate(n, traits, now, resolve, _depth, activity) for n in node.nodes)
     if node.match == ALL:
         return all(answers)
     if node.match == ANY:
@@ -365,10 +408,15 @@ class Verdict:
 
 
 def explain(
-    node: Node, traits: Mapping[str, Any], now: float, resolve: Resolve, _depth: int = 0
+    node: Node,
+    traits: Mapping[str, Any],
+    now: float,
+    resolve: Resolve,
+    _depth: int = 0,
+    activity: Any = None,
 ) -> Verdict:
     if isinstance(node, Group):
-        children = tuple(explain(n, traits, now, resolve, _depth) for n in node.nodes)
+        children = tuple(explain(n, traits, now, resolve, _depth, activity) for n in node.nodes)
         answers = [c.passed for c in children]
         passed = (
             all(answers)
@@ -378,4 +426,4 @@ def explain(
             else not any(answers)
         )
         return Verdict(node, passed, children)
-    return Verdict(node, evaluate(node, traits, now, resolve, _depth))
+    return Verdict(node, evaluate(node, traits, now, resolve, _depth, activity))

@@ -1,0 +1,129 @@
+"""What a user did and saw, summarised on the user's row (``EndUser.activity``): what the
+behavioural rules read, in both engines, so that a serve reads it with the user in its one
+query and its cost does not grow with the length of the user's history.
+
+Plain data, no database import. The summary is a JSON object::
+
+    {"e": {EVENT NAME: [count, first, last, [recent, ...]]},
+     "x": {"EXPERIENCE ID": {"shown": time, "dismissed": time, "completed": time}}}
+
+Times are Unix seconds (floats). ``count`` is every event of that name the user ever did,
+``first`` and ``last`` the earliest and latest times, ``recent`` the ``kept`` latest times,
+newest first. ``kept`` is per application (``Application.events_kept``): one more than the
+largest count any of its rules uses, so that a rolling window's count is exact up to the
+largest count a rule compares it with (docs/scale.md). ``x`` has each experience the user was
+shown, dismissed or completed, with the first time of each.
+
+The raw events stay in their own table (``TrackedEvent``), for charts and for rebuilding
+``recent`` when a rule needs more of it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+EVENTS, EXPERIENCES = "e", "x"
+COUNT, FIRST, LAST, RECENT = 0, 1, 2, 3
+DEFAULT_KEPT = 4  # "at least 3 times" is exact without a rebuild
+MAX_KEPT = 1001  # one more than the largest count a rule may use
+EXPERIENCE_STATES = ("shown", "dismissed", "completed")
+
+
+def record_events(
+    activity: dict[str, Any], events: Iterable[tuple[str, float]], kept: int
+) -> dict[str, Any]:
+    """``activity`` with ``events`` ((name, time), in any order) counted in; changed in place
+    and returned. Arrival order does not matter: ``recent`` stays the latest ``kept`` times."""
+    summaries = activity.setdefault(EVENTS, {})
+    for name, when in events:
+        entry = summaries.get(name)
+        if not _well_formed(entry):
+            summaries[name] = [1, when, when, [when]]
+            continue
+        entry[COUNT] += 1
+        entry[FIRST] = min(entry[FIRST], when)
+        entry[LAST] = max(entry[LAST], when)
+        entry[RECENT] = insert_recent(entry[RECENT], when, kept)
+    return activity
+
+
+def insert_recent(recent: list[float], when: float, kept: int) -> list[float]:
+    """``recent`` (newest first) with ``when`` in its place, at most ``kept`` long."""
+    # bisect on the negated times keeps newest first; equal times sit side by side.
+    position = bisect.bisect_left([-t for t in recent], -when)
+    out = [*recent[:position], when, *recent[position:]]
+    return out[:kept]
+
+
+def record_experience(
+    activity: dict[str, Any], experience_id: int, state: str, when: float
+) -> dict[str, Any]:
+    """``activity`` with the experience's ``state`` (shown, dismissed, completed) at ``when``
+    (the first time is kept); changed in place and returned."""
+    if state not in EXPERIENCE_STATES:
+        return activity
+    states = activity.setdefault(EXPERIENCES, {}).setdefault(str(experience_id), {})
+    if state not in states or when < states[state]:
+        states[state] = when
+    return activity
+
+
+def summarise(
+    events: Iterable[tuple[str, float]],
+    experiences: Iterable[tuple[int, str, float]] = (),
+    kept: int = DEFAULT_KEPT,
+) -> dict[str, Any]:
+    """A summary built from raw history: what a rebuild stores, and what tests compare the
+    incremental one with."""
+    activity: dict[str, Any] = {}
+    record_events(activity, events, kept)
+    for experience_id, state, when in experiences:
+        record_experience(activity, experience_id, state, when)
+    return activity
+
+
+def entry(activity: Any, name: str) -> list[Any] | None:
+    """The summary of event ``name``, or None (never done, or a summary not as written)."""
+    summaries = activity.get(EVENTS) if isinstance(activity, Mapping) else None
+    found = summaries.get(name) if isinstance(summaries, Mapping) else None
+    return found if _well_formed(found) else None
+
+
+def experience_states(activity: Any, experience_id: int) -> Mapping[str, float]:
+    experiences = activity.get(EXPERIENCES) if isinstance(activity, Mapping) else None
+    found = experiences.get(str(experience_id)) if isinstance(experiences, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
+
+
+def history(activity: Any) -> dict[int, set[str]]:
+    """The dismissed / completed states per experience: what frequency reads."""
+    experiences = activity.get(EXPERIENCES) if isinstance(activity, Mapping) else None
+    out: dict[int, set[str]] = {}
+    for key, states in (experiences or {}).items():
+        if isinstance(states, Mapping) and key.isdigit():
+            outcome = {s for s in ("dismissed", "completed") if s in states}
+            if outcome:
+                out[int(key)] = outcome
+    return out
+
+
+def count_between(recent: list[float], low: float, high: float) -> int:
+    """How many of ``recent`` fall in ``[low, high]``."""
+    return sum(1 for t in recent if low <= t <= high)
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def _well_formed(found: Any) -> bool:
+    return (
+        isinstance(found, list)
+        and len(found) == 4
+        and type(found[COUNT]) is int
+        and _number(found[FIRST])
+        and _number(found[LAST])
+        and isinstance(found[RECENT], list)
+    )
