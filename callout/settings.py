@@ -191,6 +191,10 @@ CALLOUT_IDENTIFY_DURABLE = os.environ.get("IDENTIFY_DURABLE", "0") == "1"
 # every definition's statistics, well within what one request should do.
 CALLOUT_MAX_TRAIT_DEFINITIONS = int(os.environ.get("MAX_TRAIT_DEFINITIONS", "500"))
 
+# Raw events (TrackedEvent) are kept this many days; `manage.py prune_events` deletes older ones
+# (the activity summaries the rules read keep their counts, first and last times).
+CALLOUT_EVENT_RETENTION_DAYS = int(os.environ.get("EVENT_RETENTION_DAYS", "400"))
+
 if os.environ.get("REDIS_URL"):
     CACHES = {
         "default": {

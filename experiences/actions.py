@@ -7,7 +7,7 @@ Keyword-only, atomic and validated, as ``segments/actions.py``: errors are a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -15,7 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from segments.actions import clean_unique_name, unique_or_field_error
-from segments.models import Application, Segment
+from segments.activity import EXPERIENCE_STATES, experience_states, record_experience
+from segments.models import Application, EndUser, Segment
 
 from .content import clean_content, clean_url_patterns
 from .models import Event, Experience
@@ -210,24 +211,46 @@ def event_record(
     experience_id: int,
     type: str,
     step: int | None = None,
+    activity: Mapping[str, Any] | None = None,
 ) -> Event:
     """What the snippet reports (``/api/v1/events``). Ids rather than objects: the API knows
     them from its one lookup, and a serve-rate write should not fetch rows to refer to them.
-    One INSERT is atomic by itself: no transaction around it (a round trip more per event)."""
+
+    The first shown, dismissed and completed of each experience also go into the user's
+    activity summary (segments/activity.py), which the serve and the experience rules read.
+    ``activity``: the summary as the caller read it; when it has this state already (the
+    common case) the event is one INSERT, atomic by itself, with no transaction around it."""
     if type not in Event.Type.values:
         raise ValidationError({"type": [f"type must be one of {', '.join(Event.Type.values)}."]})
     if step is not None and (isinstance(step, bool) or not 0 <= step <= MAX_STEP):
         raise ValidationError({"step": [f"step must be a whole number from 0 to {MAX_STEP}."]})
     if type == Event.Type.STEP and step is None:
         raise ValidationError({"step": ["A step event needs step (the 0-based step index)."]})
+    known = activity is not None and type in experience_states(activity, experience_id)
     try:
-        return Event.objects.create(
-            application_id=application_id,
-            end_user_id=end_user_id,
-            experience_id=experience_id,
-            type=type,
-            step=step,
-        )
+        if known or type not in EXPERIENCE_STATES:
+            return _event_create(application_id, end_user_id, experience_id, type, step)
+        with transaction.atomic():
+            event = _event_create(application_id, end_user_id, experience_id, type, step)
+            # Under the row lock: two first events of one user cannot lose each other's state.
+            user = EndUser.objects.select_for_update().filter(pk=end_user_id).only("activity")
+            for found in user:  # none: the user was deleted a moment ago (the INSERT fails)
+                summary = found.activity if isinstance(found.activity, dict) else {}
+                record_experience(summary, experience_id, type, event.created_at.timestamp())
+                EndUser.objects.filter(pk=end_user_id).update(activity=summary)
+            return event
     except IntegrityError:  # the experience (or the user) was deleted a moment ago
         message = f"No experience {experience_id} here."
         raise ValidationError({"experience": [message]}) from None
+
+
+def _event_create(
+    application_id: int, end_user_id: int, experience_id: int, type: str, step: int | None
+) -> Event:
+    return Event.objects.create(
+        application_id=application_id,
+        end_user_id=end_user_id,
+        experience_id=experience_id,
+        type=type,
+        step=step,
+    )

@@ -1,3 +1,5 @@
+from typing import Any
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -91,6 +93,20 @@ class EventFactory(factory.django.DjangoModelFactory):
         EndUserFactory, application=factory.SelfAttribute("..application")
     )
     type = Event.Type.SHOWN
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Event:
+        """Through the action, as the snippet's events are: the user's activity summary
+        (what frequency and experience rules read) records it too."""
+        from experiences.actions import event_record
+
+        return event_record(
+            application_id=kwargs["application"].pk,
+            end_user_id=kwargs["end_user"].pk,
+            experience_id=kwargs["experience"].pk,
+            type=kwargs["type"],
+            step=kwargs.get("step", 0 if kwargs["type"] == Event.Type.STEP else None),
+        )
 
 
 class PublishedExperienceFactory(ExperienceFactory):
