@@ -244,3 +244,27 @@ def test_repeated_event_and_experience_nodes():
         ("definition.rules[1]", "Repeats rule 1 of this group."),
         ("definition.rules[3]", "Repeats rule 3 of this group."),
     ]
+
+
+@pytest.mark.django_db
+def test_lint_segment_trees__event_names_known_from_this_applications_definitions(
+    django_assert_num_queries,
+):
+    from segments.lint import lint_segment_trees
+    from tests.factories import ApplicationFactory, EventDefinitionFactory
+
+    application, other = ApplicationFactory(), ApplicationFactory()
+    EventDefinitionFactory(application=application, name="saved")
+    EventDefinitionFactory(application=other, name="invited")
+    trees = {
+        1: parse({"match": "all", "rules": [event("saved", "at_least", 1)]}, TRAITS),
+        2: parse({"match": "all", "rules": [event("invited", "at_least", 1)]}, TRAITS),
+    }
+
+    with django_assert_num_queries(1):  # no trait rule: only the event names
+        found = lint_segment_trees(application, trees, NOW)
+
+    assert found[1] == []
+    assert [w.message.split(":")[0] for w in found[2]] == [
+        "No event named invited has been tracked or defined in this application"
+    ]
