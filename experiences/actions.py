@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import RestrictedError
 from django.utils import timezone
 
 from segments.actions import clean_unique_name, unique_or_field_error
@@ -28,6 +29,20 @@ MAX_STEP = 10_000
 
 class EmptyAudience(ValidationError):
     """Publishing was refused only because the audience matches nobody today."""
+
+
+class ExperienceInUse(ValidationError):
+    """Deleting was refused: segments have rules on this experience (``segments``, by name)."""
+
+    def __init__(self, experience: Experience, segments: list[Segment]):
+        used = ", ".join(f'"{s.name}"' for s in segments)
+        noun = "segment" if len(segments) == 1 else "segments"
+        super().__init__(
+            f'"{experience.name}" is used by the rules of the {noun} {used}: '
+            "remove those rules first.",
+            code="in_use",
+        )
+        self.segments = segments
 
 
 def _clean_name(application: Application, name: Any, exclude: Experience | None) -> str:
@@ -195,10 +210,25 @@ def experience_unpublish(*, experience: Experience) -> Experience:
     return experience
 
 
+def experience_users(experience: Experience) -> list[Segment]:
+    """The segments whose rules name this experience ("has completed ..."), by name."""
+    return list(
+        Segment.objects.filter(experience_rules__experience=experience).distinct().order_by("name")
+    )
+
+
 @transaction.atomic
 def experience_delete(*, experience: Experience) -> None:
-    """Deletes its events too (they mean nothing without it)."""
-    experience.delete()
+    """Deletes its events too (they mean nothing without it). Refused (``ExperienceInUse``,
+    code "in_use") while a segment's rule names it: the database holds that too (RESTRICT)."""
+    segments = experience_users(experience)
+    if segments:
+        raise ExperienceInUse(experience, segments)
+    try:
+        with transaction.atomic():
+            experience.delete()
+    except RestrictedError:  # a segment took a rule on it since the check above
+        raise ExperienceInUse(experience, experience_users(experience)) from None
 
 
 # --- Events ------------------------------------------------------------------------------

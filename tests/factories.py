@@ -2,9 +2,19 @@ from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from experiences.models import Event, Experience
-from segments.models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
+from segments.models import (
+    Application,
+    EndUser,
+    EventDefinition,
+    Membership,
+    Rule,
+    Segment,
+    TrackedEvent,
+    TraitDefinition,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -107,6 +117,27 @@ class EventFactory(factory.django.DjangoModelFactory):
             type=kwargs["type"],
             step=kwargs.get("step", 0 if kwargs["type"] == Event.Type.STEP else None),
         )
+
+
+class EventDefinitionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EventDefinition
+        django_get_or_create = ("application", "name")
+
+    application = factory.SubFactory(ApplicationFactory)
+    name = factory.Sequence(lambda n: f"event_{n}")
+
+
+class TrackedEventFactory(factory.django.DjangoModelFactory):
+    """A raw event; give ``timestamp`` (an aware datetime) to place it in time."""
+
+    class Meta:
+        model = TrackedEvent
+
+    end_user = factory.SubFactory(EndUserFactory)
+    application = factory.SelfAttribute("end_user.application")
+    name = "project_created"
+    timestamp = factory.LazyFunction(timezone.now)
 
 
 class PublishedExperienceFactory(ExperienceFactory):
