@@ -11,6 +11,7 @@ urlpatterns = [
     path("segments/new/", views.segment_create, name="create"),
     path("segments/preview/", views.segment_preview, name="preview"),
     path("segments/rule-row/", views.segment_rule_row, name="rule_row"),
+    path("segments/node/", views.segment_node, name="node"),
     path("segments/<int:pk>/", views.segment_detail, name="detail"),
     path("segments/<int:pk>/edit/", views.segment_edit, name="edit"),
     path("segments/<int:pk>/delete/", views.segment_delete, name="delete"),

@@ -8,6 +8,7 @@ from .segments import (
     segment_detail,
     segment_edit,
     segment_list,
+    segment_node,
     segment_preview,
     segment_rule_row,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "segment_detail",
     "segment_edit",
     "segment_list",
+    "segment_node",
     "segment_preview",
     "segment_rule_row",
     "trait_create",
