@@ -10,6 +10,7 @@ verdict.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,15 +36,15 @@ def times(count: int) -> str:
 
 
 def ago(seconds: float, now: float) -> str:
-    """How long before ``now``: "5 hours ago", "3.5 days ago" (one decimal, so that a time
-    just inside a window of D days never reads as D days ago)."""
+    """How long before ``now``: "5 hours ago", "3.5 days ago" (one decimal, rounded down, so
+    that a time just inside a window of D days never reads as more than D days ago)."""
     elapsed = now - seconds
     if elapsed < 0:
         return "in the future"
     if elapsed < DAY:
         hours = int(elapsed // 3600)
         return "less than an hour ago" if hours == 0 else f"{hours} hour{'s' * (hours != 1)} ago"
-    days = elapsed / DAY
+    days = math.floor(elapsed / DAY * 10) / 10
     return f"{days:.1f} days ago".replace(".0 days", " days")
 
 
