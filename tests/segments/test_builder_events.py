@@ -35,6 +35,7 @@ def tour(app):
 def doers(app):
     """u00 created 4 projects in the last two days; u01 one, 20 days ago; the rest none."""
     now = time.time()
+    EventDefinition.objects.create(application=app, name="project_created", auto_discovered=True)
     u00, u01 = (app.end_users.get(external_id=f"u0{n}") for n in (0, 1))
     u00.activity = summarise([("project_created", now - h * 3600) for h in (1, 5, 20, 40)])
     u00.save()
@@ -446,3 +447,11 @@ def test_segment_matches__reads_the_users_activity(app, tour, doers):
     assert not segment.matches({}, activity=done)
     # At a given moment: 8 days on, the four projects are out of the window.
     assert not segment.matches(u00.traits, doers + 8 * DAY, activity=u00.activity)
+
+
+def test_a_lint_warning_on_an_event_condition_is_shown_in_its_row(client, app, doers):
+    data = {"rules": ["0"], "rules-0-kind": "event", "rules-0-event": "projet_created",
+            "rules-0-operator": "at_least", "rules-0-value": "1", "op": "none"}  # fmt: skip
+    html = client.post(url("create", app), data).content.decode()
+    row = html[html.index('id="node-0"') : html.index("</fieldset>", html.index('id="node-0"'))]
+    assert re.search(r'class="warning small">No event named projet_created has been tracked', row)
