@@ -22,7 +22,16 @@ from .codegen import compile_segments
 from .coerce import now_seconds
 from .counting import DeadlineExceeded, MemberCount, count_members, deadline
 from .evaluator import Condition
-from .models import Application, EndUser, Rule, Segment, TraitDefinition, tree_prefetches, trees_of
+from .models import (
+    Application,
+    EndUser,
+    ExperienceRule,
+    Rule,
+    Segment,
+    TraitDefinition,
+    tree_prefetches,
+    trees_of,
+)
 from .operators import case_applies
 from .sql import MATCH_NONE, TraitFits, conditions_q, tree_q
 
@@ -519,15 +528,15 @@ def _node_verdicts(
 
 def node_names(application_id: int, trees: Iterable[tree.Node]) -> dict[Any, str]:
     """What ``tree.describe`` names nodes by: the application's segment names by id, and, when
-    one of ``trees`` has an experience condition, experience names by ("experience", id)."""
+    one of ``trees`` has an experience condition, the names of the experiences its segments'
+    conditions name, by ("experience", id)."""
     names: dict[Any, str] = dict(
         Segment.objects.filter(application_id=application_id).values_list("pk", "name")
     )
     if any(isinstance(n, ExperienceCondition) for t in trees for n in tree.walk(t)):
-        from experiences.models import Experience
-
-        experiences = Experience.objects.filter(application_id=application_id)
-        names |= {("experience", pk): name for pk, name in experiences.values_list("pk", "name")}
+        used = ExperienceRule.objects.filter(segment__application_id=application_id)
+        experiences = used.values_list("experience_id", "experience__name").distinct()
+        names |= {("experience", pk): name for pk, name in experiences}
     return names
 
 
