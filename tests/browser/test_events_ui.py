@@ -26,8 +26,8 @@ def acme(live_server):
     """project_created: 4 today, 8 two days ago, 1 ten days ago (by 3 users); invited: none."""
     membership = MembershipFactory(application__name="Acme App", user__username="pm")
     application = membership.application
-    EventDefinitionFactory(application=application, name="project_created")
-    EventDefinitionFactory(application=application, name="invited", auto_discovered=False)
+    EventDefinitionFactory(application=application, name="project_created", auto_discovered=True)
+    EventDefinitionFactory(application=application, name="invited")
     users = [EndUserFactory(application=application) for _ in range(3)]
     today = timezone.now().astimezone(UTC).date()
     midnight = datetime.combine(today, time.min, tzinfo=UTC)

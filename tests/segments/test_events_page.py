@@ -89,8 +89,10 @@ def event_segment(application, segment_name, event_name):
 def test_list__each_name_with_users_total_last_seen_and_origin(client, app):
     today = timezone.now().astimezone(UTC).date()
     ann, bob, cyd = (EndUserFactory(application=app) for _ in range(3))
-    EventDefinitionFactory(application=app, name="project_created", description="A new project")
-    EventDefinitionFactory(application=app, name="invited", auto_discovered=False)
+    EventDefinitionFactory(
+        application=app, name="project_created", description="A new project", auto_discovered=True
+    )
+    EventDefinitionFactory(application=app, name="invited")
     for user, days_ago in [(ann, 0), (ann, 2), (ann, 2), (bob, 40), (cyd, 1)]:
         track(app, user, "project_created", at(today - timedelta(days=days_ago), 0))
 
