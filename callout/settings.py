@@ -195,6 +195,11 @@ CALLOUT_MAX_TRAIT_DEFINITIONS = int(os.environ.get("MAX_TRAIT_DEFINITIONS", "500
 # (the activity summaries the rules read keep their counts, first and last times).
 CALLOUT_EVENT_RETENTION_DAYS = int(os.environ.get("EVENT_RETENTION_DAYS", "400"))
 
+# Event names per application (EventDefinition: /api/v1/track and import_events discover new
+# names, a manager adds them on the Events page; past the limit a new name is refused, naming
+# it). 500 keeps the Events page's statistics and charts within one request's work.
+CALLOUT_MAX_EVENT_NAMES = int(os.environ.get("MAX_EVENT_NAMES", "500"))
+
 if os.environ.get("REDIS_URL"):
     CACHES = {
         "default": {

@@ -4,8 +4,8 @@ from . import install, views
 
 app_name = "segments"
 
-# The sidebar marks Traits for url names starting "trait", Users for "user", Install for
-# "install", "rotate_keys" and "set_identity_verification", else Segments.
+# The sidebar marks Traits for url names starting "trait", Events for "event", Users for
+# "user", Install for "install", "rotate_keys" and "set_identity_verification", else Segments.
 urlpatterns = [
     path("segments/", views.segment_list, name="list"),
     path("segments/new/", views.segment_create, name="create"),
@@ -20,6 +20,11 @@ urlpatterns = [
     path("traits/<int:pk>/", views.trait_row, name="trait_row"),
     path("traits/<int:pk>/edit/", views.trait_edit, name="trait_edit"),
     path("traits/<int:pk>/delete/", views.trait_delete, name="trait_delete"),
+    path("events/", views.event_list, name="events"),
+    path("events/new/", views.event_create, name="event_create"),
+    path("events/<int:pk>/", views.event_row, name="event_row"),
+    path("events/<int:pk>/edit/", views.event_edit, name="event_edit"),
+    path("events/<int:pk>/delete/", views.event_delete, name="event_delete"),
     path("users/", views.user_list, name="users"),
     path("users/<int:pk>/", views.user_detail, name="user_detail"),
     path("install/", install.install, name="install"),

@@ -1,6 +1,7 @@
-"""Engage > Segments, Traits, Users: one module per screen, re-exported here for the URLconf
+"""Engage > Segments, Traits, Events, Users: one module per screen, re-exported here for the URLconf
 (``segments/urls.py``) and ``callout/urls.py`` (``home``)."""
 
+from .events import event_create, event_delete, event_edit, event_list, event_row
 from .segments import (
     home,
     segment_create,
@@ -16,6 +17,11 @@ from .traits import trait_create, trait_delete, trait_edit, trait_list, trait_ro
 from .users import user_detail, user_list
 
 __all__ = [
+    "event_create",
+    "event_delete",
+    "event_edit",
+    "event_list",
+    "event_row",
     "home",
     "segment_create",
     "segment_delete",
