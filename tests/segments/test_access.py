@@ -41,7 +41,7 @@ URLS = {
     "segments:create": ("get", None, {}),
     "segments:preview": ("get", None, {"rules": "0", "rules-0-trait": "plan"}),
     "segments:rule_row": ("get", None, {"rules": "0", "rules-0-trait": "plan"}),
-    "segments:node": ("get", None, {"kind": "event"}),
+    "segments:node": ("get", None, {"add": "event"}),
     "segments:detail": ("get", "segment", {}),
     "segments:edit": ("get", "segment", {}),
     "segments:delete": ("get", "segment", {}),
