@@ -12,6 +12,7 @@ from django.utils import timezone
 from . import events
 from .activity import summarise
 from .models import Application, EndUser, EventDefinition, TrackedEvent
+from .rollup import rollup_rebuild
 
 # name, description, auto-discovered, share of users who do it, mean times per active user
 EVENTS = [
@@ -54,6 +55,7 @@ def seed_events(application: Application, *, seed: int = 2026) -> int:
         user.activity = summarise(done, kept=application.events_kept)
     TrackedEvent.objects.bulk_create(raw, batch_size=2000)
     EndUser.objects.bulk_update(users, ["activity"], batch_size=500)
+    rollup_rebuild(application=application)
     return len(raw)
 
 

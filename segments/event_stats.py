@@ -1,10 +1,9 @@
-"""What the Events page shows of each event name, read from the raw events (``TrackedEvent``):
-how many times it happened, by how many users, when last, and a daily chart of the last 30 UTC
-days.
+"""What the Events page shows of each event name: how many times it happened, by how many
+users, when last, and a daily chart of the last 30 UTC days.
 
-Two queries whatever the number of names: one GROUP BY name for the totals, one GROUP BY name
-and day for the charts, both on the index (application, name, timestamp). The counts are those
-of the raw events kept (``CALLOUT_EVENT_RETENTION_DAYS``), not of the users' activity summary.
+Read from the daily counts (``EventDay``, segments/rollup.py), written with the events: one
+query whatever the number of names, and its cost does not grow with the number of raw events.
+The counts are lifetime counts (pruning raw events does not lower them), as the rules' are.
 """
 
 from __future__ import annotations
@@ -13,14 +12,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from django.db.models import Count, Max
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from callout.charts import DailyChart, daily_chart
 
-from .models import Application, TrackedEvent
+from .models import Application, EventDay
 
 CHART_DAYS = 30
 
@@ -49,23 +47,19 @@ def event_stats(
     if not names:
         return {}
     today, start, end = chart_window(now or timezone.now())
-    # order_by(): the model's default ordering must not join the GROUP BY.
-    events = TrackedEvent.objects.filter(application=application, name__in=names).order_by()
-    totals = {
-        row["name"]: row
-        for row in events.values("name").annotate(
-            total=Count("pk"), users=Count("end_user_id", distinct=True), last=Max("timestamp")
-        )
-    }
+    totals: dict[str, dict[str, Any]] = {}
     by_day: dict[str, dict[date, int]] = defaultdict(dict)
-    daily = (
-        events.filter(timestamp__gte=start, timestamp__lt=end)
-        .annotate(day=TruncDate("timestamp", tzinfo=UTC))
-        .values("name", "day")
-        .annotate(count=Count("pk"))
+    rows = EventDay.objects.filter(application=application, name__in=names).values_list(
+        "name", "day", "events", "new_users", "last_at"
     )
-    for row in daily:
-        by_day[row["name"]][row["day"]] = row["count"]
+    for name, day, events, new_users, last_at in rows:
+        row = totals.setdefault(name, {"total": 0, "users": 0, "last": None})
+        row["total"] += events
+        row["users"] += new_users
+        if events and (row["last"] is None or last_at > row["last"]):
+            row["last"] = last_at
+        if start.date() <= day < end.date():
+            by_day[name][day] = events
     stats = {}
     for name in names:
         row = totals.get(name, {})

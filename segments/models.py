@@ -474,3 +474,29 @@ class TrackedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} by {self.end_user_id} at {self.timestamp:%Y-%m-%d %H:%M}"
+
+
+class EventDay(models.Model):
+    """Per application, event name and UTC day: how many events happened and how many users did
+    the name for the first time (the sum over days is how many users ever did it). Written with
+    the events, in their transaction (``segments/rollup.py``); what the Events page reads, so
+    that its cost does not grow with the number of raw events. Kept when raw events are pruned.
+    """
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="event_days", db_index=False
+    )
+    name = models.CharField(max_length=128)
+    day = models.DateField()
+    events = models.PositiveBigIntegerField(default=0)
+    new_users = models.PositiveIntegerField(default=0)
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "name", "day"], name="one_event_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.day}: {self.events}"
