@@ -191,6 +191,16 @@ CALLOUT_IDENTIFY_DURABLE = os.environ.get("IDENTIFY_DURABLE", "0") == "1"
 # every definition's statistics, well within what one request should do.
 CALLOUT_MAX_TRAIT_DEFINITIONS = int(os.environ.get("MAX_TRAIT_DEFINITIONS", "500"))
 
+# Distinct event names per application (/api/v1/track and import_events discover new names; a
+# call or line bringing a new name past the limit is refused, naming it). Like the trait limit,
+# it keeps the Events page, which reads every name's statistics, within one request's work.
+CALLOUT_MAX_EVENT_NAMES = int(os.environ.get("MAX_EVENT_NAMES", "500"))
+
+# Raw events (segments.TrackedEvent) older than this many days are deleted by
+# `manage.py prune_events` (run it daily from cron); each user's activity summary keeps what
+# they counted. import_events refuses older events (docs/api.md).
+CALLOUT_EVENT_RETENTION_DAYS = int(os.environ.get("EVENT_RETENTION_DAYS", "400"))
+
 if os.environ.get("REDIS_URL"):
     CACHES = {
         "default": {

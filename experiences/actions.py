@@ -14,8 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from segments import activity
 from segments.actions import clean_unique_name, unique_or_field_error
-from segments.models import Application, Segment
+from segments.models import Application, EndUser, Segment
 
 from .content import clean_content, clean_url_patterns
 from .models import Event, Experience
@@ -213,21 +214,47 @@ def event_record(
 ) -> Event:
     """What the snippet reports (``/api/v1/events``). Ids rather than objects: the API knows
     them from its one lookup, and a serve-rate write should not fetch rows to refer to them.
-    One INSERT is atomic by itself: no transaction around it (a round trip more per event)."""
+
+    ``shown``, ``dismissed`` and ``completed`` are also the user's experience history in the
+    activity summary that rules and frequency read (``activity.record_experience``: the first
+    time of each): the event and the summary are written in one transaction, under the user's
+    row lock, the summary only when it changes (the first time of a state). A ``step`` is not in
+    the summary: one INSERT, atomic by itself, no transaction (a round trip more per event)."""
     if type not in Event.Type.values:
         raise ValidationError({"type": [f"type must be one of {', '.join(Event.Type.values)}."]})
     if step is not None and (isinstance(step, bool) or not 0 <= step <= MAX_STEP):
         raise ValidationError({"step": [f"step must be a whole number from 0 to {MAX_STEP}."]})
     if type == Event.Type.STEP and step is None:
         raise ValidationError({"step": ["A step event needs step (the 0-based step index)."]})
+    event = Event(
+        application_id=application_id,
+        end_user_id=end_user_id,
+        experience_id=experience_id,
+        type=type,
+        step=step,
+    )
     try:
-        return Event.objects.create(
-            application_id=application_id,
-            end_user_id=end_user_id,
-            experience_id=experience_id,
-            type=type,
-            step=step,
-        )
+        if type not in activity.EXPERIENCE_STATES:
+            event.save(force_insert=True)
+            return event
+        with transaction.atomic():
+            _record_in_summary(event)
     except IntegrityError:  # the experience (or the user) was deleted a moment ago
         message = f"No experience {experience_id} here."
         raise ValidationError({"experience": [message]}) from None
+    return event
+
+
+def _record_in_summary(event: Event) -> None:
+    """The event saved and counted into its user's activity summary, in the caller's
+    transaction. The user's row is locked first (FOR NO KEY UPDATE, as /track's), so that
+    parallel writes of one user's summary take turns and lose nothing."""
+    users = EndUser.objects.select_for_update(no_key=True).filter(pk=event.end_user_id)
+    stored = users.values_list("activity", flat=True).first()
+    event.save(force_insert=True)
+    summary = stored if isinstance(stored, dict) else {}
+    experience, state = event.experience_id, event.type
+    before = activity.experience_states(summary, experience).get(state)
+    activity.record_experience(summary, experience, state, event.created_at.timestamp())
+    if activity.experience_states(summary, experience).get(state) != before:
+        EndUser.objects.filter(pk=event.end_user_id).update(activity=summary)
