@@ -56,7 +56,12 @@ class TrackEvent(NamedTuple):  # a tuple: an import builds millions
 
     @property
     def timestamp(self) -> datetime:
-        return EPOCH + timedelta(microseconds=self.micros)
+        return moment(self.micros)
+
+
+def moment(micros: int) -> datetime:
+    """Unix microseconds as an aware datetime (UTC), exactly."""
+    return EPOCH + timedelta(microseconds=micros)
 
 
 # --- Checks ------------------------------------------------------------------------------
@@ -84,7 +89,7 @@ def read_timestamp(value: Any) -> int | None:
 def _shown(micros: int) -> str:
     """ " (2026-11-20T14:30:00Z)": how a timestamp was read, when it is a date at all."""
     try:
-        when = EPOCH + timedelta(microseconds=micros)
+        when = moment(micros)
     except OverflowError:
         return ""
     return f" ({when.isoformat().replace('+00:00', 'Z')})"
