@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from segments import activity, tracking
 from segments.import_events import Window, clean_line, events_import, read_jsonl
 from segments.importing import Reject
-from segments.models import EndUser, EventDefinition, TrackedEvent
+from segments.models import Application, EndUser, EventDefinition, TrackedEvent
 from tests.factories import ApplicationFactory, EndUserFactory
 
 pytestmark = pytest.mark.django_db
@@ -278,3 +279,36 @@ def test_command__an_unknown_application__refused(tmp_path):
     path.write_text("")
     with pytest.raises(CommandError, match="No application"):
         call_command("import_events", str(path), "--app", "nope", "--no-progress")
+
+
+def test_import__a_summary_changed_meanwhile_is_read_again_and_nothing_is_lost(app):
+    """PostgreSQL reads the batch's users unlocked and writes each summary only if the row is
+    still the version it read: a /track (or a rebuild, or events_kept raised) committed in
+    between makes it read those rows again, locked, and count again."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time: nothing changes in between")
+    EndUserFactory(application=app, external_id="u1")
+    EndUserFactory(application=app, external_id="u2")
+    changed = []
+
+    def meanwhile(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "xmin::text" in sql and not changed:
+            changed.append(sql)
+            # Another writer's work, as it would look once committed: u1's summary and the
+            # application's events_kept both change after the users were read.
+            EndUser.objects.filter(application=app, external_id="u1").update(
+                activity={"e": {"other": [1, NOW_S, NOW_S, [NOW_S]]}}
+            )
+            Application.objects.filter(pk=app.pk).update(events_kept=app.events_kept + 2)
+        return result
+
+    lines = [{"id": u, "name": "a", "timestamp": NOW_S - n} for n in range(8) for u in ("u1", "u2")]
+    with connection.execute_wrapper(meanwhile):
+        result = run(app, *lines, batch_size=100)
+    assert result.imported == 16
+    kept = app.events_kept + 2
+    u1 = summary_of(app, "u1")
+    assert u1["e"]["other"] == [1, NOW_S, NOW_S, [NOW_S]]
+    assert u1["e"]["a"] == [8, NOW_S - 7, NOW_S, [NOW_S - n for n in range(kept)]]
+    assert summary_of(app, "u2")["e"]["a"][activity.RECENT] == [NOW_S - n for n in range(kept)]
