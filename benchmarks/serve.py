@@ -10,6 +10,7 @@ drives it from wrk on loopback against, in turn:
   floor        a trivial JSON view under /api/ (routing, middleware, JsonResponse)
   experiences  GET /api/v1/experiences for a random user and a dashboard URL
   identify     POST /api/v1/identify with a url (a trait change and the serve, one round trip)
+  track        POST /api/v1/track with 20 events (4 names, a property each) for a random user
 It prints requests per second, p50 and p99 latency for each, and the ratios to the floor. The
 targets are interleaved over rounds (the ratios of each round are measured side by side); the
 median round is reported, and each target is judged on its median ratio.
@@ -166,8 +167,29 @@ end
 """
 
 
+# 20 events per call, as a page that batches its events sends them (callout.js sends up to 100).
+LUA_TRACK = """
+math.randomseed(%(seed)d)
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/plain"
+local names = {"project_created", "invited", "report_exported", "page_viewed"}
+request = function()
+  local id = "user-" .. math.random(0, %(users)d - 1)
+  local events = {}
+  for n = 1, 20 do
+    events[n] = '{"name": "' .. names[math.random(1, 4)] .. '", "properties": {"n": ' .. n .. '}}'
+  end
+  local body = '{"key": "%(key)s", "id": "' .. id .. '", "events": ['
+    .. table.concat(events, ", ") .. ']}'
+  return wrk.format(nil, "/api/v1/track", nil, body)
+end
+"""
+
+
 # Issue 10: after the re-layout, at least these fractions of the floor (median of 5 rounds).
 GOALS = {"experiences": 0.65, "identify": 0.5}
+# Issue 13: track with 20 events a call, at least this fraction of identify's requests/s.
+TRACK_GOAL = 0.5
 
 
 def parse_wrk(output: str) -> dict[str, float]:
@@ -287,6 +309,7 @@ def targets(users: int, key: str) -> dict[str, tuple[str, str]]:
         "floor": ("/", LUA_GET % {**lua, "seed": 3, "path": "/api/v1/floor"}),
         "experiences": ("/", LUA_GET % {**lua, "seed": 1, "path": "/api/v1/experiences"}),
         "identify": ("/", LUA_IDENTIFY % {**lua, "seed": 2}),
+        "track": ("/", LUA_TRACK % {**lua, "seed": 4}),
     }
 
 
@@ -343,6 +366,13 @@ def main() -> None:
             f"(median of {len(ratios)} rounds {ratio:.2f}; "
             f"range {ratios[0]:.2f}-{ratios[-1]:.2f})"
         )
+    ratios = sorted(r["track"]["rps"] / r["identify"]["rps"] for r in rounds)
+    ratio = ratios[len(ratios) // 2]
+    print(
+        f"target track (20 events a call) >= {TRACK_GOAL} x identify: "
+        f"{'met' if ratio >= TRACK_GOAL else 'NOT met'} (median of {len(ratios)} rounds "
+        f"{ratio:.2f}; range {ratios[0]:.2f}-{ratios[-1]:.2f})"
+    )
 
 
 if __name__ == "__main__":

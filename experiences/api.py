@@ -24,18 +24,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from callout import dbwatch, ratelimit
-from segments import tracking
 
-from . import actions, serving, targeting
+from . import actions, serving
 from . import identify as identifying
+from . import track as tracking
 from .checks import (
     ApiError,
     application_and_user,
     invalid,
-    key_of,
     known_user,
     query_id,
-    unknown_key,
     url_of,
     user_id_of,
     verify,
@@ -244,26 +242,9 @@ def events(request: HttpRequest) -> HttpResponse:
 
 @api_view("POST")
 def track(request: HttpRequest) -> HttpResponse:
-    """Events of the customer's app for one user (``segments.tracking.events_track``): all of
-    them stored, or none. The application comes from its key alone (``targeting_for_key``,
-    one query): a track needs neither the user's traits nor their history."""
-    data = json_body(request)
-    key = key_of(data)
-    app = targeting.targeting_for_key(key)
-    if app is None:
-        raise unknown_key()
-    user_id = user_id_of(data)
-    verify(app, user_id, data)
-    if "events" not in data:
-        raise invalid("events", "events (a list of 1 to 100 events) is required.")
-    try:
-        accepted = tracking.events_track(
-            application=app.application, external_id=user_id, events=data["events"]
-        )
-    except ValidationError as error:
-        field, messages = next(iter(error.message_dict.items()))
-        raise invalid(field, messages[0]) from None
-    return JsonResponse({"accepted": accepted})
+    """Events of the customer's app for one user: all of them stored, or none
+    (``experiences/track.py``)."""
+    return JsonResponse({"accepted": tracking.track(json_body(request))})
 
 
 @csrf_exempt
