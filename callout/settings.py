@@ -196,15 +196,15 @@ CALLOUT_TRACK_DURABLE = os.environ.get("TRACK_DURABLE", "0") == "1"
 # every definition's statistics, well within what one request should do.
 CALLOUT_MAX_TRAIT_DEFINITIONS = int(os.environ.get("MAX_TRAIT_DEFINITIONS", "500"))
 
-# Distinct event names per application (/api/v1/track and import_events discover new names; a
-# call or line bringing a new name past the limit is refused, naming it). Like the trait limit,
-# it keeps the Events page, which reads every name's statistics, within one request's work.
-CALLOUT_MAX_EVENT_NAMES = int(os.environ.get("MAX_EVENT_NAMES", "500"))
-
-# Raw events (segments.TrackedEvent) older than this many days are deleted by
-# `manage.py prune_events` (run it daily from cron); each user's activity summary keeps what
-# they counted. import_events refuses older events (docs/api.md).
+# Raw events (TrackedEvent) are kept this many days; `manage.py prune_events` deletes older ones
+# (the activity summaries the rules read keep their counts, first and last times); run it
+# daily. import_events refuses older events, which the next prune would delete at once.
 CALLOUT_EVENT_RETENTION_DAYS = int(os.environ.get("EVENT_RETENTION_DAYS", "400"))
+
+# Event names per application (EventDefinition: /api/v1/track and import_events discover new
+# names, a manager adds them on the Events page; past the limit a new name is refused, naming
+# it). 500 keeps the Events page's statistics and charts within one request's work.
+CALLOUT_MAX_EVENT_NAMES = int(os.environ.get("MAX_EVENT_NAMES", "500"))
 
 if os.environ.get("REDIS_URL"):
     CACHES = {

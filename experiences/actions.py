@@ -7,15 +7,16 @@ Keyword-only, atomic and validated, as ``segments/actions.py``: errors are a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import RestrictedError
 from django.utils import timezone
 
-from segments import activity
 from segments.actions import clean_unique_name, unique_or_field_error
+from segments.activity import EXPERIENCE_STATES, experience_states, record_experience
 from segments.models import Application, EndUser, Segment
 
 from .content import clean_content, clean_url_patterns
@@ -28,6 +29,20 @@ MAX_STEP = 10_000
 
 class EmptyAudience(ValidationError):
     """Publishing was refused only because the audience matches nobody today."""
+
+
+class ExperienceInUse(ValidationError):
+    """Deleting was refused: segments have rules on this experience (``segments``, by name)."""
+
+    def __init__(self, experience: Experience, segments: list[Segment]):
+        used = ", ".join(f'"{s.name}"' for s in segments)
+        noun = "segment" if len(segments) == 1 else "segments"
+        super().__init__(
+            f'"{experience.name}" is used by the rules of the {noun} {used}: '
+            "remove those rules first.",
+            code="in_use",
+        )
+        self.segments = segments
 
 
 def _clean_name(application: Application, name: Any, exclude: Experience | None) -> str:
@@ -195,10 +210,25 @@ def experience_unpublish(*, experience: Experience) -> Experience:
     return experience
 
 
+def experience_users(experience: Experience) -> list[Segment]:
+    """The segments whose rules name this experience ("has completed ..."), by name."""
+    return list(
+        Segment.objects.filter(experience_rules__experience=experience).distinct().order_by("name")
+    )
+
+
 @transaction.atomic
 def experience_delete(*, experience: Experience) -> None:
-    """Deletes its events too (they mean nothing without it)."""
-    experience.delete()
+    """Deletes its events too (they mean nothing without it). Refused (``ExperienceInUse``,
+    code "in_use") while a segment's rule names it: the database holds that too (RESTRICT)."""
+    segments = experience_users(experience)
+    if segments:
+        raise ExperienceInUse(experience, segments)
+    try:
+        with transaction.atomic():
+            experience.delete()
+    except RestrictedError:  # a segment took a rule on it since the check above
+        raise ExperienceInUse(experience, experience_users(experience)) from None
 
 
 # --- Events ------------------------------------------------------------------------------
@@ -211,50 +241,46 @@ def event_record(
     experience_id: int,
     type: str,
     step: int | None = None,
+    activity: Mapping[str, Any] | None = None,
 ) -> Event:
     """What the snippet reports (``/api/v1/events``). Ids rather than objects: the API knows
     them from its one lookup, and a serve-rate write should not fetch rows to refer to them.
 
-    ``shown``, ``dismissed`` and ``completed`` are also the user's experience history in the
-    activity summary that rules and frequency read (``activity.record_experience``: the first
-    time of each): the event and the summary are written in one transaction, under the user's
-    row lock, the summary only when it changes (the first time of a state). A ``step`` is not in
-    the summary: one INSERT, atomic by itself, no transaction (a round trip more per event)."""
+    The first shown, dismissed and completed of each experience also go into the user's
+    activity summary (segments/activity.py), which the serve and the experience rules read.
+    ``activity``: the summary as the caller read it; when it has this state already (the
+    common case) the event is one INSERT, atomic by itself, with no transaction around it."""
     if type not in Event.Type.values:
         raise ValidationError({"type": [f"type must be one of {', '.join(Event.Type.values)}."]})
     if step is not None and (isinstance(step, bool) or not 0 <= step <= MAX_STEP):
         raise ValidationError({"step": [f"step must be a whole number from 0 to {MAX_STEP}."]})
     if type == Event.Type.STEP and step is None:
         raise ValidationError({"step": ["A step event needs step (the 0-based step index)."]})
-    event = Event(
+    known = activity is not None and type in experience_states(activity, experience_id)
+    try:
+        if known or type not in EXPERIENCE_STATES:
+            return _event_create(application_id, end_user_id, experience_id, type, step)
+        with transaction.atomic():
+            event = _event_create(application_id, end_user_id, experience_id, type, step)
+            # Under the row lock: two first events of one user cannot lose each other's state.
+            user = EndUser.objects.select_for_update().filter(pk=end_user_id).only("activity")
+            for found in user:  # none: the user was deleted a moment ago (the INSERT fails)
+                summary = found.activity if isinstance(found.activity, dict) else {}
+                record_experience(summary, experience_id, type, event.created_at.timestamp())
+                EndUser.objects.filter(pk=end_user_id).update(activity=summary)
+            return event
+    except IntegrityError:  # the experience (or the user) was deleted a moment ago
+        message = f"No experience {experience_id} here."
+        raise ValidationError({"experience": [message]}) from None
+
+
+def _event_create(
+    application_id: int, end_user_id: int, experience_id: int, type: str, step: int | None
+) -> Event:
+    return Event.objects.create(
         application_id=application_id,
         end_user_id=end_user_id,
         experience_id=experience_id,
         type=type,
         step=step,
     )
-    try:
-        if type not in activity.EXPERIENCE_STATES:
-            event.save(force_insert=True)
-            return event
-        with transaction.atomic():
-            _record_in_summary(event)
-    except IntegrityError:  # the experience (or the user) was deleted a moment ago
-        message = f"No experience {experience_id} here."
-        raise ValidationError({"experience": [message]}) from None
-    return event
-
-
-def _record_in_summary(event: Event) -> None:
-    """The event saved and counted into its user's activity summary, in the caller's
-    transaction. The user's row is locked first (FOR NO KEY UPDATE, as /track's), so that
-    parallel writes of one user's summary take turns and lose nothing."""
-    users = EndUser.objects.select_for_update(no_key=True).filter(pk=event.end_user_id)
-    stored = users.values_list("activity", flat=True).first()
-    event.save(force_insert=True)
-    summary = stored if isinstance(stored, dict) else {}
-    experience, state = event.experience_id, event.type
-    before = activity.experience_states(summary, experience).get(state)
-    activity.record_experience(summary, experience, state, event.created_at.timestamp())
-    if activity.experience_states(summary, experience).get(state) != before:
-        EndUser.objects.filter(pk=event.end_user_id).update(activity=summary)

@@ -150,7 +150,7 @@ def query(request: HttpRequest) -> dict[str, str]:
 def _experiences(app: Targeting, user: Visitor, url: str) -> str:
     """The served experiences as a JSON array: each one was encoded once, when compiled."""
     served = serving.decide(
-        app, end_user_id=user.id, traits=user.traits, url=url, history=user.history, explain=False
+        app, end_user_id=user.id, traits=user.traits, url=url, activity=user.activity, explain=False
     )
     return "[" + ", ".join(e.json for e in served) + "]"
 
@@ -222,6 +222,7 @@ def events(request: HttpRequest) -> HttpResponse:
             experience_id=experience_id,
             type=kind,
             step=step,
+            activity=visitor.activity,
         )
     except ValidationError:  # the experience was deleted a moment ago
         raise ApiError(

@@ -77,5 +77,5 @@ def identify_in_steps(data: dict[str, Any]) -> tuple[Targeting, str, Visitor]:
         # Every key now has a definition (created or found): known from now on in this process,
         # without a new targeting version, which would make every process recompile.
         app.discovered.update(k for k, v in traits.items() if v is not None)
-    # The history read before the write is still the user's: identify records no event.
-    return app, user_id, Visitor(user.pk, user.traits, visitor.history)
+    # The activity read before the write is still the user's: identify records no event.
+    return app, user_id, Visitor(user.pk, user.traits, visitor.activity)

@@ -102,7 +102,7 @@ def preview(experience: Experience, end_user: EndUser, url: str) -> Preview:
     return Preview(
         end_user=end_user,
         url=url,
-        segments=[(s, s.matches(end_user.traits)) for s in segments],
+        segments=[(s, s.matches(end_user.traits, activity=end_user.activity)) for s in segments],
         url_test=try_url(url, experience.url_include, experience.url_exclude),
         events=events,
         decision=decision,

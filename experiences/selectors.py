@@ -1,13 +1,17 @@
-"""Reads about experiences: the audience (users of any of its segments) and list counts."""
+"""Reads about experiences: the audience (users of any of its segments), list counts, and a
+user's history as it stood at a given time."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from segments.models import Application, EndUser, Segment, tree_prefetches
+from segments.activity import EXPERIENCE_STATES, summarise
+from segments.models import Application, EndUser, Segment, TrackedEvent, tree_prefetches
 from segments.selectors import AnyOf, count_users, group_q
 
 from .models import Event, Experience
@@ -53,4 +57,46 @@ def experiences_for_list(application_id: int) -> QuerySet[Experience]:
         .prefetch_related(*tree_prefetches("segments__"))
         # Meta.ordering does not apply to an aggregating query: say it again.
         .order_by("-priority", "name", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class History:
+    """What one user did (``events``: (name, time)) and saw (``experiences``: (experience id,
+    state, time)) up to a moment, from the raw rows; times are Unix seconds."""
+
+    events: list[tuple[str, float]]
+    experiences: list[tuple[int, str, float]]
+
+    def summary(self, kept: int) -> dict[str, Any]:
+        """The activity summary the rules read (segments/activity.py), as it stood then."""
+        return summarise(self.events, self.experiences, kept)
+
+    def times(self, name: str) -> list[float]:
+        return [when for event, when in self.events if event == name]
+
+
+def history_as_of(
+    end_user: EndUser,
+    now: datetime,
+    *,
+    events: Iterable[str] | None = None,
+    experiences: Iterable[int] | None = None,
+) -> History:
+    """The user's raw history up to ``now`` included (two queries): tracked events and the
+    snippet's experience events. ``events`` / ``experiences``: only those names / ids (None:
+    all), so that a dry run reads what its rules read. Raw events pruned by retention are gone,
+    so an "ever" count here leaves them out where the stored summary still counts them."""
+    tracked = TrackedEvent.objects.filter(end_user=end_user, timestamp__lte=now)
+    seen = Event.objects.filter(end_user=end_user, created_at__lte=now, type__in=EXPERIENCE_STATES)
+    if events is not None:
+        tracked = tracked.filter(name__in=list(events))
+    if experiences is not None:
+        seen = seen.filter(experience_id__in=list(experiences))
+    return History(
+        [(name, when.timestamp()) for name, when in tracked.values_list("name", "timestamp")],
+        [
+            (experience, state, when.timestamp())
+            for experience, state, when in seen.values_list("experience_id", "type", "created_at")
+        ],
     )

@@ -4,15 +4,17 @@ hot path) and why each is or is not served (``explain_serve``, for previews and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal, overload
 
+from segments import activity as summaries
 from segments.coerce import now_seconds
 from segments.models import Application, EndUser
 
-from .lookup import history_for
+from .lookup import activity_for
 from .models import Event, Experience
 from .pages import ParsedUrl, UrlPattern, parse_url
 from .targeting import URL_MEMO_MAX, Chooser, CompiledExperience, Targeting, targeting_for
@@ -91,7 +93,7 @@ def decide(
     url: str,
     now: datetime | float | None = None,
     explain: Literal[True] = True,
-    history: Mapping[int, set[str]] | None = None,
+    activity: Mapping[str, Any] | None = None,
 ) -> list[Decision]: ...
 
 
@@ -104,7 +106,7 @@ def decide(
     url: str,
     now: datetime | float | None = None,
     explain: Literal[False],
-    history: Mapping[int, set[str]] | None = None,
+    activity: Mapping[str, Any] | None = None,
 ) -> list[CompiledExperience]: ...
 
 
@@ -116,7 +118,7 @@ def decide(
     url: str,
     now: datetime | float | None = None,
     explain: bool = True,
-    history: Mapping[int, set[str]] | None = None,
+    activity: Mapping[str, Any] | None = None,
 ) -> list[Decision] | list[CompiledExperience]:
     """The one decision path: status, segments, audience, URL, then frequency (one query, for
     the experiences that passed the rest, when one of them counts past events).
@@ -128,19 +130,22 @@ def decide(
     ``Decision`` and no reason text is built. Both answer the same experiences
     (tests/experiences/test_targeting).
 
-    ``history``: the user's past event types per experience when the caller already has them
-    (``lookup`` reads them in the serve's one query); else they are queried here.
+    ``activity``: the user's activity summary (segments/activity.py: what event and experience
+    rules read, and frequency's history) when the caller already has it (``lookup`` reads it in
+    the serve's one query); else it is read here when needed.
     """
     when = now_seconds(now)
+    if activity is None:
+        activity = _Lazy(end_user_id)
     if not explain:
-        return _serve(targeting, end_user_id, traits, url, when, history)
+        return _serve(targeting, traits, url, when, activity)
     in_segment: dict[int, bool] | None = None  # every segment's answer, on the first need
     staged: list[tuple[CompiledExperience, str | None, str | None, str | None]] = []
     for experience, pattern, url_reason in _url_rows(targeting, url):
         segment_name = None
         for segment_id in experience.segment_ids:
             if in_segment is None:
-                in_segment = targeting.in_segments(traits, when)
+                in_segment = targeting.in_segments(traits, when, activity)
             if in_segment.get(segment_id):  # absent: a segment deleted since
                 segment_name = targeting.segments[segment_id].name
                 break
@@ -153,15 +158,7 @@ def decide(
         else:
             reason = url_reason
         staged.append((experience, reason, segment_name, pattern))
-    if history is None:
-        history = history_for(
-            end_user_id,
-            [
-                e.id
-                for e, reason, _, _ in staged
-                if reason is None and e.frequency != Experience.Frequency.EVERY_TIME
-            ],
-        )
+    history = summaries.history(activity)
     decisions = []
     for experience, reason, segment_name, pattern in staged:
         if reason is None:
@@ -176,25 +173,45 @@ def decide(
 
 def _serve(
     targeting: Targeting,
-    end_user_id: int | None,
     traits: Mapping[str, Any],
     url: str,
     when: float,
-    history: Mapping[int, set[str]] | None,
+    activity: Mapping[str, Any],
 ) -> list[CompiledExperience]:
     """``decide`` for a serve, the hot path: the same checks in the same order, each only as
     far as it must go, and no reasons. Only servable experiences the URL lets through are
     looked at (remembered per URL), and their audience is one generated function."""
-    served = _url_chooser(targeting, url)(traits, when)
-    if history is None:
-        counted = [e.id for e in served if e.frequency != Experience.Frequency.EVERY_TIME]
-        history = history_for(end_user_id, counted)
-    if not history:  # most users have dismissed and completed nothing
+    served = _url_chooser(targeting, url)(traits, when, activity)
+    if not served or not activity.get(summaries.EXPERIENCES):
+        return served  # most users have dismissed and completed nothing
+    history = summaries.history(activity)
+    if not history:
         return served
     return [e for e in served if _frequency_block(e.frequency, history.get(e.id, _NONE)) is None]
 
 
 _NONE: frozenset[str] = frozenset()
+
+
+class _Lazy(Mapping[str, Any]):
+    """A stored user's activity summary, read from the database on first use (a decision that
+    needs no rule on it and no frequency history costs no query)."""
+
+    def __init__(self, end_user_id: int | None):
+        self.end_user_id = end_user_id
+
+    @cached_property
+    def _data(self) -> dict[str, Any]:
+        return activity_for(self.end_user_id)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
 
 
 def _as_targeting(application: Application | Targeting) -> Targeting:
@@ -221,6 +238,7 @@ def explain_serve(
         traits=end_user.traits or {},
         url=url,
         now=now,
+        activity=None if end_user.pk else {},  # a stored user's, as stored now
     )
 
 
@@ -239,4 +257,5 @@ def serve(
         url=url,
         now=now,
         explain=False,
+        activity=None if end_user.pk else {},  # a stored user's, as stored now
     )

@@ -33,6 +33,8 @@ from segments.models import Application, Segment, TraitDefinition, tree_prefetch
 from .models import Experience, TargetingVersion
 from .pages import PatternError, UrlPattern, compile_pattern
 
+EMPTY: Mapping[str, Any] = {}  # no activity: never written to
+
 logger = logging.getLogger(__name__)
 
 
@@ -120,7 +122,8 @@ class Targeting:
         return tuple(e for e in self.experiences if e.servable)
 
     def chooser(self, experiences: tuple[CompiledExperience, ...]) -> Chooser:
-        """``(traits, now) -> the experiences whose audience has the user``, in order, as one
+        """``(traits, now, activity) -> the experiences whose audience has the user``, in
+        order, as one
         generated function (``segments.codegen.compile_chooser``); one per set of
         experiences, which URL patterns make few."""
         ids = tuple(e.id for e in experiences)
@@ -139,7 +142,7 @@ class Targeting:
 
     @cached_property
     def in_segments(self) -> Callable[..., dict[int, bool]]:
-        """``(traits, now) -> {segment id: matches}`` for every segment, in one generated
+        """``(traits, now, activity) -> {segment id: matches}`` for every segment, in one generated
         function that reads each trait and computes each distinct rule once (a serve checks
         most segments, and segments share rules); compiled on the first decision."""
         return self._guarded(compile_segments, lambda matching: dict.fromkeys(matching, True))
@@ -191,17 +194,19 @@ class Targeting:
                 self._report("segments together", "do not compile")
                 compiled = None
 
-        def guarded(traits: Mapping[str, Any], now: float | None = None) -> Any:
+        def guarded(
+            traits: Mapping[str, Any], now: float | None = None, activity: Any = EMPTY
+        ) -> Any:
             if compiled is not None:
                 try:
-                    return compiled(traits, now)
+                    return compiled(traits, now, activity)
                 except Exception:
                     self._report("segments together", "raised")
-            return answer(self._alone(traits, now))
+            return answer(self._alone(traits, now, activity))
 
         return guarded
 
-    def _alone(self, traits: Mapping[str, Any], now: float | None) -> set[int]:
+    def _alone(self, traits: Mapping[str, Any], now: float | None, activity: Any) -> set[int]:
         """The healthy segments that match, each run alone; one that raises matches nobody."""
         matching = set()
         for sid in self._conditions:
@@ -211,7 +216,7 @@ class Targeting:
             try:
                 if one is None:
                     one = self._singles[sid] = compile_segments(self._conditions, [sid])
-                if one(traits, now)[sid]:
+                if one(traits, now, activity)[sid]:
                     matching.add(sid)
             except Exception:
                 self._report(f"segment {sid}", "raised: it matches nobody for this call")

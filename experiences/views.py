@@ -220,6 +220,12 @@ def experience_unpublish(request: HttpRequest, pk: int) -> HttpResponse:
 @application_view
 def experience_delete(request: HttpRequest, pk: int) -> HttpResponse:
     experience = _get(request, pk)
-    actions.experience_delete(experience=experience)
+    try:
+        actions.experience_delete(experience=experience)
+    except actions.ExperienceInUse as error:
+        # Not deleted: the same page says which segments use it, so they can be changed first.
+        response = _detail(request, experience, used_by_segments=error.segments)
+        response.status_code = 409
+        return response
     messages.success(request, f'"{experience.name}" is deleted.')
     return redirect("experiences:list", request.application.pk)

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from segments.behaviour import EVENT_NAME, EVENT_OPERATORS, EXPERIENCE_STATES, MAX_COUNT
+from segments.operators import MAX_DAYS
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -120,7 +123,15 @@ SCHEMAS: dict[str, Any] = {
             "rules": {"type": "array", "items": _ref("Node")},
         },
     },
-    "Node": {"oneOf": [_ref("Rule"), _ref("SegmentCondition"), _ref("Definition")]},
+    "Node": {
+        "oneOf": [
+            _ref("Rule"),
+            _ref("SegmentCondition"),
+            _ref("EventCondition"),
+            _ref("ExperienceCondition"),
+            _ref("Definition"),
+        ]
+    },
     "Rule": {
         "type": "object",
         "required": ["trait", "operator"],
@@ -135,6 +146,56 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["segment"],
         "properties": {"segment": {"type": "integer", "description": "A segment's id."}},
+    },
+    "EventCondition": {
+        "type": "object",
+        "description": (
+            "What the user did: a count of an event (ever, or within the last within_days "
+            "days) or the first / last time they did it. A window of D days is [now - D x 24 h, "
+            "now]. A user who never did the event: at_least N (N >= 1) and the time operators "
+            "are false, at_most N and exactly 0 are true."
+        ),
+        "required": ["event", "operator", "value"],
+        "additionalProperties": False,
+        "properties": {
+            "event": {
+                "type": "string",
+                "pattern": f"^{EVENT_NAME.pattern}$",
+                "examples": ["project_created"],
+            },
+            "operator": {"enum": list(EVENT_OPERATORS)},
+            "value": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": max(MAX_COUNT, MAX_DAYS),
+                "description": (
+                    f"A count of times, 0 to {MAX_COUNT:,} (at_least, at_most, exactly); a "
+                    f"number of days, 1 to {MAX_DAYS:,} (the first / last operators)."
+                ),
+            },
+            "within_days": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_DAYS,
+                "description": "Counts only: the window in days. Omitted: ever.",
+            },
+        },
+    },
+    "ExperienceCondition": {
+        "type": "object",
+        "description": (
+            "What the user saw: true when they have that state for the experience, at any "
+            "time (seen: shown at least once). Negate it in a none group."
+        ),
+        "required": ["experience", "state"],
+        "additionalProperties": False,
+        "properties": {
+            "experience": {
+                "type": "integer",
+                "description": "An experience of this application (deleting it is refused).",
+            },
+            "state": {"enum": list(EXPERIENCE_STATES)},
+        },
     },
     "Trait": {
         "type": "object",
@@ -204,17 +265,26 @@ SCHEMAS: dict[str, Any] = {
                 "oneOf": [
                     {
                         "type": "object",
+                        "description": (
+                            "A stored user: their traits, and what they did and saw as it "
+                            "stood at now (their tracked and experience events up to now)."
+                        ),
                         "required": ["id"],
-                        "properties": {"id": {"type": "string"}},
+                        "properties": {"id": {"type": "string", "examples": ["user-42"]}},
                     },
                     {
                         "type": "object",
+                        "description": "Inline traits: a user with no events.",
                         "required": ["traits"],
                         "properties": {"traits": {"type": "object"}},
                     },
                 ]
             },
-            "now": {"type": "string", "format": "date-time"},
+            "now": {
+                "type": "string",
+                "format": "date-time",
+                "description": "With its offset; default: the server's time.",
+            },
         },
     },
     "Verdict": {
@@ -223,9 +293,39 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "path": {"type": "string", "examples": ["definition.rules[1]"]},
             "matches": {"type": "boolean"},
-            "node": {"description": "A rule or segment condition, as in the definition."},
+            "node": {"description": "The node (not a group), as in the definition."},
+            "actual": {
+                "description": (
+                    "Event and experience nodes: what the user did or saw, as it stood at now."
+                ),
+                "oneOf": [_ref("EventActual"), _ref("ExperienceActual")],
+            },
             "match": {"enum": ["all", "any", "none"]},
             "rules": {"type": "array", "items": _ref("Verdict")},
+        },
+    },
+    "EventActual": {
+        "type": "object",
+        "required": ["count", "first", "last"],
+        "additionalProperties": False,
+        "properties": {
+            "count": {"type": "integer", "description": "Times ever, up to now."},
+            "first": {"type": ["string", "null"], "format": "date-time"},
+            "last": {"type": ["string", "null"], "format": "date-time"},
+            "count_in_window": {
+                "type": "integer",
+                "description": "With within_days: times within the node's window.",
+            },
+        },
+    },
+    "ExperienceActual": {
+        "type": "object",
+        "description": "The first time of each state (null: never).",
+        "required": list(EXPERIENCE_STATES),
+        "additionalProperties": False,
+        "properties": {
+            state: {"type": ["string", "null"], "format": "date-time"}
+            for state in EXPERIENCE_STATES
         },
     },
     "Experience": {
@@ -475,7 +575,8 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/manage/evaluate": {
         "post": _op(
-            "Dry-run a definition against a stored user or inline traits",
+            "Dry-run a definition against a stored user (traits and history at now) or inline "
+            "traits",
             {
                 "200": _json(
                     {
@@ -523,7 +624,11 @@ PATHS: dict[str, Any] = {
         ),
         "delete": _op(
             "Delete an experience and its events",
-            {"204": {"description": "Deleted."}, **WRITE_ERRORS},
+            {
+                "204": {"description": "Deleted."},
+                "409": _error("Named by segments' rules (listed in used_by): nothing deleted."),
+                **WRITE_ERRORS,
+            },
             **MANAGED,
         ),
     },

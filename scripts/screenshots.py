@@ -66,7 +66,13 @@ def main(base: str) -> None:
         page.goto(app_url + "/traits/")
         page.screenshot(path=OUT / "traits.png", full_page=True)
 
-        page.goto(page.url.split("/traits/")[0] + "/users/")
+        page.goto(app_url + "/events/")
+        row = page.locator("#events-table tbody.event", has_text="project_created")
+        row.get_by_text("By day").click()  # the chart's numbers, open beside it
+        page.mouse.move(0, 0)
+        page.screenshot(path=OUT / "events.png", full_page=True)
+
+        page.goto(app_url + "/users/")
         page.get_by_role("link", name="user-0004").click()
         page.screenshot(path=OUT / "user.png", full_page=True)
         browser.close()

@@ -35,6 +35,7 @@ from .models import (
     trees_of,
 )
 from .operators import RuleError
+from .rebuild import events_kept_ensure
 from .traits import MAX_ID, MAX_TRAITS, TraitError, check_key, check_traits, infer_type
 
 RuleInput = Mapping[str, Any]
@@ -384,6 +385,8 @@ def _store_definition(segment: Segment, definition: Mapping[str, Any]) -> None:
     SegmentCondition.objects.bulk_create(references)
     EventRule.objects.bulk_create(events)
     ExperienceRule.objects.bulk_create(experiences)
+    # A windowed count larger than the summaries keep: keep more, rebuilt from the raw events.
+    events_kept_ensure(application=segment.application, definition=definition)
 
 
 def _flat(rules: list[Rule]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The operator's admin for applications, traits, users and segments.
+"""The operator's admin for applications, traits, users, event names, events and segments.
 
 Writes go through ``segments/actions.py`` as in the UI, and each save runs its action once:
 while the form is validated (in a savepoint), so the admin refuses exactly what the UI refuses,
@@ -20,8 +20,17 @@ from django.db import models, router, transaction
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 
-from . import actions
-from .models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
+from . import actions, events
+from .models import (
+    Application,
+    EndUser,
+    EventDefinition,
+    Membership,
+    Rule,
+    Segment,
+    TrackedEvent,
+    TraitDefinition,
+)
 
 ActionCall = tuple[Callable[..., Any], dict[str, Any]]
 
@@ -246,6 +255,77 @@ class EndUserAdmin(ActionAdmin):
             "external_id": data["external_id"],
             "traits": traits,
         }
+
+
+# --- Events ------------------------------------------------------------------------------
+
+
+@admin.register(EventDefinition)
+class EventDefinitionAdmin(ActionAdmin):
+    list_display = ("name", "application", "auto_discovered", "description", "updated_at")
+    list_filter = ("application", "auto_discovered")
+    search_fields = ("name", "description")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # The name is what the app sends: renaming it would orphan its events and rules.
+        return ("application", "name", "auto_discovered") if obj else ("auto_discovered",)
+
+    def action_call(self, data: dict[str, Any], instance: Any, change: bool) -> ActionCall:
+        description = data.get("description", "")
+        if change:
+            return events.event_definition_update, {
+                "event": fresh(instance),
+                "description": description,
+            }
+        return events.event_definition_create, {
+            "application": data["application"],
+            "name": data["name"],
+            "description": description,
+        }
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, ...]:
+        # A name that rules use is refused as a protected object: the admin's delete page
+        # then lists those segments instead of offering to delete.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for event in objs:
+            for segment in events.segments_using_event(
+                application=event.application, name=event.name
+            ):
+                protected.append(f'Segment "{segment.name}" (a rule on "{event.name}")')
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request: HttpRequest, obj: EventDefinition) -> None:
+        events.event_definition_delete(event=obj)
+
+    def delete_queryset(
+        self, request: HttpRequest, queryset: models.QuerySet[EventDefinition]
+    ) -> None:
+        for event in queryset:
+            events.event_definition_delete(event=event)
+
+
+@admin.register(TrackedEvent)
+class TrackedEventAdmin(admin.ModelAdmin):
+    """Raw events, to look at: they are written by tracking only (with the users' activity
+    summary, which a change here would leave behind) and removed by retention."""
+
+    list_display = ("name", "end_user", "application", "timestamp", "received_at")
+    list_filter = ("application",)
+    search_fields = ("name", "end_user__external_id", "event_id")
+    list_select_related = ("application", "end_user")
+    date_hierarchy = "timestamp"
+    # The user as a plain read-only link: a select of every user would load them all.
+    raw_id_fields = ("end_user",)
+    show_full_result_count = False  # no COUNT(*) over millions of rows on every page
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 # --- Segments ----------------------------------------------------------------------------

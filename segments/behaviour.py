@@ -42,6 +42,11 @@ class EventOperator:
     python: str  # on {x} (what it reads) and the bounds' names
     sql: str
     words: str  # "{value} times", "{value} days ago"
+    # A count in a window, as "at least n" tests: {ge} is "at least n times in the window",
+    # {gt} "at least n + 1 times". The engines answer these from the n-th latest time without
+    # counting (EventCondition.python / .sql); the reference counts.
+    window_python: str = ""
+    window_sql: str = ""
 
     @property
     def counts(self) -> bool:
@@ -57,14 +62,17 @@ EVENT_OPERATORS: dict[str, EventOperator] = _table(
     EventOperator(
         "at_least", "at least", COUNT_EVER, lambda x, b: x >= b["n"],
         python="{x} >= {n}", sql="{x} >= {n}", words="{value} times",
+        window_python="{ge}", window_sql="{ge}",
     ),
     EventOperator(
         "at_most", "at most", COUNT_EVER, lambda x, b: x <= b["n"],
         python="{x} <= {n}", sql="{x} <= {n}", words="{value} times",
+        window_python="not {gt}", window_sql="NOT {gt}",
     ),
     EventOperator(
         "exactly", "exactly", COUNT_EVER, lambda x, b: x == b["n"],
         python="{x} == {n}", sql="{x} = {n}", words="{value} times",
+        window_python="({ge} and not {gt})", window_sql="({ge} AND NOT {gt})",
     ),
     EventOperator(
         "first_within_last_days", "for the first time within the last", FIRST_TIME,
@@ -257,11 +265,16 @@ class EventCondition(Leaf):
         if self.reads == COUNT_EVER:
             x = f"({e}[0] if {e} else 0)"
         elif self.reads == COUNT_WINDOW:
-            x = f"(count_between({e}[3], {names['lo']}, now) if {e} else 0)"
+            lo = names["lo"]
+            ge, gt = (f"at_least_within({e}, {n!r}, {lo}, now)" for n in self._ns())
+            return f"({op.window_python.format(ge=ge, gt=gt)})"
         else:
             x = f"{e}[{FIRST if self.reads == FIRST_TIME else LAST}]"
             return f"({e} is not None and {op.python.format(x=x, **names)})"
         return f"({op.python.format(x=x, **names)})"
+
+    def _ns(self) -> tuple[int, int]:
+        return self.value, self.value + 1
 
     def sql(self, vendor: str, column: str, now: float) -> tuple[str, list[Any]]:
         """The rule over the activity column, never NULL."""
@@ -271,6 +284,17 @@ class EventCondition(Leaf):
         assert op is not None
         bounds = self.bounds(now)
         reads = self.reads
+        if reads == COUNT_WINDOW:
+            parts = [
+                _at_least_within_sql(vendor, column, self.event, n, bounds["lo"], now)
+                for n in self._ns()
+            ]
+            ge, gt = (sql for sql, _ in parts)
+            template = op.window_sql
+            params = [
+                p for name in re.findall(r"\{(ge|gt)\}", template) for p in parts[name == "gt"][1]
+            ]
+            return f"COALESCE({template.format(ge=ge, gt=gt)}, FALSE)", params
         if vendor == "postgresql":
             path = f"({column} -> '{EVENTS}' -> %s)"
             x, x_params = {
@@ -372,6 +396,33 @@ class ExperienceCondition(Leaf):
             return sql, [str(self.experience), stored]
         path = f'$.{EXPERIENCES}."{self.experience}".{stored}'
         return f"(json_extract({column}, %s) IS NOT NULL)", [path]
+
+
+def _at_least_within_sql(
+    vendor: str, column: str, event: str, n: int, low: float, now: float
+) -> tuple[str, list[Any]]:
+    """SQL for "the summary has at least ``n`` times in ``[low, now]``": as
+    ``activity.at_least_within``, from the n-th latest time when none is ahead of ``now``
+    (no counting), else by counting. Never NULL."""
+    if n == 0:
+        return "TRUE", []
+    if vendor == "postgresql":
+        recent = f"({column} -> '{EVENTS}' -> %s -> {RECENT})"
+        sql = (
+            f"CASE WHEN ({recent} ->> 0)::float8 <= %s "
+            f"THEN COALESCE(({recent} ->> {n - 1})::float8 >= %s, FALSE) "
+            f"ELSE (SELECT count(*) FROM jsonb_array_elements_text({recent}) t "
+            f"WHERE t::float8 >= %s AND t::float8 <= %s) >= {n} END"
+        )
+        return f"({sql})", [event, now, event, low, event, low, now]
+    path = f'$.{EVENTS}."{event}"[{RECENT}]'
+    sql = (
+        f"CASE WHEN json_extract({column}, %s) <= %s "
+        f"THEN COALESCE(json_extract({column}, %s) >= %s, FALSE) "
+        f"ELSE (SELECT count(*) FROM json_each({column}, %s) "
+        f"WHERE value >= %s AND value <= %s) >= {n} END"
+    )
+    return f"({sql})", [f"{path}[0]", now, f"{path}[{n - 1}]", low, path, low, now]
 
 
 LEAVES: dict[str, Any] = {

@@ -4,44 +4,144 @@ indexed nodes, read back into a definition (segments/tree.py).
 The rule-row form's fields stay as they were (``rules=3`` plus ``rules-3-trait`` ...), so a
 flat form posts exactly what it did. A node may add:
 
-- ``rules-3-kind``: ``rule`` (the default), ``group`` or ``segment``;
+- ``rules-3-kind``: ``rule`` (the default), ``group``, ``segment``, ``event`` or ``experience``;
 - ``rules-3-parent``: the index of the group node it sits in (none: the top group);
 - ``rules-3-match`` for a group, ``rules-3-segment`` for a segment condition;
+- ``rules-3-event``, ``-operator``, ``-value``, ``-within_days`` for an event condition and
+  ``rules-3-experience``, ``-state`` for an experience condition (segments/behaviour.py);
 
 and the top group's ``match`` (default ``all``). Nodes keep their document order, so a group's
 children are the nodes naming it as parent, in the order they appear. Indexes, not positions,
 name nodes: adding, removing and moving nodes in the browser needs no renumbering of names.
 
-Structural buttons post ``op=add_rule:3`` (``add_group``, ``add_segment``, ``remove``, ``up``,
-``down``; ``top`` for the top group) and the view answers the form re-shaped, saving nothing:
-that is how every control works without JavaScript.
+Structural buttons post ``op=add_rule:3`` (``add_group``, ``add_segment``, ``add_event``,
+``add_experience``, ``remove``, ``up``, ``down``; ``top`` for the top group) and the view
+answers the form re-shaped, saving nothing: that is how every control works without
+JavaScript.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import QueryDict
 
 from . import tree
+from .behaviour import EVENT_OPERATORS, EXPERIENCE_STATES, EventCondition, ExperienceCondition
 from .evaluator import Condition
 from .forms import RuleRow, read_row, rows_from_segment, value_text
 from .models import Segment, TraitDefinition
-from .operators import OPERATORS, RANGE
+from .operators import OPERATORS, RANGE, RuleError
 
-RULE, GROUP, SEGMENT = "rule", "group", "segment"
-KINDS = (RULE, GROUP, SEGMENT)
+RULE, GROUP, SEGMENT, EVENT, EXPERIENCE = "rule", "group", "segment", "event", "experience"
+KINDS = (RULE, GROUP, SEGMENT, EVENT, EXPERIENCE)
+LEAVES = (EVENT, EXPERIENCE)  # the nodes on what a user did and saw
+FIRST_EVENT_OPERATOR = next(iter(EVENT_OPERATORS))  # what a new event condition starts with
+FIRST_STATE = next(iter(EXPERIENCE_STATES))
 TOP = -1  # the top group's index
 MATCH_LABELS = {
     tree.ALL: "all of the rules",
     tree.ANY: "any of the rules",
     tree.NONE: "none of the rules",
 }
-OPS = ("add_rule", "add_group", "add_segment", "remove", "up", "down")
+OPS = (
+    "add_rule",
+    "add_group",
+    "add_segment",
+    "add_event",
+    "add_experience",
+    "remove",
+    "up",
+    "down",
+)
+# The Add buttons of event and experience conditions (segments/_add_leaf_buttons.html).
+LEAF_BUTTONS = ((EVENT, "Add event condition"), (EXPERIENCE, "Add experience condition"))
+NOUNS = {
+    RULE: "Rule",
+    GROUP: "Group",
+    SEGMENT: "Segment condition",
+    EVENT: "Event condition",
+    EXPERIENCE: "Experience condition",
+}
 _PATH_PART = re.compile(r"\.rules\[(\d+)\]")
+
+
+def _whole_or_text(text: str) -> int | str:
+    """A whole number typed as one; anything else as typed, for ``tree.clean`` to refuse with
+    its message."""
+    text = text.strip()
+    return int(text) if text.isdigit() and len(text) <= 10 else text
+
+
+@dataclass
+class EventRow:
+    """An event condition as typed: "did EVENT OPERATOR VALUE (in the last WITHIN_DAYS days)"."""
+
+    event: str = ""
+    operator: str = FIRST_EVENT_OPERATOR
+    value: str = ""
+    within_days: str = ""  # empty: ever (count operators only)
+
+    @property
+    def operators(self) -> list[Any]:
+        return list(EVENT_OPERATORS.values())
+
+    @property
+    def counts(self) -> bool:
+        """Whether the operator counts (and so takes "in the last N days")."""
+        op = EVENT_OPERATORS.get(self.operator)
+        return op is not None and op.counts
+
+    @property
+    def value_words(self) -> str:
+        """What the value counts: "times", "days" or "days ago"."""
+        op = EVENT_OPERATORS.get(self.operator)
+        return op.words.replace("{value}", "").strip() if op else ""
+
+    def as_input(self) -> dict[str, Any]:
+        """The node for ``tree.clean``; "in the last" only where the operator counts (a time
+        operator's value is its window already)."""
+        out: dict[str, Any] = {
+            "event": self.event.strip(),
+            "operator": self.operator,
+            "value": _whole_or_text(self.value),
+        }
+        if self.counts and self.within_days.strip():
+            out["within_days"] = _whole_or_text(self.within_days)
+        return out
+
+    @classmethod
+    def from_json(cls, node: Mapping[str, Any]) -> EventRow:
+        within = node.get("within_days")
+        return cls(
+            event=str(node.get("event", "")),
+            operator=str(node.get("operator", "")),
+            value=value_text(node.get("value")),
+            within_days="" if within is None else value_text(within),
+        )
+
+
+@dataclass
+class ExperienceRow:
+    """An experience condition as typed: "has STATE EXPERIENCE"."""
+
+    experience: str = ""  # the experience's id, as posted
+    state: str = FIRST_STATE
+
+    @property
+    def states(self) -> list[tuple[str, str]]:
+        """(state, words): ("completed", "has completed")."""
+        return [(state, words) for state, (_, words) in EXPERIENCE_STATES.items()]
+
+    def as_input(self) -> dict[str, Any]:
+        return {"experience": _whole_or_text(self.experience), "state": self.state}
+
+    @classmethod
+    def from_json(cls, node: Mapping[str, Any]) -> ExperienceRow:
+        return cls(experience=str(node.get("experience", "")), state=str(node.get("state", "")))
 
 
 @dataclass
@@ -53,6 +153,9 @@ class Node:
     row: RuleRow | None = None  # a rule's fields
     match: str = tree.ALL  # a group's
     segment_id: str = ""  # a segment condition's, as posted
+    event: EventRow | None = None  # an event condition's fields
+    experience: ExperienceRow | None = None  # an experience condition's
+    sentence: str = ""  # an event or experience condition in words, once it is complete
     children: list[Node] = field(default_factory=list)
     parent: int = TOP
     depth: int = 0  # groups: 1 to MAX_DEPTH below the top
@@ -70,8 +173,17 @@ class Node:
         return self.kind == GROUP
 
     @property
+    def is_leaf(self) -> bool:
+        """An event or experience condition."""
+        return self.kind in LEAVES
+
+    @property
+    def noun(self) -> str:
+        return NOUNS[self.kind].lower()
+
+    @property
     def label(self) -> str:
-        noun = {RULE: "Rule", GROUP: "Group", SEGMENT: "Segment condition"}[self.kind]
+        noun = NOUNS[self.kind]
         return f"{noun} {self.number}" if self.number else noun
 
     @property
@@ -103,6 +215,67 @@ def _int(text: Any, default: int | None = None) -> int | None:
         return default
 
 
+def _group_index(text: Any) -> int:
+    """A posted parent: a group's index, or the top's."""
+    index = _int(text)
+    return TOP if index is None or index < 0 else index
+
+
+def read_node(data: QueryDict, index: int, traits: Mapping[str, TraitDefinition]) -> Node:
+    """Node ``index`` as submitted (``rules-N-kind`` and its kind's fields), not yet placed."""
+    prefix = f"rules-{index}-"
+    kind = data.get(prefix + "kind", RULE)
+    node = Node(index=index, kind=kind if kind in KINDS else RULE)
+    if node.kind == RULE:
+        node.row = read_row(data, index, traits)
+    elif node.kind == GROUP:
+        match = data.get(prefix + "match", tree.ALL)
+        node.match = match if match in tree.MATCHES else tree.ALL
+    elif node.kind == SEGMENT:
+        node.segment_id = data.get(prefix + "segment", "")
+    elif node.kind == EVENT:
+        operator = data.get(prefix + "operator", "")
+        node.event = EventRow(
+            event=data.get(prefix + "event", ""),
+            operator=operator if operator in EVENT_OPERATORS else FIRST_EVENT_OPERATOR,
+            value=data.get(prefix + "value", ""),
+            within_days=data.get(prefix + "within_days", ""),
+        )
+    else:
+        state = data.get(prefix + "state", "")
+        node.experience = ExperienceRow(
+            experience=data.get(prefix + "experience", ""),
+            state=state if state in EXPERIENCE_STATES else FIRST_STATE,
+        )
+    return node
+
+
+def new_leaf(kind: str, index: int, parent: int = TOP) -> Node:
+    """A new, empty event or experience condition, keyboard focus on its first field."""
+    node = Node(index=index, kind=kind, parent=parent, autofocus=True)
+    if kind == EVENT:
+        node.event = EventRow()
+    else:
+        node.experience = ExperienceRow()
+    return node
+
+
+def fragment_leaf(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> Node | None:
+    """The one event or experience node an htmx fragment request is about: with
+    ``add=event`` (or ``experience``) a new one in group ``parent``, its index one none of the
+    posted ``rules`` uses; else the first posted node, as typed, in the group its
+    ``rules-N-parent`` names. None when the request names no such node."""
+    indexes = [i for i in map(_int, data.getlist("rules")) if i is not None]
+    kind = data.get("add")
+    if kind in LEAVES:
+        return new_leaf(kind, max([*indexes, -1]) + 1, _group_index(data.get("parent")))
+    if not indexes:
+        return None
+    node = read_node(data, indexes[0], traits)
+    node.parent = _group_index(data.get(f"rules-{node.index}-parent"))
+    return node if node.is_leaf else None
+
+
 def parse_tree(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> Node:
     """The submitted builder as a tree of nodes, top group first."""
     match = data.get("match", tree.ALL)
@@ -115,20 +288,12 @@ def parse_tree(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> Node:
         if index is None or index < 0 or index in seen:
             continue
         seen.add(index)
-        prefix = f"rules-{index}-"
-        kind = data.get(prefix + "kind", RULE)
-        kind = kind if kind in KINDS else RULE
         # A parent not (yet) seen as a group: the node goes to the top, nothing is lost.
-        parent = groups.get(_int(data.get(prefix + "parent"), TOP), top)
-        node = Node(index=index, kind=kind, parent=parent.index)
-        if kind == RULE:
-            node.row = read_row(data, index, traits)
-        elif kind == GROUP:
-            node.match = data.get(prefix + "match", tree.ALL)
-            node.match = node.match if node.match in tree.MATCHES else tree.ALL
+        parent = groups.get(_int(data.get(f"rules-{index}-parent"), TOP), top)
+        node = read_node(data, index, traits)
+        node.parent = parent.index
+        if node.is_group:
             groups[index] = node
-        else:
-            node.segment_id = data.get(prefix + "segment", "")
         parent.children.append(node)
     number(top)
     return top
@@ -169,6 +334,10 @@ def _node_json(node: Node) -> dict[str, Any]:
     if node.kind == SEGMENT:
         sid = _int(node.segment_id)
         return {"segment": sid if sid is not None else node.segment_id}
+    if node.event is not None:
+        return node.event.as_input()
+    if node.experience is not None:
+        return node.experience.as_input()
     assert node.row is not None
     return node.row.as_input()
 
@@ -214,6 +383,8 @@ def apply_op(top: Node, op: str) -> None:
                 return
             new.kind = GROUP
             new.children.append(Node(index=new.index + 1, row=RuleRow(index=new.index + 1)))
+        elif verb in ("add_event", "add_experience"):
+            new = new_leaf(verb.removeprefix("add_"), new.index)
         else:
             new.kind = SEGMENT
         node.children.append(new)
@@ -279,6 +450,10 @@ def tree_from_segment(segment: Segment) -> Node:
                 node.children = build(child)
             elif "segment" in child:
                 node = Node(index=index, kind=SEGMENT, segment_id=str(child["segment"]))
+            elif EventCondition.KEY in child:
+                node = Node(index=index, kind=EVENT, event=EventRow.from_json(child))
+            elif ExperienceCondition.KEY in child:
+                node = Node(index=index, kind=EXPERIENCE, experience=ExperienceRow.from_json(child))
             else:
                 node = Node(index=index, row=_rule_row(index, child, traits))
             nodes.append(node)
@@ -306,6 +481,15 @@ def split_path(key: str) -> tuple[str, str]:
     return head, last
 
 
+def _leaf_fields(node: Node) -> frozenset[str]:
+    """The fields of an event or experience node that an error may name."""
+    if node.event is not None:
+        return EventCondition.FIELDS
+    if node.experience is not None:
+        return ExperienceCondition.FIELDS
+    return frozenset()
+
+
 def attach_tree_errors(top: Node, errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
     """Errors keyed by definition path go to their node; what no node takes is returned."""
     nodes = by_path(top)
@@ -320,7 +504,7 @@ def attach_tree_errors(top: Node, errors: Mapping[str, list[str]]) -> dict[str, 
             node.row.errors.setdefault(name if name != "case_sensitive" else "value", []).extend(
                 messages
             )
-        elif name in ("match", "rules", "segment"):
+        elif name in ("match", "rules", "segment") or name in _leaf_fields(node):
             node.errors.setdefault(name, []).extend(messages)
         else:
             node.errors.setdefault("", []).extend(messages)
@@ -336,14 +520,46 @@ class Counted:
     skipped: list[tuple[str, str]]  # (node label, why)
 
 
+def leaf_of(
+    node: Node, experiences: Mapping[int, str]
+) -> tuple[EventCondition | ExperienceCondition | None, str]:
+    """An event or experience node as a tree node, or None and why not (not yet complete)."""
+    try:
+        if node.event is not None:
+            if not node.event.event.strip():
+                return None, "name an event"
+            return EventCondition.from_json(EventCondition.clean(node.event.as_input())), ""
+        if node.experience is not None:
+            if not node.experience.experience:
+                return None, "choose an experience"
+            cleaned = ExperienceCondition.clean(node.experience.as_input(), experiences)
+            return ExperienceCondition.from_json(cleaned), ""
+    except RuleError as error:
+        return None, str(error)
+    return None, ""
+
+
+def describe_leaves(nodes: Iterable[Node], experiences: Mapping[int, str]) -> None:
+    """Each complete event and experience node's sentence ("did project_created at least 3
+    times in the last 7 days", 'has completed "Welcome tour"'), the rest's cleared."""
+    names = {("experience", pk): name for pk, name in experiences.items()}
+    for node in nodes:
+        if node.is_leaf:
+            leaf = leaf_of(node, experiences)[0]
+            node.sentence = leaf.describe(names) if leaf is not None else ""
+
+
 def countable(
     top: Node,
     conditions: Mapping[int, Condition | None],
     reasons: Mapping[int, str],
     segment_ids: Sequence[int],
+    experiences: Mapping[int, str] | None = None,
 ) -> Counted:
     """The valid nodes of the form as a tree (a rule not yet complete, an unknown segment, a
-    group left empty are skipped, as the rule rows were): what the preview counts and lints."""
+    group left empty, an event or experience condition not yet complete are skipped, as the
+    rule rows were): what the preview counts and lints. ``experiences``: the application's,
+    by id."""
     nodes: dict[str, Node] = {}
     skipped: list[tuple[str, str]] = []
 
@@ -361,6 +577,10 @@ def countable(
                 node = tree.Ref(sid) if sid in segment_ids else None
                 if node is None:
                     skipped.append((child.label, "choose a segment"))
+            elif child.is_leaf:
+                node, why = leaf_of(child, experiences or {})
+                if node is None:
+                    skipped.append((child.label, why))
             else:
                 node = build(child, here, False)
             if node is not None:

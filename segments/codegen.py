@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .activity import EVENTS, EXPERIENCES, count_between
+from .activity import EVENTS, EXPERIENCES, at_least_within
 from .behaviour import EventCondition, Leaf
 from .coerce import BOOLEAN, DATE, NUMBER, STRING, coerce_boolean, coerce_date, parse_iso
 from .coerce import now_seconds as _now_seconds
@@ -34,7 +34,7 @@ _NAMESPACE: dict[str, Any] = {
     "parse_iso": parse_iso,
     "coerce_date": coerce_date,
     "coerce_boolean": coerce_boolean,
-    "count_between": count_between,
+    "at_least_within": at_least_within,
     "EMPTY": {},
 }
 

@@ -33,10 +33,11 @@ from typing import IO, Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from . import activity, tracking
+from .events import event_limit_message
 from .importing import Reject, _read_ahead, _reason
 from .models import Application, EndUser, TrackedEvent
 from .traits import MAX_ID
@@ -170,7 +171,7 @@ def events_import(
 
     def flush() -> None:
         if batch:
-            with transaction.atomic():
+            with tracking.writing():
                 rows = len(batch)
                 _within_name_limit(application, batch, result)
                 if batch:
@@ -216,7 +217,7 @@ def _within_name_limit(
     )
     if over:
         result.rejected += [
-            Reject(row.line, row.external_id, tracking.event_limit_message(row.name))
+            Reject(row.line, row.external_id, event_limit_message(row.name))
             for row in batch
             if row.name in over
         ]
@@ -304,8 +305,8 @@ def _write_sqlite(
         ],
         batch_size=500,
     )
-    # SQLite has one writer at a time, and a transaction that read rows another one has
-    # changed since cannot write (SQLITE_BUSY): the summaries read above are the stored ones.
+    # The batch's transaction holds SQLite's write lock from its start (tracking.writing):
+    # nothing has changed the summaries read above.
     kept = Application.objects.values_list("events_kept", flat=True).get(pk=application.pk)
     stored = dict(found.values())
     EndUser.objects.bulk_update(

@@ -8,11 +8,20 @@ never block a save. Each is (path in the definition, message for a product manag
 - a node that is always true in its group (``is set`` beside another rule on the same trait
   in an ``all`` group: the other rule already needs a value);
 - a trait no user has; a referenced segment that has no members (``empty``);
-- a node repeated in one group.
+- a node repeated in one group;
+- an event rule that is always true (``at least 0 times``); an event rule on a name the
+  application has never tracked nor defined (a typo, or tracking not wired yet), saying whether
+  that leaves the rule true for everyone or for nobody; event rules on one event that
+  contradict each other in an ``all`` group (``at least 5 times`` and ``at most 2 times``;
+  ``for the first time within the last 7 days`` and ``for the first time more than 30 days
+  ago``; any time rule beside ``exactly 0 times``).
 
 The contradiction check reads each rule as the set of values it admits (an interval of
 numbers, or a finite set of texts) and intersects them per trait: exact for equals / in /
-ranges, and silent (no warning) for anything it cannot read that way.
+ranges, and silent (no warning) for anything it cannot read that way. An event rule is read the
+same way, per event: a count rule as an interval of counts (per window), a first / last time
+rule as an interval of instants; a rule that needs the event at least once (``at least N``
+in a window, a first / last time) also bounds the event's count ever from below.
 """
 
 from __future__ import annotations
@@ -22,9 +31,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .behaviour import COUNT_EVER, COUNT_WINDOW, EventCondition
 from .coerce import NUMBER, STRING
 from .evaluator import Condition
-from .tree import ALL, ANY, Group, Node, Ref
+from .tree import ALL, ANY, Group, Leaf, Node, Ref
 
 
 @dataclass(frozen=True)
@@ -100,14 +110,57 @@ def _key(node: Node) -> Any:
         return ("rule", node.trait, node.type, node.operator, repr(node.value), node.case_sensitive)
     if isinstance(node, Ref):
         return ("segment", node.segment)
+    if isinstance(node, Leaf):
+        return (node.KEY, repr(sorted(node.as_json().items())))
     return ("group", node.match, tuple(_key(n) for n in node.nodes))
+
+
+def _event_spans(node: EventCondition, now: float) -> list[tuple[Any, _Span]]:
+    """What an event rule admits, as spans keyed by what they bound: the count ever or in its
+    window (``("count", event, days)``), the first or last time (``("first", event)``)."""
+    op = node.op
+    if op is None or not node.valid:
+        return []
+    if node.reads in (COUNT_EVER, COUNT_WINDOW):
+        n = float(node.value)
+        span = {"at_least": _Span(low=n), "at_most": _Span(high=n), "exactly": _Span(n, n)}
+        out = [(("count", node.event, node.within_days), span[op.name])]
+        if node.within_days and op.name != "at_most" and n >= 1:
+            out.append((("count", node.event, None), _Span(low=n)))  # the window's are some
+        return out
+    bounds = node.bounds(now)
+    when = "first" if op.name.startswith("first") else "last"
+    if op.name.endswith("within_last_days"):
+        span = _Span(bounds["lo"], bounds["hi"])
+    else:
+        span = _Span(high=bounds["lo"], high_open=True)
+    # A first or last time needs the event at least once.
+    return [((when, node.event), span), (("count", node.event, None), _Span(low=1.0))]
+
+
+def _always(node: EventCondition) -> bool:
+    """Whether an event rule holds for every user, whatever they did (at least 0 times)."""
+    return node.valid and node.operator == "at_least" and node.value == 0
+
+
+def _holds_without_events(node: EventCondition) -> bool:
+    """Whether a user who never did the event passes the rule (at most N, exactly 0)."""
+    if not node.valid or node.reads not in (COUNT_EVER, COUNT_WINDOW):
+        return False
+    return node.operator == "at_most" or node.value == 0
 
 
 def _never(group: Group, now: float) -> bool:
     """Whether an ``all`` group's rules contradict each other on some trait."""
-    spans: dict[str, _Span] = {}
+    spans: dict[Any, _Span] = {}
     texts: dict[tuple[str, bool], frozenset[Any]] = {}
     for node in group.nodes:
+        if isinstance(node, EventCondition):
+            for key, span in _event_spans(node, now):
+                spans[key] = spans.get(key, _Span()).meet(span)
+                if spans[key].empty:
+                    return True
+            continue
         if not isinstance(node, Condition):
             continue
         span = _span(node, now)
@@ -130,13 +183,40 @@ def lint(
     now: float,
     traits_in_use: Callable[[Iterable[str]], set[str]] = lambda keys: set(keys),
     segment_empty: Callable[[int], bool] = lambda segment: False,
+    events_known: Callable[[Iterable[str]], set[str]] = lambda names: set(names),
     path: str = "definition",
 ) -> list[Warning_]:
     """The warnings of a tree; ``traits_in_use(keys)`` answers which of the keys some user
-    has, ``segment_empty(id)`` whether a segment has no members (both may query)."""
+    has, ``segment_empty(id)`` whether a segment has no members, ``events_known(names)`` which
+    of the event names the application has tracked or defined (all may query)."""
     warnings: list[Warning_] = []
     keys = {c.trait for c in _conditions(tree)}
     used = traits_in_use(sorted(keys)) if keys else set()
+    names = {e.event for e in _events(tree)}
+    known = events_known(sorted(names)) if names else set()
+
+    def event_warnings(node: EventCondition, here: str) -> None:
+        if _always(node):
+            warnings.append(
+                Warning_(
+                    here,
+                    f"Always true: every user has done {node.event} at least 0 times, so this "
+                    "rule lets everyone through. Did you mean at least 1 time?",
+                )
+            )
+        if node.event not in known:
+            outcome = (
+                "every user passes this rule"
+                if _holds_without_events(node)
+                else "nobody passes this rule"
+            )
+            warnings.append(
+                Warning_(
+                    here,
+                    f"No event named {node.event} has been tracked or defined in this "
+                    f"application: check its spelling. Until it is tracked, {outcome}.",
+                )
+            )
 
     def visit(group: Group, where: str) -> bool:
         """Lints ``group``; answers whether it can never match."""
@@ -161,6 +241,11 @@ def lint(
                 if empty:
                     warnings.append(Warning_(here, "This segment has no members today."))
                 children_never.append(False)
+            elif isinstance(node, EventCondition):
+                children_never.append(not node.valid)
+                event_warnings(node, here)
+            elif isinstance(node, Leaf):
+                children_never.append(not node.valid)
             else:
                 children_never.append(not node.valid)
                 if node.trait not in used:
@@ -201,6 +286,14 @@ def _conditions(node: Node) -> list[Condition]:
     return []
 
 
+def _events(node: Node) -> list[EventCondition]:
+    if isinstance(node, EventCondition):
+        return [node]
+    if isinstance(node, Group):
+        return [e for n in node.nodes for e in _events(n)]
+    return []
+
+
 def lint_segment_tree(application: Any, tree: Group, now: float | None = None) -> list[Warning_]:
     """``lint`` against the application's users (see ``lint_segment_trees``)."""
     return lint_segment_trees(application, {0: tree}, now)[0]
@@ -209,17 +302,26 @@ def lint_segment_tree(application: Any, tree: Group, now: float | None = None) -
 def lint_segment_trees(
     application: Any, trees: Mapping[int, Group], now: float | None = None
 ) -> dict[int, list[Warning_]]:
-    """``lint`` of many trees against the application's users, in at most three queries
-    whatever their number: which of all their traits someone has (one), and, when any of them
-    references a segment, every segment's member count (the trees, and one count)."""
+    """``lint`` of many trees against the application's users, in a number of queries that
+    does not grow with theirs: which of all their traits someone has (one); when any of them
+    has an event rule, which of their event names the application knows (one); and, when any
+    of them references a segment, every segment's member count (``trees_of``, and one count)."""
     from .coerce import now_seconds
-    from .models import trees_of
+    from .models import EventDefinition, trees_of
     from .selectors import count_users
 
     when = now_seconds(now)
     keys = sorted({c.trait for tree in trees.values() for c in _conditions(tree)})
     has = {key: [Condition(key, STRING, "is_set")] for key in keys}
     used = {key for key, count in count_users(application, has, when).items() if count}
+    names = sorted({e.event for tree in trees.values() for e in _events(tree)})
+    known = set(
+        EventDefinition.objects.filter(application=application, name__in=names).values_list(
+            "name", flat=True
+        )
+        if names
+        else ()
+    )
     empties: dict[int, bool] = {}
 
     def segment_empty(segment_id: int) -> bool:
@@ -235,6 +337,7 @@ def lint_segment_trees(
             now=when,
             traits_in_use=lambda wanted: used & set(wanted),
             segment_empty=segment_empty,
+            events_known=lambda wanted: known & set(wanted),
         )
         for key, tree in trees.items()
     }

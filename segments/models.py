@@ -234,12 +234,14 @@ class Segment(models.Model):
     def compiled(self) -> CompiledSegment:
         return CompiledSegment(self.conditions)
 
-    def matches(self, traits: dict[str, Any], now: Any = None) -> bool:
-        """In memory; references read the referenced segments' current definitions."""
+    def matches(self, traits: dict[str, Any], now: Any = None, *, activity: Any = None) -> bool:
+        """In memory; references read the referenced segments' current definitions.
+        ``activity``: what the user did and saw (``EndUser.activity``; None: nothing yet)."""
         when = None if now is None else coerce.now_seconds(now)
         if self.is_flat:
             return self.compiled.matches(traits, when)
-        return compile_tree(self.tree, trees_of(self.application_id))(traits, when)
+        matches = compile_tree(self.tree, trees_of(self.application_id))
+        return matches(traits, when, activity if activity is not None else {})
 
     def members(self, now: Any = None) -> models.QuerySet[EndUser]:
         """The same definition as one SQL query."""
@@ -253,9 +255,12 @@ class Segment(models.Model):
             if not self.conditions:
                 return "all identified users"
             return " AND ".join(c.describe() for c in self.conditions)
-        names = dict(
+        names: dict[Any, str] = dict(
             Segment.objects.filter(application_id=self.application_id).values_list("pk", "name")
         )
+        if self.experience_rules.all():
+            experiences = self.experience_rules.values_list("experience_id", "experience__name")
+            names |= {("experience", pk): name for pk, name in experiences}
         return tree.describe(self.tree, names)
 
 

@@ -16,12 +16,22 @@ from typing import Any
 
 from django.db.models import Count, Max, Q, QuerySet
 
-from . import coerce, tree
+from . import coerce, explaining, tree
+from .behaviour import EventCondition, ExperienceCondition
 from .codegen import compile_segments
 from .coerce import now_seconds
 from .counting import DeadlineExceeded, MemberCount, count_members, deadline
 from .evaluator import Condition
-from .models import Application, EndUser, Rule, Segment, TraitDefinition, tree_prefetches, trees_of
+from .models import (
+    Application,
+    EndUser,
+    ExperienceRule,
+    Rule,
+    Segment,
+    TraitDefinition,
+    tree_prefetches,
+    trees_of,
+)
 from .operators import case_applies
 from .sql import MATCH_NONE, TraitFits, conditions_q, tree_q
 
@@ -429,8 +439,11 @@ class RuleVerdict:
     number: int | str  # "2.1": the first node of group 2
     passed: bool
     reason: str
-    noun: str = "rule"  # or "group", "segment condition"
+    noun: str = "rule"  # or "group", "segment condition", "event condition", ...
     children: list[RuleVerdict] = field(default_factory=list)
+    # The condition in words, where the reason alone does not say it ("did project_created at
+    # least 3 times"; the reason: "4 times in the last 7 days (last on ...)").
+    sentence: str = ""
 
 
 @dataclass
@@ -468,15 +481,39 @@ _MATCH_WORDS = {tree.ALL: "all", tree.ANY: "any", tree.NONE: "none"}
 
 
 def _node_verdicts(
-    group: tree.Verdict, traits: Mapping[str, Any], names: Mapping[int, str], prefix: str
+    group: tree.Verdict,
+    traits: Mapping[str, Any],
+    names: Mapping[Any, str],
+    prefix: str,
+    activity: Any = None,
+    now: float = 0.0,
 ) -> list[RuleVerdict]:
-    """A group's verdict as its nodes', numbered within it ("2.1"), nested groups with theirs."""
+    """A group's verdict as its nodes', numbered within it ("2.1"), nested groups with theirs.
+    ``names``: segment names by id, experience names by ("experience", id)."""
     out = []
     for i, child in enumerate(group.children, start=1):
         number = f"{prefix}{i}"
         node = child.node
         if isinstance(node, Condition):
             out.append(RuleVerdict(number, child.passed, rule_reason(node, traits, child.passed)))
+        elif isinstance(node, EventCondition):
+            reason = explaining.event_reason(node, activity, now)
+            out.append(
+                RuleVerdict(
+                    number, child.passed, reason, "event condition", sentence=node.describe(names)
+                )
+            )
+        elif isinstance(node, ExperienceCondition):
+            reason = explaining.experience_reason(node, activity)
+            out.append(
+                RuleVerdict(
+                    number,
+                    child.passed,
+                    reason,
+                    "experience condition",
+                    sentence=node.describe(names),
+                )
+            )
         elif isinstance(node, tree.Ref):
             name = names.get(node.segment)
             where = f'segment "{name}"' if name else "a segment that is gone"
@@ -484,29 +521,46 @@ def _node_verdicts(
             out.append(RuleVerdict(number, child.passed, reason, "segment condition"))
         else:
             reason = f"{_MATCH_WORDS[node.match]} of its {len(node.nodes)} node(s) must hold"
-            nested = _node_verdicts(child, traits, names, number + ".")
+            nested = _node_verdicts(child, traits, names, number + ".", activity, now)
             out.append(RuleVerdict(number, child.passed, reason, "group", nested))
     return out
+
+
+def node_names(application_id: int, trees: Iterable[tree.Node]) -> dict[Any, str]:
+    """What ``tree.describe`` names nodes by: the application's segment names by id, and, when
+    one of ``trees`` has an experience condition, the names of the experiences its segments'
+    conditions name, by ("experience", id)."""
+    names: dict[Any, str] = dict(
+        Segment.objects.filter(application_id=application_id).values_list("pk", "name")
+    )
+    if any(isinstance(n, ExperienceCondition) for t in trees for n in tree.walk(t)):
+        used = ExperienceRule.objects.filter(segment__application_id=application_id)
+        experiences = used.values_list("experience_id", "experience__name").distinct()
+        names |= {("experience", pk): name for pk, name in experiences}
+    return names
 
 
 def explain_user(
     end_user: EndUser, segments: Iterable[Segment], now: Any = None
 ) -> list[SegmentVerdict]:
-    """Every segment with whether the user is in it and, per rule, why it passed or failed.
-    In memory: the segments' rules must be loaded (``segments_with_rules``)."""
+    """Every segment with whether the user is in it and, per rule, why it passed or failed
+    (an event or experience condition with the user's actual counts and times, from
+    ``end_user.activity``). In memory: the segments' rules must be loaded
+    (``segments_with_rules``)."""
     when = now_seconds(now)
     traits = end_user.traits or {}
+    activity = end_user.activity or {}
     verdicts = []
     trees: dict[int, tree.Group] | None = None
-    names: dict[int, str] = {}
+    names: dict[Any, str] = {}
     for segment in segments:
         if not segment.is_flat:
             # A tree: node by node, group by group, with whether each held.
             if trees is None:
                 trees = trees_of(segment.application_id)
-                names = dict(Segment.objects.filter(pk__in=trees).values_list("pk", "name"))
-            verdict = tree.explain(segment.tree, traits, when, trees.get)
-            nodes = _node_verdicts(verdict, traits, names, "")
+                names = node_names(segment.application_id, trees.values())
+            verdict = tree.explain(segment.tree, traits, when, trees.get, activity=activity)
+            nodes = _node_verdicts(verdict, traits, names, "", activity, when)
             verdicts.append(SegmentVerdict(segment, verdict.passed, nodes))
             continue
         results = segment.compiled.explain(traits, when)

@@ -15,19 +15,21 @@ holds exactly the times counted in when the events arrived.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from . import activity, coerce
-from .actions import _upsert_end_user, application_lock, end_user_clean
+from .actions import _upsert_end_user, end_user_clean
 from .behaviour import EVENT_NAME
+from .events import event_limit_message, event_names_over_limit
 from .models import Application, EndUser, EventDefinition, TrackedEvent
 from .traits import MAX_TRAITS, TraitError, check_key, check_value
 
@@ -192,10 +194,11 @@ def events_clean(*, events: Any, now: datetime | float | None = None) -> list[Tr
 
 def event_names_discover(*, application: Application, names: Iterable[str]) -> list[str]:
     """Give each new name (in order) an auto-discovered definition, up to
-    ``settings.CALLOUT_MAX_EVENT_NAMES`` per application; the names past it, which got none.
-    Call it in the transaction that stores the events, before locking any user: a new name
-    locks the application's row (parallel discoveries count in turn), and identify and the
-    imports take the application before the users too, so none of them can deadlock."""
+    ``settings.CALLOUT_MAX_EVENT_NAMES`` per application (``events.event_names_over_limit``,
+    shared with the Events page); the names past it, which got none. Call it in the
+    transaction that stores the events, before locking any user: a new name locks the
+    application's row (parallel discoveries count in turn), and identify and the imports take
+    the application before the users too, so none of them can deadlock."""
     names = list(dict.fromkeys(names))
     known = set(
         EventDefinition.objects.filter(application=application, name__in=names)
@@ -203,27 +206,16 @@ def event_names_discover(*, application: Application, names: Iterable[str]) -> l
         .values_list("name", flat=True)
     )
     new = [name for name in names if name not in known]
-    if not new:
-        return []
-    application_lock(application)
-    room = settings.CALLOUT_MAX_EVENT_NAMES - application.event_definitions.count()
-    fits, over = new[: max(room, 0)], new[max(room, 0) :]
+    over = event_names_over_limit(application=application, names=new)
     EventDefinition.objects.bulk_create(
         [
             EventDefinition(application=application, name=name, auto_discovered=True)
-            for name in fits
+            for name in new
+            if name not in over
         ],
         ignore_conflicts=True,  # a definition made meanwhile (the Events page) is as good
     )
     return over
-
-
-def event_limit_message(name: str) -> str:
-    limit = settings.CALLOUT_MAX_EVENT_NAMES
-    return (
-        f"Event {name!r} is new, and an application can have at most {limit} event names: "
-        "send a name it already has, or delete unused ones on the Events page."
-    )
 
 
 # --- Tracking ----------------------------------------------------------------------------
@@ -277,7 +269,27 @@ def record_activity(
     raise RuntimeError("events_kept kept changing")  # pragma: no cover - three saves in a row
 
 
-@transaction.atomic
+@contextmanager
+def writing() -> Iterator[None]:
+    """``transaction.atomic()`` for a transaction that reads, then writes. On SQLite it begins
+    IMMEDIATE, taking the write lock at once: a deferred transaction that has read cannot wait
+    for another writer when it comes to write (SQLite refuses at once, "database is locked", to
+    avoid a deadlock), and a track whose beacon arrives with the next page's identify did."""
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        with transaction.atomic():
+            yield
+        return
+    connection.ensure_connection()  # transaction_mode is read from the settings on connecting
+    deferred = connection.transaction_mode
+    connection.transaction_mode = "IMMEDIATE"
+    try:
+        with transaction.atomic():
+            connection.transaction_mode = deferred  # BEGIN IMMEDIATE is sent; the rest as usual
+            yield
+    finally:
+        connection.transaction_mode = deferred
+
+
 def events_track(
     *,
     application: Application,
@@ -295,6 +307,13 @@ def events_track(
     now = now or timezone.now()
     end_user_clean(external_id=external_id, traits=None)  # identify's check of the id
     cleaned = events_clean(events=events, now=now)
+    with writing():
+        return _track(application, external_id, cleaned, now)
+
+
+def _track(
+    application: Application, external_id: str, cleaned: list[TrackEvent], now: datetime
+) -> int:
     over = event_names_discover(application=application, names=(e.name for e in cleaned))
     if over:
         first = next(i for i, e in enumerate(cleaned) if e.name in over)

@@ -4,13 +4,14 @@ from . import install, views
 
 app_name = "segments"
 
-# The sidebar marks Traits for url names starting "trait", Users for "user", Install for
-# "install", "rotate_keys" and "set_identity_verification", else Segments.
+# The sidebar marks Traits for url names starting "trait", Events for "event", Users for
+# "user", Install for "install", "rotate_keys" and "set_identity_verification", else Segments.
 urlpatterns = [
     path("segments/", views.segment_list, name="list"),
     path("segments/new/", views.segment_create, name="create"),
     path("segments/preview/", views.segment_preview, name="preview"),
     path("segments/rule-row/", views.segment_rule_row, name="rule_row"),
+    path("segments/node/", views.segment_node, name="node"),
     path("segments/<int:pk>/", views.segment_detail, name="detail"),
     path("segments/<int:pk>/edit/", views.segment_edit, name="edit"),
     path("segments/<int:pk>/delete/", views.segment_delete, name="delete"),
@@ -19,6 +20,11 @@ urlpatterns = [
     path("traits/<int:pk>/", views.trait_row, name="trait_row"),
     path("traits/<int:pk>/edit/", views.trait_edit, name="trait_edit"),
     path("traits/<int:pk>/delete/", views.trait_delete, name="trait_delete"),
+    path("events/", views.event_list, name="events"),
+    path("events/new/", views.event_create, name="event_create"),
+    path("events/<int:pk>/", views.event_row, name="event_row"),
+    path("events/<int:pk>/edit/", views.event_edit, name="event_edit"),
+    path("events/<int:pk>/delete/", views.event_delete, name="event_delete"),
     path("users/", views.user_list, name="users"),
     path("users/<int:pk>/", views.user_detail, name="user_detail"),
     path("install/", install.install, name="install"),

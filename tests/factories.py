@@ -1,8 +1,20 @@
+from typing import Any
+
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from experiences.models import Event, Experience
-from segments.models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
+from segments.models import (
+    Application,
+    EndUser,
+    EventDefinition,
+    Membership,
+    Rule,
+    Segment,
+    TrackedEvent,
+    TraitDefinition,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -91,6 +103,41 @@ class EventFactory(factory.django.DjangoModelFactory):
         EndUserFactory, application=factory.SelfAttribute("..application")
     )
     type = Event.Type.SHOWN
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Event:
+        """Through the action, as the snippet's events are: the user's activity summary
+        (what frequency and experience rules read) records it too."""
+        from experiences.actions import event_record
+
+        return event_record(
+            application_id=kwargs["application"].pk,
+            end_user_id=kwargs["end_user"].pk,
+            experience_id=kwargs["experience"].pk,
+            type=kwargs["type"],
+            step=kwargs.get("step", 0 if kwargs["type"] == Event.Type.STEP else None),
+        )
+
+
+class EventDefinitionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EventDefinition
+        django_get_or_create = ("application", "name")
+
+    application = factory.SubFactory(ApplicationFactory)
+    name = factory.Sequence(lambda n: f"event_{n}")
+
+
+class TrackedEventFactory(factory.django.DjangoModelFactory):
+    """A raw event; give ``timestamp`` (an aware datetime) to place it in time."""
+
+    class Meta:
+        model = TrackedEvent
+
+    end_user = factory.SubFactory(EndUserFactory)
+    application = factory.SelfAttribute("end_user.application")
+    name = "project_created"
+    timestamp = factory.LazyFunction(timezone.now)
 
 
 class PublishedExperienceFactory(ExperienceFactory):

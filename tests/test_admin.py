@@ -1,17 +1,30 @@
+import html
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from experiences.models import Experience
-from segments.models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
+from segments.models import (
+    Application,
+    EndUser,
+    EventDefinition,
+    Membership,
+    Rule,
+    Segment,
+    TrackedEvent,
+    TraitDefinition,
+)
 from tests.factories import (
     ApplicationFactory,
     EndUserFactory,
+    EventDefinitionFactory,
     EventFactory,
     MembershipFactory,
     RuleFactory,
     SegmentFactory,
     TourFactory,
+    TrackedEventFactory,
     TraitDefinitionFactory,
 )
 
@@ -51,6 +64,7 @@ def segment_post(application, name, rules, **extra):
 
 
 MODELS = [Application, Membership, TraitDefinition, EndUser, Segment, Rule, Experience]
+MODELS += [EventDefinition, TrackedEvent]
 
 
 @pytest.mark.parametrize("model", [*MODELS, "event"])
@@ -200,6 +214,50 @@ def test_end_user__traits_are_written_through_identify(client, operator):
     assert user.application.trait_definitions.filter(key="teamSize", type="number").exists()
     response = client.post(admin_url(EndUser, "change", user.pk), {"traits": '{"plan": [1]}'})
     assert "trait values must be text, numbers" in response.content.decode()
+
+
+def test_event_definition__added_through_the_action_and_a_bad_name_refused(client, operator):
+    application = ApplicationFactory()
+    add = admin_url(EventDefinition, "add")
+    response = client.post(add, {"application": application.pk, "name": "9lives"})
+    assert "An event name is 1 to 128 letters" in response.content.decode()
+    data = {"application": application.pk, "name": "signup", "description": "Signed up"}
+    assert client.post(add, data).status_code == 302
+    event = EventDefinition.objects.get()
+    assert (event.name, event.description, event.auto_discovered) == ("signup", "Signed up", False)
+
+
+def test_event_definition__a_name_that_rules_use_is_protected_from_delete(client, operator):
+    from segments import actions
+
+    event = EventDefinitionFactory(name="project_created")
+    actions.segment_create(
+        application=event.application,
+        name="Makers",
+        definition={
+            "match": "all",
+            "rules": [{"event": "project_created", "operator": "at_least", "value": 1}],
+        },
+    )
+    delete = admin_url(EventDefinition, "delete", event.pk)
+    page = html.unescape(client.get(delete).content.decode())
+    assert "Cannot delete event definition" in page
+    assert 'Segment "Makers" (a rule on "project_created")' in page
+    client.post(delete, {"post": "yes"})
+    assert EventDefinition.objects.filter(pk=event.pk).exists()
+
+
+def test_tracked_event__read_only(client, operator):
+    event = TrackedEventFactory(name="signup", properties={"plan": "pro"})
+    assert client.get(admin_url(TrackedEvent, "add")).status_code == 403
+    change = admin_url(TrackedEvent, "change", event.pk)
+    page = client.get(change)
+    assert page.status_code == 200 and "signup" in page.content.decode()
+    assert b'type="submit"' not in page.content.split(b'id="content-main"')[1]
+    client.post(change, {"name": "renamed"})
+    client.post(admin_url(TrackedEvent, "delete", event.pk), {"post": "yes"})
+    event.refresh_from_db()
+    assert event.name == "signup"
 
 
 def experience_post(application, **overrides):

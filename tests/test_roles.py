@@ -21,10 +21,19 @@ from experiences.models import Event, Experience
 from management_api.actions import api_token_create
 from management_api.models import ApiToken
 from segments.access import RANK, Role
-from segments.models import Application, EndUser, Membership, Rule, Segment, TraitDefinition
+from segments.models import (
+    Application,
+    EndUser,
+    EventDefinition,
+    Membership,
+    Rule,
+    Segment,
+    TraitDefinition,
+)
 from tests.factories import (
     ApplicationFactory,
     EndUserFactory,
+    EventDefinitionFactory,
     EventFactory,
     MembershipFactory,
     TourFactory,
@@ -82,11 +91,13 @@ def _objects(application: Application) -> dict[str, Any]:
     experience.segments.set([saved_segment(application, "Used", [("plan", "is_set", None)])])
     EventFactory(experience=experience, end_user=end_user)
     token, _ = api_token_create(application=application, name="CI", role="editor")
+    event_name = EventDefinitionFactory(application=application, name="signed_up")
     # By the route's first part: /segments/<pk>/, /traits/<pk>/, /users/<pk>/, ...
     return {
         "settings": token,
         "segments": segment,
         "traits": unused,
+        "events": event_name,
         "users": end_user,
         "experiences": experience,
     }
@@ -115,6 +126,8 @@ POST_DATA = {
                       "rules-0-operator": "is_set"},
     "segments:trait_create": {"key": "newTrait", "type": "string"},
     "segments:trait_edit": {"label": "Relabelled", "type": "string"},
+    "segments:event_create": {"name": "new_event", "description": "By hand"},
+    "segments:event_edit": {"description": "Redescribed"},
     "segments:set_identity_verification": {"required": "1"},
     "experiences:create": {"name": "New tour", "url_include": "/", "frequency": "once",
                            "priority": "0", "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0",
@@ -127,7 +140,7 @@ POST_DATA = {
 def snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row an Engage write could touch, to compare before and after."""
     models = [Application, Membership, TraitDefinition, EndUser, Segment, Rule, Experience, Event]
-    models.append(ApiToken)
+    models += [ApiToken, EventDefinition]
     return {
         model.__name__: [
             json.loads(json.dumps(row, default=str))
@@ -249,6 +262,9 @@ CONTROLS = [
     ("segments:traits", None, "Add a trait"),
     ("segments:traits", None, 'aria-label="Delete unused"'),
     ("segments:traits", None, 'aria-label="Edit unused"'),
+    ("segments:events", None, "Add an event"),
+    ("segments:events", None, 'aria-label="Edit signed_up"'),
+    ("segments:events", None, 'aria-label="Delete signed_up"'),
     ("experiences:list", None, "New experience"),
     ("experiences:detail", "experiences", ">Publish</button>"),
     ("experiences:detail", "experiences", "Delete this experience"),

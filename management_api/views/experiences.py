@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from experiences import actions
 from experiences.models import Experience
 
-from ..http import body, invalid, json_response, manage_view, no_content, text
+from ..http import body, in_use, invalid, json_response, manage_view, no_content, text
 from ..pagination import page
 
 FIELDS = ("content", "url_include", "url_exclude", "frequency", "priority")
@@ -79,7 +79,10 @@ def experience(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "GET":
         return json_response(experience_json(found))
     if request.method == "DELETE":
-        actions.experience_delete(experience=found)
+        try:
+            actions.experience_delete(experience=found)
+        except actions.ExperienceInUse as error:
+            raise in_use(error.message, error.segments) from None
         return no_content()
     data = body(request)
     if "kind" in data and data["kind"] != found.kind:

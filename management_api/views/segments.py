@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from experiences.checks import ApiError
+from experiences.selectors import History, history_as_of
 from segments import actions, tree
+from segments.activity import COUNT, FIRST, LAST, entry, experience_states
+from segments.behaviour import EXPERIENCE_STATES, EventCondition, ExperienceCondition
 from segments.coerce import now_seconds
 from segments.lint import lint_segment_tree, lint_segment_trees
 from segments.models import EndUser, Segment, trees_of
@@ -148,55 +153,132 @@ def count(request: HttpRequest) -> HttpResponse:
     return json_response({"count": count_users(request.application, {"n": group})["n"]})
 
 
-def _now(data: dict[str, Any]) -> float:
+def _now(data: dict[str, Any]) -> datetime:
     raw = data.get("now")
     if raw is None:
-        return now_seconds()
+        return timezone.now()
     try:
         when = datetime.fromisoformat(raw) if isinstance(raw, str) else None
     except ValueError:
         when = None
     if when is None or when.tzinfo is None:
         raise invalid("now", "now is an ISO 8601 date and time with its offset (…Z or +02:00).")
-    return now_seconds(when)
+    return when
 
 
-def _traits(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
+def _user(request: HttpRequest, data: dict[str, Any]) -> tuple[dict[str, Any], EndUser | None]:
+    """The traits to evaluate, and the stored user they belong to (None: inline traits, a
+    user with no history)."""
     user = data.get("user")
     if not isinstance(user, dict) or ("id" in user) == ("traits" in user):
         raise invalid("user", 'user is {"id": ...} (a stored user) or {"traits": {...}}.')
     if "traits" in user:
         if not isinstance(user["traits"], dict):
             raise invalid("user.traits", "user.traits must be an object.")
-        return user["traits"]
+        return user["traits"], None
     if not isinstance(user["id"], str):
         raise invalid("user.id", "user.id must be a string.")
     found = EndUser.objects.filter(application=request.application, external_id=user["id"]).first()
     if found is None:
         raise ApiError(404, "unknown_user", "No user with this id.", "user.id")
-    return found.traits
+    return found.traits, found
 
 
-def _explained(verdict: tree.Verdict, path: str) -> dict[str, Any]:
+def _reachable(group: tree.Group, trees: Mapping[int, tree.Group]) -> list[tree.Node]:
+    """Every node the definition reads, through the segments it references."""
+    nodes: list[tree.Node] = []
+    stack, followed = [group], set()
+    while stack:
+        for node in tree.walk(stack.pop()):
+            nodes.append(node)
+            if isinstance(node, tree.Ref) and node.segment not in followed:
+                followed.add(node.segment)
+                target = trees.get(node.segment)
+                if target is not None:
+                    stack.append(target)
+    return nodes
+
+
+def _history(end_user: EndUser, nodes: list[tree.Node], when: datetime) -> History:
+    """The user's raw history up to ``when``, of the events and experiences ``nodes`` read."""
+    return history_as_of(
+        end_user,
+        when,
+        events={n.event for n in nodes if isinstance(n, EventCondition)},
+        experiences={n.experience for n in nodes if isinstance(n, ExperienceCondition)},
+    )
+
+
+def _kept(application: Any, nodes: list[tree.Node]) -> int:
+    """As many latest times per event as the serve keeps, and at least one more than the
+    largest count the definition uses: every window count it compares is then exact."""
+    largest = max((n.largest_count for n in nodes if isinstance(n, EventCondition)), default=0)
+    return max(application.events_kept, largest + 1)
+
+
+def _iso(when: float | None) -> str | None:
+    return None if when is None else datetime.fromtimestamp(when, UTC).isoformat()
+
+
+def _actual(node: tree.Node, now: float, activity: Any, history: History | None) -> Any:
+    """What the user did or saw that the node reads (event and experience nodes), or None."""
+    if isinstance(node, EventCondition):
+        found = entry(activity, node.event)
+        out: dict[str, Any] = {
+            "count": found[COUNT] if found else 0,
+            "first": _iso(found[FIRST]) if found else None,
+            "last": _iso(found[LAST]) if found else None,
+        }
+        if node.within_days:
+            # From the raw times, not the summary's kept ones: exact beyond the largest count.
+            low = node.bounds(now)["lo"]
+            times = history.times(node.event) if history is not None else []
+            out["count_in_window"] = sum(1 for t in times if low <= t <= now)
+        return out
+    if isinstance(node, ExperienceCondition):
+        states = experience_states(activity, node.experience)
+        return {state: _iso(states.get(stored)) for state, (stored, _) in EXPERIENCE_STATES.items()}
+    return None
+
+
+def _explained(
+    verdict: tree.Verdict, path: str, now: float, activity: Any, history: History | None
+) -> dict[str, Any]:
     node = verdict.node
     out: dict[str, Any] = {"path": path, "matches": verdict.passed}
     if isinstance(node, tree.Group):
         out["match"] = node.match
         out["rules"] = [
-            _explained(child, f"{path}.rules[{i}]") for i, child in enumerate(verdict.children)
+            _explained(child, f"{path}.rules[{i}]", now, activity, history)
+            for i, child in enumerate(verdict.children)
         ]
     else:
         out["node"] = tree.as_json(node)
+        actual = _actual(node, now, activity, history)
+        if actual is not None:
+            out["actual"] = actual
     return out
 
 
 @manage_view("POST")
 def evaluate(request: HttpRequest) -> HttpResponse:
+    """The definition for one user at ``now``: a stored user's traits and their history as
+    it stood then (the raw events up to ``now``, summarised as the serve summarises them), or
+    inline traits (a user with no history)."""
     data = body(request)
     group = _definition(request, data)
-    traits, when = _traits(request, data), _now(data)
-    verdict = tree.explain(group, traits, when, trees_of(request.application.pk).get)
+    (traits, end_user), when = _user(request, data), _now(data)
+    now = now_seconds(when)
+    trees = trees_of(request.application.pk)
+    activity: dict[str, Any] = {}
+    history = None
+    if end_user is not None:
+        nodes = _reachable(group, trees)
+        history = _history(end_user, nodes, when)
+        activity = history.summary(_kept(request.application, nodes))
+    verdict = tree.explain(group, traits, now, trees.get, activity=activity)
     explain = [
-        _explained(child, f"definition.rules[{i}]") for i, child in enumerate(verdict.children)
+        _explained(child, f"definition.rules[{i}]", now, activity, history)
+        for i, child in enumerate(verdict.children)
     ]
     return json_response({"matches": verdict.passed, "explain": explain})

@@ -14,3 +14,9 @@ def trait_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
+
+
+@register.filter
+def thousands(value: int) -> str:
+    """12345 -> "12,345", as the charts' summaries write counts."""
+    return f"{value:,}"

@@ -1,6 +1,7 @@
-"""Engage > Segments, Traits, Users: one module per screen, re-exported here for the URLconf
+"""Engage > Segments, Traits, Events, Users: one module per screen, re-exported here for the URLconf
 (``segments/urls.py``) and ``callout/urls.py`` (``home``)."""
 
+from .events import event_create, event_delete, event_edit, event_list, event_row
 from .segments import (
     home,
     segment_create,
@@ -8,6 +9,7 @@ from .segments import (
     segment_detail,
     segment_edit,
     segment_list,
+    segment_node,
     segment_preview,
     segment_rule_row,
 )
@@ -15,12 +17,18 @@ from .traits import trait_create, trait_delete, trait_edit, trait_list, trait_ro
 from .users import user_detail, user_list
 
 __all__ = [
+    "event_create",
+    "event_delete",
+    "event_edit",
+    "event_list",
+    "event_row",
     "home",
     "segment_create",
     "segment_delete",
     "segment_detail",
     "segment_edit",
     "segment_list",
+    "segment_node",
     "segment_preview",
     "segment_rule_row",
     "trait_create",

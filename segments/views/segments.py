@@ -74,6 +74,11 @@ def _traits(request: HttpRequest) -> dict[str, TraitDefinition]:
     return {t.key: t for t in request.application.trait_definitions.all()}
 
 
+def _experiences(request: HttpRequest) -> dict[int, str]:
+    """The application's experiences by id, by name: what an experience condition may name."""
+    return dict(request.application.experiences.order_by("name").values_list("pk", "name"))
+
+
 def _published_users_of(segment: Segment | None) -> list[Experience]:
     if segment is None:
         return []
@@ -135,7 +140,9 @@ def _preview_context(
     conditions = {n.index: r.condition for n, r in zip(rule_nodes, cleaned, strict=True) if r}
     reasons = {n.index: _skip_reasons(errors, i) for i, n in enumerate(rule_nodes)}
     segment_ids = [s.pk for s in _segment_choices(request, segment)]
-    counted = builder.countable(top, conditions, reasons, segment_ids)
+    experiences = _experiences(request)
+    counted = builder.countable(top, conditions, reasons, segment_ids, experiences)
+    builder.describe_leaves(top.walk(), experiences)
     if builder.is_flat(top):
         # Rules AND'd: the rule-by-rule funnel, as before groups.
         rows = builder.flat_rows(top)
@@ -158,7 +165,13 @@ def _preview_context(
         "changed_segments": changed_segments,
         "changed_experiences": changed_experiences,
         "match_labels": list(builder.MATCH_LABELS.items()),
+        "experience_choices": experiences,
     }
+
+
+def _event_names(request: HttpRequest) -> list[str]:
+    """The application's event names, offered as an event condition is typed."""
+    return list(request.application.event_definitions.values_list("name", flat=True))
 
 
 def _render_form(
@@ -176,6 +189,8 @@ def _render_form(
         "segment": segment,
         "errors": errors or {},
         "segment_choices": _segment_choices(request, segment),
+        "event_names": _event_names(request),
+        "leaf_buttons": builder.LEAF_BUTTONS,
         **_preview_context(request, top, segment),
     }
     return render(request, "segments/segment_form.html", context, status=status)
@@ -317,6 +332,27 @@ def segment_rule_row(request: HttpRequest) -> HttpResponse:
     context = {"row": row, "traits": list(traits.values()), "segment": segment}
     response = render(request, "segments/segment_form.html#rule-row", context)
     # After the swap, so that the preview reads the new row.
+    return trigger_client_event(response, "rules-changed", after="settle")
+
+
+@require_GET
+@application_view
+def segment_node(request: HttpRequest) -> HttpResponse:
+    """One event or experience condition, re-shaped for its operator; with ``add=event`` or
+    ``add=experience`` (and ``parent``, a group's index), a new one with an index none of the
+    form's nodes uses. Without htmx, the form prefilled."""
+    segment = _segment_param(request)
+    if not request.htmx:
+        return redirect(_form_url(request, request.GET))
+    node = builder.fragment_leaf(request.GET, _traits(request))
+    if node is None:
+        return HttpResponse("No event or experience condition to show.", status=400)
+    experiences = _experiences(request)
+    builder.describe_leaves([node], experiences)
+    # Numbered in the page by static/js/app.js, as rule rows are.
+    context = {"node": node, "segment": segment, "experience_choices": experiences}
+    response = render(request, "segments/_node.html", context)
+    # After the swap, so that the preview reads the new node.
     return trigger_client_event(response, "rules-changed", after="settle")
 
 

@@ -153,3 +153,81 @@ def test_keyboard_only__add_and_remove_rules_and_groups(page: Page, live_server,
     page.keyboard.press("Enter")
     expect(page.get_by_role("group", name="Group 1", exact=True)).to_have_count(0)
     expect(page.get_by_role("group", name="Rule 1", exact=True)).to_be_visible()
+
+
+def test_an_event_and_an_experience_condition__added_read_counted_and_saved(
+    page: Page, live_server, teams
+):
+    """'Did project_created at least 2 times in the last 7 days, and has not completed the
+    Welcome tour', built with the builder's buttons in a browser."""
+    import time
+
+    from segments.activity import summarise
+    from segments.models import EventDefinition, Segment
+    from tests.factories import ExperienceFactory
+
+    tour = ExperienceFactory(application=teams, name="Welcome tour", kind="tour")
+    EventDefinition.objects.create(application=teams, name="project_created")
+    now = time.time()
+    busy = [("project_created", now - hours * 3600) for hours in (2, 30)]
+    # user-00 and user-02 created two projects this week; user-02 also completed the tour;
+    # user-04 created one.
+    for external_id, events, toured in (("user-00", busy, False), ("user-02", busy, True),
+                                        ("user-04", busy[:1], False)):  # fmt: skip
+        user = teams.end_users.get(external_id=external_id)
+        user.activity = summarise(events, [(tour.pk, "completed", now)] if toured else [])
+        user.save()
+
+    log_in(page, live_server)
+    page.get_by_role("link", name="Create Segment").click()
+    page.get_by_label("Name").fill("Busy newcomers")
+    page.get_by_role("button", name="Remove rule 1").click()
+
+    page.get_by_role("button", name="Add event condition").last.click()
+    event = page.get_by_role("group", name="Event condition 1", exact=True)
+    expect(event.get_by_label("Event", exact=True)).to_be_focused()
+    event.get_by_label("Event", exact=True).fill("project_created")
+    expect(event.get_by_label("Operator")).to_have_value("at_least")
+    event.get_by_label("Value").fill("2")
+    event.get_by_label("In the last").fill("7")
+    expect(page.locator("#preview-count")).to_have_text("Matches 2 of 7 users")
+    expect(event.locator(".node-sentence")).to_have_text(
+        "User did project_created at least 2 times in the last 7 days"
+    )
+
+    # A time operator: the value counts days, and there is no "in the last".
+    settled = page.locator(".htmx-request")
+    event.get_by_label("Operator").select_option("last_within_last_days")
+    expect(event.get_by_label("In the last")).to_have_count(0)
+    expect(event.locator(".suffix")).to_have_text("days")
+    expect(settled).to_have_count(0)
+    event.get_by_label("Operator").select_option("at_least")
+    expect(event.get_by_label("In the last")).to_be_visible()
+    expect(settled).to_have_count(0)
+    event.get_by_label("In the last").fill("7")
+
+    # Group 2 (none): has completed the Welcome tour.
+    page.get_by_role("button", name="Add group", exact=True).last.click()
+    group = page.get_by_role("group", name="Group 2", exact=True)
+    group.get_by_label("Match", exact=True).select_option("none")
+    group.get_by_role("button", name="Remove rule 2.1").click()
+    group.get_by_role("button", name="Add experience condition").click()
+    condition = page.get_by_role("group", name="Experience condition 2.1", exact=True)
+    expect(condition.get_by_label("State")).to_be_focused()
+    condition.get_by_label("State").select_option("completed")
+    condition.get_by_label("Experience", exact=True).select_option(label="Welcome tour")
+    expect(condition.locator(".node-sentence")).to_have_text('User has completed "Welcome tour"')
+    expect(page.locator("#preview-count")).to_have_text("Matches 1 of 7 users")
+    counts = page.get_by_role("list", name="Users let through by each node")
+    expect(counts).to_contain_text("did project_created at least 2 times in the last 7 days")
+
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_role("heading", name="Busy newcomers")).to_be_visible()
+    expect(page.locator("#member-count")).to_have_text("1")
+    assert Segment.objects.get(application=teams, name="Busy newcomers").definition == {
+        "match": "all",
+        "rules": [
+            {"event": "project_created", "operator": "at_least", "value": 2, "within_days": 7},
+            {"match": "none", "rules": [{"experience": tour.pk, "state": "completed"}]},
+        ],
+    }

@@ -11,10 +11,12 @@ from playwright.sync_api import Page, expect
 from segments.models import Membership
 from tests.factories import (
     EndUserFactory,
+    EventDefinitionFactory,
     MembershipFactory,
     PublishedExperienceFactory,
     RuleFactory,
     SegmentFactory,
+    TrackedEventFactory,
     TraitDefinitionFactory,
     UserFactory,
 )
@@ -58,7 +60,9 @@ def engage_app(live_server, settings):
     free = SegmentFactory(application=application, name="Free Plan Users")
     RuleFactory(segment=free, trait=plan, operator="equals", value="free")
     EndUserFactory(application=application, external_id="u-free", traits={"plan": "free"})
-    EndUserFactory(application=application, external_id="u-pro", traits={"plan": "pro"})
+    pro = EndUserFactory(application=application, external_id="u-pro", traits={"plan": "pro"})
+    EventDefinitionFactory(application=application, name="project_created")
+    TrackedEventFactory(application=application, end_user=pro)  # a chart to draw
     PublishedExperienceFactory(application=application, name="Upgrade banner", segments=[free])
     return application
 
@@ -81,6 +85,7 @@ def test_engage_and_admin_pages_run_under_the_csp_without_a_violation(
         reverse("segments:list", args=[app_id]),
         reverse("segments:detail", args=[app_id, acme.segments.get(name="Free Plan Users").pk]),
         reverse("segments:traits", args=[app_id]),
+        reverse("segments:events", args=[app_id]),
         reverse("segments:users", args=[app_id]),
         reverse("segments:user_detail", args=[app_id, user.pk]),
         reverse("segments:install", args=[app_id]),
@@ -91,6 +96,8 @@ def test_engage_and_admin_pages_run_under_the_csp_without_a_violation(
         "/admin/",
         "/admin/segments/segment/",
         f"/admin/segments/segment/{acme.segments.get(name='Free Plan Users').pk}/change/",
+        "/admin/segments/eventdefinition/",
+        "/admin/segments/trackedevent/",
     ]
     for path in pages:
         response = page.goto(live_server.url + path)

@@ -214,3 +214,65 @@ def test_event_record__a_refused_event_leaves_the_summary_alone():
         actions.event_record(**ids, experience_id=experience.pk, type="step")
     user.refresh_from_db()
     assert user.activity == {}
+
+
+def segment_on(experience, name, state="completed"):
+    """A segment whose rule names ``experience`` ("has completed ...")."""
+    from segments import actions as segment_actions
+
+    definition = {"match": "all", "rules": [{"experience": experience.pk, "state": state}]}
+    return segment_actions.segment_create(
+        application=experience.application, name=name, definition=definition
+    )
+
+
+def test_delete__used_by_segment_rules__refused_in_use_naming_them_and_nothing_deleted():
+    experience = ExperienceFactory(name="Welcome tour")
+    segment_on(experience, "Toured")
+    segment_on(experience, "Skipped", state="dismissed")
+    EventFactory(experience=experience)
+
+    with pytest.raises(ValidationError) as caught:
+        actions.experience_delete(experience=experience)
+
+    error = caught.value
+    assert error.code == "in_use"
+    assert error.message == (
+        '"Welcome tour" is used by the rules of the segments "Skipped", "Toured": '
+        "remove those rules first."
+    )
+    assert [s.name for s in error.segments] == ["Skipped", "Toured"]
+    assert Experience.objects.filter(pk=experience.pk).exists()
+    assert experience.events.count() == 1
+
+
+def test_delete__once_the_rule_is_gone__deleted():
+    from segments import actions as segment_actions
+
+    experience = ExperienceFactory()
+    segment = segment_on(experience, "Toured")
+    segment_actions.segment_update(segment=segment, definition={"match": "all", "rules": []})
+
+    actions.experience_delete(experience=experience)
+
+    assert not Experience.objects.filter(pk=experience.pk).exists()
+
+
+def test_delete__a_rule_taken_after_the_check__still_refused_in_use(monkeypatch):
+    """The database holds it too (RESTRICT): a rule saved between the check and the delete
+    is refused with the same error, not an IntegrityError."""
+    experience = ExperienceFactory(name="Tour")
+    segment_on(experience, "Late")
+    real, calls = actions.experience_users, []
+
+    def misses_it_the_first_time(found):
+        calls.append(found)
+        return [] if len(calls) == 1 else real(found)
+
+    monkeypatch.setattr(actions, "experience_users", misses_it_the_first_time)
+
+    with pytest.raises(actions.ExperienceInUse) as caught:
+        actions.experience_delete(experience=experience)
+
+    assert [s.name for s in caught.value.segments] == ["Late"]
+    assert Experience.objects.filter(pk=experience.pk).exists()

@@ -227,11 +227,6 @@ def test_track__a_summary_written_between_the_two_statements__the_call_goes_in_s
     assert TrackedEvent.objects.count() == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the serve reads the user's activity summary once the lead's serve change lands "
-    "(experiences/lookup.py); the segment's SQL already sees the event",
-)
 def test_track__the_next_serve_sees_the_event(client, app):
     """Fresh on the very next request: a segment on an event, an experience for it."""
     segment = actions.segment_create(

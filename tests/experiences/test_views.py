@@ -412,6 +412,27 @@ def test_delete(client, app):
     assert not Experience.objects.exists()
 
 
+def test_delete__used_by_segment_rules__409_inline_naming_them_and_nothing_deleted(client, app):
+    from segments import actions as segment_actions
+
+    experience = ExperienceFactory(application=app, name="Welcome tour")
+    segment = segment_actions.segment_create(
+        application=app,
+        name="Finished the tour",
+        definition={"match": "all", "rules": [{"experience": experience.pk, "state": "completed"}]},
+    )
+
+    response = client.post(url("delete", app, experience.pk))
+
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert '<details class="card danger-zone" id="delete" open>' in html
+    assert "cannot be deleted while 1 segment has rules on it" in html
+    link = reverse("segments:detail", args=[app.pk, segment.pk])
+    assert f'<a href="{link}"><strong>Finished the tour</strong></a>' in html
+    assert Experience.objects.filter(pk=experience.pk).exists()
+
+
 def test_preview__explains_the_audience_for_one_user(client, app):
     experience = ExperienceFactory(application=app)
     experience.segments.add(free_segment(app, "Free Plan"))

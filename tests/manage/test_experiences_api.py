@@ -125,3 +125,23 @@ def test_publish__empty_audience__400_unless_allowed(api, app):
 
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "segments"
     assert allowed.status_code == 200 and allowed.json()["status"] == "published"
+
+
+def test_delete__used_by_segment_rules__409_listing_them_and_nothing_deleted(api, app):
+    experience = ExperienceFactory(application=app, name="Welcome tour")
+    rule = {"experience": experience.pk, "state": "completed"}
+    created = api(
+        "POST", "segments", {"name": "Toured", "definition": {"match": "all", "rules": [rule]}}
+    ).json()
+
+    response = api("DELETE", f"experiences/{experience.pk}")
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "in_use"
+    assert error["used_by"] == {
+        "segments": [{"id": created["id"], "name": "Toured"}],
+        "experiences": [],
+    }
+    assert '"Toured"' in error["message"]
+    assert Experience.objects.filter(pk=experience.pk).exists()

@@ -70,3 +70,78 @@ def test_reference_page__lists_every_operation_with_no_inline_script_or_style(cl
     assert " style=" not in html and "<style" not in html
     assert "https://" not in html.split("<body", 1)[1]  # no CDN
     assert "Content-Security-Policy" in response.headers
+
+
+def _validator(name):
+    """A validator for one of the document's schemas, its $refs resolved in the document."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    registry = Registry().with_resource("urn:callout", DRAFT202012.create_resource(document()))
+    schema = {"$ref": f"urn:callout#/components/schemas/{name}"}
+    return Draft202012Validator(schema, registry=registry)
+
+
+BEHAVIOUR = {
+    "match": "all",
+    "rules": [
+        {"trait": "plan", "operator": "equals", "value": "pro"},
+        {"event": "project_created", "operator": "at_least", "value": 3, "within_days": 7},
+        {"event": "invited", "operator": "last_more_than_days_ago", "value": 30},
+        {"match": "none", "rules": [{"experience": 4, "state": "completed"}]},
+        {"segment": 9},
+    ],
+}
+
+
+def test_schemas__a_definition_with_event_and_experience_nodes_is_valid():
+    _validator("Definition").validate(BEHAVIOUR)
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"event": "project created", "operator": "at_least", "value": 1},
+        {"event": "saved", "operator": "more_than", "value": 1},
+        {"event": "saved", "operator": "at_least", "value": 1, "within_days": 0},
+        {"event": "saved", "operator": "at_least", "value": 1, "days": 7},
+        {"experience": 4, "state": "finished"},
+        {"experience": "4", "state": "seen"},
+    ],
+)
+def test_schemas__a_bad_event_or_experience_node_is_refused(node):
+    assert not _validator("Definition").is_valid({"match": "all", "rules": [node]})
+
+
+def test_schemas__evaluate_takes_a_stored_user_or_inline_traits():
+    validator = _validator("Evaluation")
+
+    validator.validate({"definition": BEHAVIOUR, "user": {"id": "user-42"}})
+    validator.validate(
+        {"definition": BEHAVIOUR, "user": {"traits": {"plan": "pro"}}, "now": "2026-06-01T12:00Z"}
+    )
+    assert not validator.is_valid({"definition": BEHAVIOUR, "user": {}})
+
+
+def test_schemas__an_evaluate_answer_with_actual_counts_and_times_is_valid():
+    verdict = {
+        "path": "definition.rules[1]",
+        "matches": False,
+        "node": BEHAVIOUR["rules"][1],
+        "actual": {
+            "count": 2,
+            "first": "2026-05-22T12:00:00+00:00",
+            "last": "2026-05-29T12:00:00+00:00",
+            "count_in_window": 1,
+        },
+    }
+    seen = {
+        "path": "definition.rules[3].rules[0]",
+        "matches": True,
+        "node": {"experience": 4, "state": "completed"},
+        "actual": {"seen": "2026-05-31T12:00:00+00:00", "completed": None, "dismissed": None},
+    }
+
+    for answer in (verdict, seen):
+        _validator("Verdict").validate(answer)

@@ -41,6 +41,7 @@ URLS = {
     "segments:create": ("get", None, {}),
     "segments:preview": ("get", None, {"rules": "0", "rules-0-trait": "plan"}),
     "segments:rule_row": ("get", None, {"rules": "0", "rules-0-trait": "plan"}),
+    "segments:node": ("get", None, {"add": "event"}),
     "segments:detail": ("get", "segment", {}),
     "segments:edit": ("get", "segment", {}),
     "segments:delete": ("get", "segment", {}),
@@ -49,6 +50,11 @@ URLS = {
     "segments:trait_row": ("get", "trait", {}),
     "segments:trait_edit": ("get", "trait", {}),
     "segments:trait_delete": ("post", "trait", {}),
+    "segments:events": ("get", None, {}),
+    "segments:event_create": ("post", None, {"name": "new_event"}),
+    "segments:event_row": ("get", "event", {}),
+    "segments:event_edit": ("get", "event", {}),
+    "segments:event_delete": ("post", "event", {}),
     "segments:users": ("get", None, {}),
     "segments:user_detail": ("get", "end_user", {}),
     "segments:install": ("get", None, {}),
@@ -60,7 +66,12 @@ URLS = {
 
 def _objects(application):
     from segments.models import TraitDefinition
-    from tests.factories import EndUserFactory, TraitDefinitionFactory, saved_segment
+    from tests.factories import (
+        EndUserFactory,
+        EventDefinitionFactory,
+        TraitDefinitionFactory,
+        saved_segment,
+    )
 
     trait = TraitDefinitionFactory(application=application, key="plan")
     unused = TraitDefinition.objects.create(application=application, key="unused")
@@ -70,6 +81,7 @@ def _objects(application):
         "trait": trait,
         "unused_trait": unused,
         "end_user": EndUserFactory(application=application, traits={"plan": "pro"}),
+        "event": EventDefinitionFactory(application=application, name="signed_up"),
     }
 
 

@@ -477,3 +477,130 @@ def test_segment_page_shows_a_tree_in_words(client, app, employee):
     page = text(client.get(url("detail", app, segment.pk)))
     assert '(plan equals "free" AND role equals "admin") OR teamSize is greater than 8' in page
     assert "NOT (employee is true)" in page
+
+
+# --- Event and experience conditions (parsing; the views: test_builder_events.py) --------
+
+
+def test_parse_tree__reads_event_and_experience_nodes_into_a_definition():
+    from django.http import QueryDict
+
+    from segments import builder
+
+    data = QueryDict(mutable=True)
+    data.setlist("rules", ["0", "1", "2", "3"])
+    data.update({
+        "match": "any",
+        "rules-0-kind": "event", "rules-0-event": " project_created ",
+        "rules-0-operator": "exactly", "rules-0-value": "0", "rules-0-within_days": "3",
+        "rules-1-kind": "group", "rules-1-match": "none",
+        "rules-2-kind": "experience", "rules-2-parent": "1",
+        "rules-2-experience": "12", "rules-2-state": "completed",
+        # A time operator takes no window: what was left in the field is not sent.
+        "rules-3-kind": "event", "rules-3-event": "invited_teammate",
+        "rules-3-operator": "last_more_than_days_ago", "rules-3-value": "14",
+        "rules-3-within_days": "9",
+    })  # fmt: skip
+
+    top = builder.parse_tree(data, {})
+
+    assert [n.label for n in top.walk()][1:] == [
+        "Event condition 1", "Group 2", "Experience condition 2.1", "Event condition 3"
+    ]  # fmt: skip
+    assert builder.definition(top) == {
+        "match": "any",
+        "rules": [
+            {"event": "project_created", "operator": "exactly", "value": 0, "within_days": 3},
+            {"match": "none", "rules": [{"experience": 12, "state": "completed"}]},
+            {"event": "invited_teammate", "operator": "last_more_than_days_ago", "value": 14},
+        ],
+    }
+    assert not builder.is_flat(top)
+
+
+def test_parse_tree__an_unknown_operator_or_state_falls_back__what_is_not_a_number_kept():
+    from django.http import QueryDict
+
+    from segments import builder
+
+    data = QueryDict(mutable=True)
+    data.setlist("rules", ["0", "1"])
+    data.update({
+        "rules-0-kind": "event", "rules-0-event": "x", "rules-0-operator": "sometimes",
+        "rules-0-value": "three", "rules-0-within_days": "",
+        "rules-1-kind": "experience", "rules-1-experience": "", "rules-1-state": "loved",
+    })  # fmt: skip
+
+    top = builder.parse_tree(data, {})
+
+    assert builder.definition(top)["rules"] == [
+        {"event": "x", "operator": "at_least", "value": "three"},  # refused by tree.clean
+        {"experience": "", "state": "seen"},
+    ]
+
+
+def test_add_event_and_experience__in_the_group_asked__focus_on_the_new_node():
+    from segments import builder
+
+    top = builder.Node(index=builder.TOP, kind=builder.GROUP)
+    group = builder.Node(index=0, kind=builder.GROUP)
+    top.children.append(group)
+    builder.number(top)
+
+    builder.apply_op(top, "add_event:0")
+    builder.apply_op(top, "add_experience:top")
+
+    event, experience = group.children[0], top.children[1]
+    assert (event.kind, event.label, event.autofocus) == ("event", "Event condition 1.1", True)
+    assert event.event == builder.EventRow(operator="at_least")
+    assert experience.label == "Experience condition 2" and experience.experience.state == "seen"
+    assert {n.index for n in top.walk()} == {builder.TOP, 0, 1, 2}
+
+
+def test_tree_errors__go_to_the_event_and_experience_fields_they_name():
+    from segments import builder
+
+    top = builder.Node(index=builder.TOP, kind=builder.GROUP)
+    top.children = [
+        builder.Node(index=0, kind="event", event=builder.EventRow("a", "at_least", "1", "0")),
+        builder.Node(index=1, kind="experience", experience=builder.ExperienceRow("9", "seen")),
+    ]
+    builder.number(top)
+
+    rest = builder.attach_tree_errors(
+        top,
+        {
+            "definition.rules[0].within_days": ["needs a whole number of days"],
+            "definition.rules[1].experience": ["no such experience"],
+            "definition.rules[1]": ["unknown field 'x'"],
+        },
+    )
+
+    assert rest == {}
+    assert top.children[0].errors == {"within_days": ["needs a whole number of days"]}
+    assert top.children[1].errors == {
+        "experience": ["no such experience"],
+        "": ["unknown field 'x'"],
+    }
+
+
+def test_tree_from_segment__shows_event_and_experience_nodes_as_stored(app):
+    from segments import builder
+    from tests.factories import ExperienceFactory
+
+    tour = ExperienceFactory(application=app)
+    definition = {
+        "match": "all",
+        "rules": [
+            {"event": "project_created", "operator": "at_most", "value": 2, "within_days": 30},
+            {"match": "any", "rules": [{"experience": tour.pk, "state": "dismissed"}]},
+        ],
+    }
+    segment = actions.segment_create(application=app, name="Shown", definition=definition)
+
+    top = builder.tree_from_segment(Segment.objects.get(pk=segment.pk))
+
+    event, group = top.children
+    assert event.event == builder.EventRow("project_created", "at_most", "2", "30")
+    assert group.children[0].experience == builder.ExperienceRow(str(tour.pk), "dismissed")
+    assert builder.definition(top) == definition

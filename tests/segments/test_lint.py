@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+import pytest
+
 from segments.coerce import now_seconds
 from segments.lint import lint
 from segments.tree import parse
@@ -108,4 +110,161 @@ def test_a_repeated_node_a_trait_no_user_has_and_an_empty_referenced_segment():
         ("definition.rules[1]", "Repeats rule 1 of this group."),
         ("definition.rules[1]", "No user has the trait role yet."),
         ("definition.rules[2]", "This segment has no members today."),
+    ]
+
+
+# --- Event rules -----------------------------------------------------------------------
+
+
+def event(name, operator, value, within_days=None):
+    node = {"event": name, "operator": operator, "value": value}
+    if within_days is not None:
+        node["within_days"] = within_days
+    return node
+
+
+def test_at_least_0__always_true__said_in_words():
+    found = warnings({"match": "all", "rules": [event("project_created", "at_least", 0, 7)]})
+
+    assert found == [
+        (
+            "definition.rules[0]",
+            "Always true: every user has done project_created at least 0 times, so this rule "
+            "lets everyone through. Did you mean at least 1 time?",
+        )
+    ]
+
+
+def test_at_least_1_at_most_0_and_exactly_0__not_always_true():
+    for node in (
+        event("project_created", "at_least", 1),
+        event("project_created", "at_most", 0),
+        event("project_created", "exactly", 0, 30),
+    ):
+        assert warnings({"match": "all", "rules": [node]}) == [], node
+
+
+def test_an_event_never_tracked__named_with_what_it_means_for_the_rule():
+    definition = {
+        "match": "any",
+        "rules": [
+            event("projet_created", "at_least", 3, 7),
+            event("projet_created", "exactly", 0),
+            event("projet_created", "last_within_last_days", 7),
+            event("invited", "at_least", 1),
+        ],
+    }
+
+    found = warnings(definition, events_known=lambda names: {"invited"} & set(names))
+
+    unknown = (
+        "No event named projet_created has been tracked or defined in this application: "
+        "check its spelling. Until it is tracked, "
+    )
+    assert found == [
+        ("definition.rules[0]", unknown + "nobody passes this rule."),
+        ("definition.rules[1]", unknown + "every user passes this rule."),
+        ("definition.rules[2]", unknown + "nobody passes this rule."),
+    ]
+
+
+def test_events_known__asked_once_with_every_event_name_of_the_tree():
+    asked = []
+
+    def known(names):
+        asked.append(list(names))
+        return set(names)
+
+    definition = {
+        "match": "all",
+        "rules": [
+            event("b", "at_least", 1),
+            {"match": "none", "rules": [event("a", "at_most", 2), event("b", "exactly", 3)]},
+        ],
+    }
+
+    assert warnings(definition, events_known=known) == []
+    assert asked == [["a", "b"]]
+
+
+def test_no_event_rule__events_known_not_asked():
+    def known(names):
+        raise AssertionError("asked")
+
+    definition = {"match": "all", "rules": [rule("plan", "equals", "pro")]}
+
+    assert warnings(definition, events_known=known) == []
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [event("e", "at_least", 5), event("e", "at_most", 2)],
+        [event("e", "exactly", 1, 7), event("e", "exactly", 2, 7)],
+        [event("e", "at_least", 3, 7), event("e", "at_most", 2)],  # 3 in a week, 2 ever
+        [event("e", "exactly", 0), event("e", "last_within_last_days", 7)],
+        [event("e", "first_within_last_days", 7), event("e", "first_more_than_days_ago", 30)],
+        [event("e", "last_within_last_days", 7), event("e", "last_more_than_days_ago", 7)],
+    ],
+)
+def test_event_rules_that_contradict_each_other_in_an_all_group(rules):
+    assert warnings({"match": "all", "rules": rules}) == [("definition", NEVER)]
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [event("e", "at_least", 2), event("e", "at_most", 2)],
+        [event("e", "at_least", 5, 7), event("e", "at_most", 2, 1)],  # different windows
+        [event("e", "at_most", 2, 7), event("e", "at_least", 5)],  # few lately, many ever
+        [event("e", "exactly", 0), event("f", "at_least", 1)],  # different events
+        [event("e", "first_more_than_days_ago", 30), event("e", "last_within_last_days", 7)],
+    ],
+)
+def test_compatible_event_rules_are_not_flagged(rules):
+    assert warnings({"match": "all", "rules": rules}) == []
+    assert warnings({"match": "any", "rules": rules}) == []
+
+
+def test_repeated_event_and_experience_nodes():
+    found = warnings(
+        {
+            "match": "all",
+            "rules": [
+                event("e", "at_least", 2, 7),
+                event("e", "at_least", 2, 7),
+                {"experience": 4, "state": "seen"},
+                {"experience": 4, "state": "seen"},
+                {"experience": 4, "state": "completed"},
+            ],
+        }
+    )
+
+    assert found == [
+        ("definition.rules[1]", "Repeats rule 1 of this group."),
+        ("definition.rules[3]", "Repeats rule 3 of this group."),
+    ]
+
+
+@pytest.mark.django_db
+def test_lint_segment_trees__event_names_known_from_this_applications_definitions(
+    django_assert_num_queries,
+):
+    from segments.lint import lint_segment_trees
+    from tests.factories import ApplicationFactory, EventDefinitionFactory
+
+    application, other = ApplicationFactory(), ApplicationFactory()
+    EventDefinitionFactory(application=application, name="saved")
+    EventDefinitionFactory(application=other, name="invited")
+    trees = {
+        1: parse({"match": "all", "rules": [event("saved", "at_least", 1)]}, TRAITS),
+        2: parse({"match": "all", "rules": [event("invited", "at_least", 1)]}, TRAITS),
+    }
+
+    with django_assert_num_queries(1):  # no trait rule: only the event names
+        found = lint_segment_trees(application, trees, NOW)
+
+    assert found[1] == []
+    assert [w.message.split(":")[0] for w in found[2]] == [
+        "No event named invited has been tracked or defined in this application"
     ]

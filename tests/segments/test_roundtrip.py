@@ -176,3 +176,87 @@ def test_opening_a_nested_tree_and_saving__changes_nothing(client, app, rule, ma
         assert json.dumps(after, sort_keys=True) == json.dumps(before, sort_keys=True)
     finally:
         transaction.savepoint_rollback(savepoint)
+
+
+# --- Event and experience conditions -----------------------------------------------------
+
+
+@st.composite
+def event_nodes(draw):
+    """A stored event condition: any operator, a count or a number of days, a window or not."""
+    from segments.behaviour import EVENT_NAME, EVENT_OPERATORS
+
+    operator = draw(st.sampled_from(list(EVENT_OPERATORS)))
+    counts = EVENT_OPERATORS[operator].counts
+    node = {
+        "event": draw(st.from_regex(EVENT_NAME, fullmatch=True).filter(lambda n: len(n) <= 40)),
+        "operator": operator,
+        "value": draw(st.integers(0, 1000) if counts else st.integers(1, 36500)),
+    }
+    if counts and draw(st.booleans()):
+        node["within_days"] = draw(st.integers(1, 36500))
+    return node
+
+
+def experience_nodes():
+    """``experience`` is the index of one of two experiences, made per example."""
+    states = st.sampled_from(["seen", "completed", "dismissed"])
+    return st.fixed_dictionaries({"experience": st.sampled_from([0, 1]), "state": states})
+
+
+trait_nodes = st.fixed_dictionaries(
+    {"trait": st.just("plan"), "operator": st.just("equals"), "value": line_text,
+     "case_sensitive": st.booleans()}
+)  # fmt: skip
+matches = st.sampled_from(["all", "any", "none"])
+
+
+def groups(depth: int):
+    """A group of 1 to 4 nodes, groups nested at most ``depth`` more levels."""
+    leaf = st.one_of(event_nodes(), experience_nodes(), trait_nodes)
+    node = leaf if depth == 0 else st.one_of(leaf, leaf, st.deferred(lambda: groups(depth - 1)))
+    return st.fixed_dictionaries(
+        {"match": matches, "rules": st.lists(node, min_size=1, max_size=4)}
+    )
+
+
+def _with_experiences(node, ids):
+    if "rules" in node:
+        return {**node, "rules": [_with_experiences(n, ids) for n in node["rules"]]}
+    if "experience" in node:
+        return {**node, "experience": ids[node["experience"]]}
+    return node
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(definition=groups(3))
+def test_opening_a_tree_of_event_and_experience_conditions_and_saving__changes_nothing(
+    client, app, definition
+):
+    """Open-and-save of a stored definition with event and experience nodes (every operator,
+    with and without a window, every state, nested in groups beside trait rules) stores the
+    same definition."""
+    from segments import actions
+    from tests.factories import ExperienceFactory
+
+    savepoint = transaction.savepoint_create()
+    try:
+        ids = [ExperienceFactory(application=app).pk for _ in range(2)]
+        segment = actions.segment_create(
+            application=app, name="Behaviour", definition=_with_experiences(definition, ids)
+        )
+        before = Segment.objects.get(pk=segment.pk).definition
+        edit = reverse("segments:edit", args=[app.pk, segment.pk])
+
+        form = FormFields()
+        form.feed(client.get(edit).content.decode())
+        data: dict[str, list[str]] = {}
+        for name, value in form.fields:
+            data.setdefault(name, []).append(value)
+        response = client.post(edit, data)
+
+        assert response.status_code == 302, response.content.decode()[:2000]
+        after = Segment.objects.get(pk=segment.pk).definition
+        assert json.dumps(after, sort_keys=True) == json.dumps(before, sort_keys=True)
+    finally:
+        transaction.savepoint_rollback(savepoint)

@@ -375,3 +375,43 @@ def test_prune_events_command__uses_the_retention_setting(settings, capsys):
     assert "Deleted 1 event older than 30 days" in capsys.readouterr().out
     call_command("prune_events", "--days", "1", "--no-progress")
     assert not TrackedEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_track__on_sqlite__waits_for_another_writer_rather_than_failing():
+    """A deferred SQLite transaction that has read cannot wait to write ("database is
+    locked"): ``writing`` begins IMMEDIATE, so a track waits for the writer in its way."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL locks rows, not the database")
+    from django.db import connections
+
+    app = ApplicationFactory()
+    track(app, {"name": "a"}, now=None)  # the user and the name exist
+    writing, failures = threading.Event(), []
+
+    def other_writer():
+        try:
+            with tracking.writing():
+                # The lock taken: the track, started now, finds it held.
+                EndUser.objects.filter(application=app).update(traits={"plan": "pro"})
+                writing.set()
+                threading.Event().wait(0.5)  # holds the write lock a while
+        finally:
+            connections.close_all()
+
+    def tracker():
+        try:
+            assert writing.wait(10)
+            track(app, {"name": "a"}, now=None)
+        except Exception as error:  # pragma: no cover - reported below
+            failures.append(repr(error))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=other_writer), threading.Thread(target=tracker)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert activity.entry(summary_of(app), "a")[activity.COUNT] == 2

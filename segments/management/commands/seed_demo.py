@@ -1,5 +1,5 @@
-"""Demo data: "Acme App" with its traits, about 1,000 users, the product docs' segments and
-example experiences."""
+"""Demo data: "Acme App" with its traits, about 1,000 users and what they did (events), the
+product docs' segments and example experiences."""
 
 import random
 from datetime import timedelta
@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from experiences.demo import seed_experiences
 from segments import actions
+from segments.demo_events import seed_events
 from segments.models import Application, Membership
 
 USERNAME = "pm"
@@ -114,6 +115,7 @@ class Command(BaseCommand):
                 external_id=f"user-{n + 1:04d}",
                 traits=demo_traits(rng, today),
             )
+        seed_events(application)
         for name, description, rules in SEGMENTS:
             actions.segment_create(
                 application=application,

@@ -1,0 +1,189 @@
+"""Behavioural rules at scale (issue 13): 1,000,000 users with 20,000,000 events on PostgreSQL.
+
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/callout_behaviour_bench
+    .venv/bin/python benchmarks/behaviour.py [--users 1000000] [--events-per-user 20] [--reuse]
+
+Loads users (traits as benchmarks/members.py's) and their raw events by COPY, with the activity
+summaries the rules read (segments/activity.py), then times, warm (one run discarded, the median
+of three), the member count of "did X at least 3 times in the last 30 days AND plan equals pro"
+and a few neighbours, with their access paths. Then times ``manage.py import_events`` on a
+JSON Lines file of fresh events (``--import-events``, default 500,000) and prints events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+
+import _common
+
+NAMES = [f"event_{n:02d}" for n in range(20)]
+# Skewed, as product events are: a few names make most of the volume.
+WEIGHTS = [1 / (rank + 1) for rank in range(len(NAMES))]
+DAY = 86400.0
+SEGMENTS = {
+    "did event_00 >= 3 times in 30 days AND plan = pro": {
+        "match": "all",
+        "rules": [
+            {"event": "event_00", "operator": "at_least", "value": 3, "within_days": 30},
+            {"trait": "plan", "operator": "equals", "value": "pro"},
+        ],
+    },
+    "did event_05 >= 3 times in 30 days (alone)": {
+        "match": "all",
+        "rules": [{"event": "event_05", "operator": "at_least", "value": 3, "within_days": 30}],
+    },
+    "never did event_19 AND plan = free": {
+        "match": "all",
+        "rules": [
+            {"event": "event_19", "operator": "exactly", "value": 0},
+            {"trait": "plan", "operator": "equals", "value": "free"},
+        ],
+    },
+    "last did event_01 more than 60 days ago": {
+        "match": "all",
+        "rules": [{"event": "event_01", "operator": "last_more_than_days_ago", "value": 60}],
+    },
+}
+
+
+def load(application_id: int, users: int, per_user: int, kept: int) -> float:
+    """Users with traits and summaries, and their raw events, by COPY; seconds taken."""
+    from django.db import connection, transaction
+
+    from segments.activity import summarise
+
+    rng = random.Random(13)
+    today = datetime.now(UTC)
+    now = today.timestamp()
+    stamp_now = today.isoformat()
+    began = time.perf_counter()
+    batch = 50_000
+    for start in range(0, users, batch):
+        stop = min(start + batch, users)
+        histories = []
+        with transaction.atomic(), connection.cursor() as cursor:
+            columns = "application_id, external_id, traits, activity, first_seen, last_seen"
+            with cursor.copy(f"COPY segments_enduser ({columns}) FROM STDIN") as copy:
+                for n in range(start, stop):
+                    traits = _common.user_traits(n, rng, today)
+                    names = rng.choices(NAMES, WEIGHTS, k=per_user)
+                    history = [(name, now - rng.expovariate(1 / (45 * DAY))) for name in names]
+                    histories.append(history)
+                    summary = json.dumps(summarise(history, kept=kept), separators=(",", ":"))
+                    row = (application_id, f"user-{n}", json.dumps(traits), summary)
+                    copy.write_row((*row, stamp_now, stamp_now))
+            external = [f"user-{n}" for n in range(start, stop)]
+            cursor.execute(
+                "SELECT external_id, id FROM segments_enduser "
+                "WHERE application_id = %s AND external_id = ANY(%s)",
+                [application_id, external],
+            )
+            found = dict(cursor.fetchall())
+            ids = [found[e] for e in external]
+            columns = (
+                "application_id, end_user_id, name, timestamp, properties, event_id, received_at"
+            )
+            with cursor.copy(f"COPY segments_trackedevent ({columns}) FROM STDIN") as copy:
+                for user_id, history in zip(ids, histories, strict=True):
+                    for name, when in history:
+                        moment = datetime.fromtimestamp(when, UTC).isoformat()
+                        row = f"{application_id}\t{user_id}\t{name}\t{moment}\t{{}}\t\t{moment}"
+                        copy.write(row + "\n")
+        rate = stop / (time.perf_counter() - began)
+        print(f"  {stop:,} users loaded ({rate:,.0f} users/s)", file=sys.stderr)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE segments_enduser")
+        cursor.execute("VACUUM ANALYZE segments_trackedevent")
+    return time.perf_counter() - began
+
+
+def import_rate(application: object, count: int) -> str:
+    """``manage.py import_events`` on ``count`` fresh events of existing users: events/s."""
+    from django.core.management import get_commands
+
+    if "import_events" not in get_commands():
+        return "import_events: not available"
+    rng = random.Random(7)
+    now = time.time()
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as file:
+        for n in range(count):
+            line = {
+                "id": f"user-{rng.randrange(100_000)}",
+                "name": rng.choice(NAMES),
+                "timestamp": now - rng.uniform(0, 30 * DAY),
+                "event_id": f"bench-{n}",
+            }
+            file.write(json.dumps(line) + "\n")
+    began = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "import_events",
+            file.name,
+            "--application",
+            str(application.pk),
+        ],  # type: ignore[attr-defined]
+        check=True,
+        cwd=_common.ROOT,
+        env=os.environ,
+        stdout=subprocess.DEVNULL,
+    )
+    seconds = time.perf_counter() - began
+    os.unlink(file.name)
+    return f"import_events: {count:,} events in {seconds:.1f} s = {count / seconds:,.0f} events/s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--events-per-user", type=int, default=20)
+    parser.add_argument("--import-events", type=int, default=500_000)
+    parser.add_argument("--reuse", action="store_true", help="keep a previous run's data")
+    args = parser.parse_args()
+    os.environ.setdefault(
+        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/callout_behaviour_bench"
+    )
+    _common.setup_django()
+    from django.db import connection
+
+    from segments import actions
+    from segments.models import Application, Segment
+
+    application = Application.objects.filter(name="Behaviour bench").first()
+    if application is None or not args.reuse:
+        Application.objects.filter(name="Behaviour bench").delete()
+        application = actions.application_create(name="Behaviour bench")
+        for key, type_ in _common.TRAIT_TYPES.items():
+            actions.trait_definition_create(application=application, key=key, type=type_)
+        seconds = load(application.pk, args.users, args.events_per_user, kept=4)
+        total = args.users * args.events_per_user
+        print(f"loaded {args.users:,} users and {total:,} events in {seconds:.0f} s")
+    segments = {}
+    for name, definition in SEGMENTS.items():
+        Segment.objects.filter(application=application, name=name).delete()
+        segments[name] = actions.segment_create(
+            application=application, name=name, definition=definition
+        )
+    print(f"{'segment':<52} {'members':>9} {'warm count':>12}")
+    for name, segment in segments.items():
+        members = segment.members()
+        seconds, n = _common.timed(members.count)
+        print(f"{name:<52} {n:>9,} {_common.ms(seconds):>12}")
+        sql, params = members.order_by().values("pk").query.sql_with_params()
+        for path in _common.access_paths(f"SELECT count(*) FROM ({sql}) AS m", params):
+            print(f"    {path}")
+    print(import_rate(application, args.import_events))
+    print(f"PostgreSQL {connection.pg_version}, {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
