@@ -27,6 +27,7 @@ from callout import dbwatch, ratelimit
 
 from . import actions, serving
 from . import identify as identifying
+from . import track as tracking
 from .checks import (
     ApiError,
     application_and_user,
@@ -238,6 +239,13 @@ def events(request: HttpRequest) -> HttpResponse:
         },
         status=201,
     )
+
+
+@api_view("POST")
+def track(request: HttpRequest) -> HttpResponse:
+    """Events of the customer's app for one user: all of them stored, or none
+    (``experiences/track.py``)."""
+    return JsonResponse({"accepted": tracking.track(json_body(request))})
 
 
 @csrf_exempt

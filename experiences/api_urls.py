@@ -8,4 +8,5 @@ urlpatterns = [
     path("identify", api.identify, name="identify"),
     path("experiences", api.experiences, name="experiences"),
     path("events", api.events, name="events"),
+    path("track", api.track, name="track"),
 ]

@@ -378,6 +378,37 @@ SCHEMAS: dict[str, Any] = {
             "user_hash": {"type": "string"},
         },
     },
+    "TrackInput": {
+        "type": "object",
+        "required": ["key", "id", "events"],
+        "properties": {
+            "key": {"type": "string"},
+            "id": {"type": ["string", "integer"]},
+            "user_hash": {"type": "string"},
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 100,
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": {
+                            "type": "string",
+                            "pattern": f"^{EVENT_NAME.pattern}$",
+                        },
+                        "timestamp": {
+                            "type": ["string", "number"],
+                            "description": "ISO 8601, or Unix seconds (milliseconds above "
+                            "10^11); default: the server's time",
+                        },
+                        "properties": {"type": "object", "maxProperties": 200},
+                    },
+                },
+            },
+        },
+    },
 }
 
 
@@ -459,6 +490,24 @@ PATHS: dict[str, Any] = {
                 "404": _error("Unknown user or experience."),
             },
             requestBody=_body(_ref("EventInput")),
+            **SNIPPET,
+        )
+    },
+    "/api/v1/track": {
+        "post": _op(
+            "Record events of your app for one user: all of them, or none",
+            {
+                "200": _json(
+                    {"type": "object", "properties": {"accepted": {"type": "integer"}}},
+                    "How many events were stored.",
+                ),
+                "400": _error("Invalid JSON or field (events[i].name, events[i].timestamp, ...)."),
+                "401": _error("Unknown public key."),
+                "403": _error("Identity verification failed."),
+                "413": _error("Body over 64 KB."),
+                "429": _error("Rate limited."),
+            },
+            requestBody=_body(_ref("TrackInput")),
             **SNIPPET,
         )
     },

@@ -283,8 +283,19 @@ def _collect(*checks: Any) -> list[Any]:
 
 def _lock(application: Application) -> None:
     """Segment saves of one application one at a time: two edits that each pass the cycle
-    check (A uses B, B uses A) cannot both commit."""
-    Application.objects.select_for_update().filter(pk=application.pk).exists()
+    check (A uses B, B uses A) cannot both commit. FOR NO KEY UPDATE, as every lock on the
+    application's row (``application_lock``)."""
+    application_lock(application)
+
+
+def application_lock(application: Application) -> None:
+    """Lock the application's row until the transaction ends: segment saves and discoveries of
+    new trait keys and event names take turns. FOR NO KEY UPDATE, not FOR UPDATE: an insert
+    that refers to the application (a user, an event) checks its foreign key with FOR KEY
+    SHARE, which FOR UPDATE would block; a transaction holding a user's row and inserting an
+    event (/track, the snippet's events) would then deadlock with one holding the application
+    and waiting for that user (identify discovering a trait)."""
+    Application.objects.select_for_update(no_key=True).filter(pk=application.pk).exists()
 
 
 def definition_check(
@@ -509,7 +520,7 @@ def trait_keys_over_limit(*, application: Application, keys: Iterable[str]) -> l
     keys = list(keys)
     if not keys:
         return []
-    list(Application.objects.select_for_update().filter(pk=application.pk).values_list("pk"))
+    application_lock(application)
     room = settings.CALLOUT_MAX_TRAIT_DEFINITIONS - application.trait_definitions.count()
     return keys[max(room, 0) :]
 

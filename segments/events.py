@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .actions import unique_or_field_error
+from .actions import application_lock, unique_or_field_error
 from .behaviour import clean_event_name
 from .models import Application, EventDefinition, EventRule, Segment
 from .operators import RuleError
@@ -30,7 +30,7 @@ def event_names_over_limit(*, application: Application, names: Iterable[str]) ->
     names = list(names)
     if not names:
         return []
-    list(Application.objects.select_for_update().filter(pk=application.pk).values_list("pk"))
+    application_lock(application)
     room = settings.CALLOUT_MAX_EVENT_NAMES - application.event_definitions.count()
     return names[max(room, 0) :]
 
@@ -109,7 +109,7 @@ def event_definition_delete(*, event: EventDefinition) -> None:
     auto-discovered."""
     # Segment saves lock the application's row (actions._lock): a segment saved meanwhile
     # with a rule on this name waits, then finds it gone and lint warns about it.
-    list(Application.objects.select_for_update().filter(pk=event.application_id).values_list("pk"))
+    application_lock(event.application)
     using = segments_using_event(application=event.application, name=event.name)
     if using:
         names = ", ".join(f'"{segment.name}"' for segment in using)

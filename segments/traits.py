@@ -24,38 +24,40 @@ class TraitError(ValueError):
         self.field = field
 
 
-def check_key(key: Any) -> str:
+def check_key(key: Any, *, noun: str = "Trait", within: str = "traits") -> str:
+    """``noun`` and ``within`` word the error for what the key names (an event's properties
+    share the trait rules: "Property", ``events[0].properties``)."""
     if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
         raise TraitError(
-            f"Trait key {key!r} is invalid: 1-128 characters, starting with a letter or _, "
+            f"{noun} key {key!r} is invalid: 1-128 characters, starting with a letter or _, "
             "then letters, digits, _, - or .",
-            f"traits.{key}",
+            f"{within}.{key}",
         )
     return key
 
 
-def check_value(key: str, value: Any) -> Any:
+def check_value(key: str, value: Any, *, noun: str = "Trait", within: str = "traits") -> Any:
     """A storable value: a JSON scalar within limits (None means: remove the trait)."""
-    field = f"traits.{key}"
+    field = f"{within}.{key}"
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         if abs(value) > MAX_INT:
-            raise TraitError(f"Trait {key!r}: the number is out of range.", field)
+            raise TraitError(f"{noun} {key!r}: the number is out of range.", field)
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise TraitError(f"Trait {key!r}: the number must be finite.", field)
+            raise TraitError(f"{noun} {key!r}: the number must be finite.", field)
         return value
     if isinstance(value, str):
         if len(value) > MAX_STRING:
-            raise TraitError(f"Trait {key!r}: text is longer than {MAX_STRING} characters.", field)
+            raise TraitError(f"{noun} {key!r}: text is longer than {MAX_STRING} characters.", field)
         if "\x00" in value:
-            raise TraitError(f"Trait {key!r}: text contains a NUL character.", field)
+            raise TraitError(f"{noun} {key!r}: text contains a NUL character.", field)
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise TraitError(f"Trait {key!r}: text is not valid Unicode.", field) from None
+            raise TraitError(f"{noun} {key!r}: text is not valid Unicode.", field) from None
         return value
     kind = (
         "a list"
@@ -65,7 +67,8 @@ def check_value(key: str, value: Any) -> Any:
         else (type(value).__name__)
     )
     raise TraitError(
-        f"Trait {key!r} is {kind}; trait values must be text, numbers, true/false or null.",
+        f"{noun} {key!r} is {kind}; {noun.lower()} values must be text, numbers, true/false "
+        "or null.",
         field,
     )
 

@@ -54,9 +54,11 @@
         .map(function (k) { return encodeURIComponent(k) + "=" + encodeURIComponent(query[k]); })
         .join("&");
     }
-    // A string body goes as text/plain: a "simple" request, so no CORS preflight.
-    var options = { method: method, credentials: "omit", mode: "cors", keepalive: path === "events" };
-    if (body) options.body = JSON.stringify(body);
+    // A string body goes as text/plain: a "simple" request, so no CORS preflight. Events may
+    // still be in flight when the page goes away: keepalive lets them finish.
+    var keepalive = path === "events" || path === "track";
+    var options = { method: method, credentials: "omit", mode: "cors", keepalive: keepalive };
+    if (body) options.body = typeof body === "string" ? body : JSON.stringify(body);
     return window.fetch(url, options).then(function (response) {
       return response.json().catch(function () { return null; }).then(function (data) {
         if (response.ok) return data;
@@ -165,8 +167,18 @@
     clearAll();
   }
 
-  function track(name) {
-    if (!state.user || !name) return;
+  function track(name, properties) {
+    if (!ready("track")) return;
+    if (!state.user) {
+      warn("call Callout.identify({id: ...}) before Callout.track(); the event is not recorded.");
+      return;
+    }
+    var problem = eventProblem(name, properties);
+    if (problem) {
+      warn("Callout.track(" + JSON.stringify(String(name)) + "): " + problem + "; the event is not recorded.");
+      return;
+    }
+    enqueue(name, properties);
     var seen = load(trackKey()) || [];
     if (seen.indexOf(name) < 0) seen.push(name);
     save(trackKey(), seen.slice(-200));
@@ -174,6 +186,99 @@
       var m = state.mounted[id];
       if (m.track) m.track(name);
     }
+  }
+
+  // --- Tracking: the host app's events, queued and sent in batches ----------------------
+
+  // Checked here as the API checks them (docs/api.md): one bad event would make the API
+  // refuse its whole batch, the good events with it.
+  var KEY = /^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$/;
+  var TRACK_MAX = 100; // events per call: the API's limit
+  // Bytes per call: under the API's 64 KB, and within the 64 KB of keepalive requests and
+  // beacons a page may have in flight while it goes away.
+  var TRACK_BYTES = 60000;
+  var TRACK_DELAY = 1000; // ms: events within a second go together
+  var tracked = []; // {head: the call's JSON up to its events, json: the event's JSON}
+  var trackTimer = null;
+
+  function eventProblem(name, properties) {
+    if (typeof name !== "string" || !KEY.test(name)) {
+      return "an event name is 1 to 128 letters, digits, _, - or ., starting with a letter or _";
+    }
+    if (properties == null) return null;
+    if (typeof properties !== "object" || Array.isArray(properties)) return "properties must be an object";
+    var keys = Object.keys(properties);
+    if (keys.length > 200) return "at most 200 properties";
+    for (var i = 0; i < keys.length; i++) {
+      var key = keys[i];
+      var value = properties[key];
+      var kind = typeof value;
+      if (!KEY.test(key)) return "property key " + JSON.stringify(key) + " is invalid";
+      if (value === null || kind === "boolean") continue;
+      if (kind === "number" && isFinite(value) && !(Math.abs(value) >= 9223372036854775807)) continue;
+      if (kind === "string" && value.length <= 2000) continue;
+      return "property " + JSON.stringify(key) + " must be text (at most 2,000 characters), a finite number, true/false or null";
+    }
+    return null;
+  }
+
+  function bytes(text) {
+    return window.Blob ? new Blob([text]).size : unescape(encodeURIComponent(text)).length;
+  }
+
+  function enqueue(name, properties) {
+    var event = { name: name };
+    if (properties && Object.keys(properties).length) event.properties = properties;
+    // The user as of now (a later identify or reset does not move queued events), and the
+    // event as JSON at once: later changes to the caller's object do not change it.
+    var head = JSON.stringify(credentials());
+    tracked.push({ head: head.slice(0, -1) + ',"events":[', json: JSON.stringify(event) });
+    if (tracked.length >= TRACK_MAX) sendTracked(false);
+    else if (!trackTimer) trackTimer = window.setTimeout(safe(function () { sendTracked(false); }), TRACK_DELAY);
+  }
+
+  // The next call's body: queued events of one user, in order, within TRACK_MAX and
+  // TRACK_BYTES; null when the first is too large to send at all (it is dropped).
+  function nextBatch() {
+    var head = tracked[0].head;
+    var parts = [];
+    var size = bytes(head) + 2;
+    while (tracked.length && tracked[0].head === head && parts.length < TRACK_MAX) {
+      var more = bytes(tracked[0].json) + 1;
+      if (size + more > TRACK_BYTES) break;
+      parts.push(tracked.shift().json);
+      size += more;
+    }
+    if (!parts.length) {
+      warn("an event of over " + TRACK_BYTES + " bytes is not recorded.");
+      tracked.shift();
+      return null;
+    }
+    return head + parts.join(",") + "]}";
+  }
+
+  // Everything queued, now. When the page is being hidden or left, by sendBeacon: the
+  // browser delivers it after the page is gone; a text/plain Blob keeps it a "simple"
+  // request (no CORS preflight, which a beacon cannot wait for).
+  function sendTracked(leaving) {
+    if (trackTimer) window.clearTimeout(trackTimer);
+    trackTimer = null;
+    while (tracked.length) {
+      var body = nextBatch();
+      if (body == null) continue;
+      var beaconed = false;
+      if (leaving && navigator.sendBeacon) {
+        try {
+          beaconed = navigator.sendBeacon(state.host + "/api/v1/track", new Blob([body], { type: "text/plain" }));
+        } catch (e) { /* refused: fetch with keepalive below */ }
+      }
+      if (!beaconed) call("POST", "track", body);
+    }
+  }
+
+  function leaving() {
+    flush();
+    sendTracked(true);
   }
 
   // --- Storage (checklist progress lives in the host page's localStorage) ---------------
@@ -696,7 +801,12 @@
   });
   window.addEventListener("popstate", onNavigate);
   window.addEventListener("hashchange", onNavigate);
-  window.addEventListener("pagehide", safe(flush));
+  // Queued events go as the page is hidden (tab switched, app backgrounded: it may never come
+  // back) or left: nothing is lost to a navigation.
+  window.addEventListener("pagehide", safe(leaving));
+  document.addEventListener("visibilitychange", safe(function () {
+    if (document.visibilityState === "hidden") leaving();
+  }));
 
   // --- Install, then run what the page queued before the script loaded -----------------
 

@@ -179,6 +179,43 @@ def test_event_record__an_experience_deleted_meanwhile__field_error():
     assert "experience" in error.value.message_dict
 
 
+def test_event_record__shown_dismissed_completed__the_first_time_of_each_in_the_summary():
+    experience = ExperienceFactory()
+    user = EndUserFactory(application=experience.application, activity={"e": {"x": [1, 5, 5, [5]]}})
+    ids = {"application_id": experience.application_id, "end_user_id": user.pk}
+    first = {}
+    for kind in ("shown", "step", "shown", "dismissed", "completed", "dismissed"):
+        event = actions.event_record(
+            **ids, experience_id=experience.pk, type=kind, step=0 if kind == "step" else None
+        )
+        first.setdefault(kind, event.created_at.timestamp())
+    user.refresh_from_db()
+    assert user.activity == {
+        "e": {"x": [1, 5, 5, [5]]},  # what the user did stays as it was
+        "x": {str(experience.pk): {k: first[k] for k in ("shown", "dismissed", "completed")}},
+    }
+    assert experience.events.count() == 6
+
+
+def test_event_record__a_step_leaves_the_summary_alone():
+    experience = ExperienceFactory()
+    user = EndUserFactory(application=experience.application)
+    ids = {"application_id": experience.application_id, "end_user_id": user.pk}
+    actions.event_record(**ids, experience_id=experience.pk, type="step", step=1)
+    user.refresh_from_db()
+    assert user.activity == {}
+
+
+def test_event_record__a_refused_event_leaves_the_summary_alone():
+    experience = ExperienceFactory()
+    user = EndUserFactory(application=experience.application)
+    ids = {"application_id": experience.application_id, "end_user_id": user.pk}
+    with pytest.raises(ValidationError):
+        actions.event_record(**ids, experience_id=experience.pk, type="step")
+    user.refresh_from_db()
+    assert user.activity == {}
+
+
 def segment_on(experience, name, state="completed"):
     """A segment whose rule names ``experience`` ("has completed ...")."""
     from segments import actions as segment_actions

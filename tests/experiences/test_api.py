@@ -639,6 +639,8 @@ def test_a_warm_serve_is_one_query__identify_with_url_one_or_two(
     with django_assert_num_queries(2):  # the summary has it: the lookup and the insert
         response = post(client, EVENTS, shown)
     assert response.status_code == 201
+    with django_assert_num_queries(2):  # a step is not in the summary: the lookup and the insert
+        post(client, EVENTS, {**shown, "type": "step", "step": 1})
 
 
 def test_on_postgresql_the_lookup_is_a_prepared_statement(client, big_app):

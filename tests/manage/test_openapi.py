@@ -37,7 +37,7 @@ def test_document__describes_every_management_url_and_the_snippet_api():
     routes.discard("/api/v1/openapi.json")
 
     assert routes <= paths, routes - paths
-    assert {"/api/v1/identify", "/api/v1/experiences", "/api/v1/events"} <= paths
+    assert {"/api/v1/identify", "/api/v1/experiences", "/api/v1/events", "/api/v1/track"} <= paths
 
 
 def test_document__snippet_urls_resolve_before_the_management_ones():
@@ -112,6 +112,22 @@ def test_schemas__a_definition_with_event_and_experience_nodes_is_valid():
 )
 def test_schemas__a_bad_event_or_experience_node_is_refused(node):
     assert not _validator("Definition").is_valid({"match": "all", "rules": [node]})
+
+
+def test_schemas__a_track_body_as_docs_api_md_shows_it_is_valid__a_bad_one_is_not():
+    validator = _validator("TrackInput")
+    body = {
+        "key": "pk_x",
+        "id": "u1",
+        "events": [
+            {"name": "project_created", "properties": {"template": "kanban"}},
+            {"name": "teammate_invited", "timestamp": "2026-11-20T14:30:00Z"},
+            {"name": "paid", "timestamp": 1763649000},
+        ],
+    }
+    validator.validate(body)
+    for events in ([], [{"name": "project created"}], [{"name": "a", "colour": "red"}]):
+        assert not validator.is_valid({**body, "events": events})
 
 
 def test_schemas__evaluate_takes_a_stored_user_or_inline_traits():

@@ -110,15 +110,7 @@ class Command(BaseCommand):
         )
 
     def _application(self, ref: str) -> Application:
-        query = Q(public_key=ref) | Q(name=ref)
-        if ref.isdigit():
-            query |= Q(pk=int(ref))
-        matches = list(Application.objects.filter(query)[:2])
-        if len(matches) != 1:
-            raise CommandError(
-                f"No application {ref!r}." if not matches else f"{ref!r} names several."
-            )
-        return matches[0]
+        return application_of(ref)
 
     def _declare_types(self, application: Application, declared: list[str]) -> dict[str, str]:
         definitions = {t.key: t for t in application.trait_definitions.all()}
@@ -142,6 +134,17 @@ class Command(BaseCommand):
                     "in the application first."
                 )
         return {key: t.type for key, t in definitions.items()}
+
+
+def application_of(ref: str) -> Application:
+    """The application ``--app`` names: its id, public key or exact name (import_events too)."""
+    query = Q(public_key=ref) | Q(name=ref)
+    if ref.isdigit():
+        query |= Q(pk=int(ref))
+    matches = list(Application.objects.filter(query)[:2])
+    if len(matches) != 1:
+        raise CommandError(f"No application {ref!r}." if not matches else f"{ref!r} names several.")
+    return matches[0]
 
 
 class _Progress:
