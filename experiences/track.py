@@ -13,6 +13,7 @@ inserts the events only if it did, so that a write that raced another is written
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -23,7 +24,8 @@ from django.utils import timezone
 
 from callout.db import fetchone_prepared
 from segments import activity, tracking
-from segments.models import Application, EndUser, EventDefinition, TrackedEvent
+from segments.models import Application, EndUser, EventDay, EventDefinition, TrackedEvent
+from segments.rollup import Rollup
 
 from . import targeting
 from .checks import ApiError, invalid, key_of, unknown_key, user_id_of, verify
@@ -88,6 +90,18 @@ _WRITE = """
         FROM written w, unnest(%s::text[], %s::timestamptz[], %s::text[]::jsonb[])
             AS e(name, at, properties)
         RETURNING 1
+    ), counted AS (
+        -- The day's counts (segments/rollup.py), in (name, day) order as rollup_add writes.
+        INSERT INTO {day} AS d (application_id, name, day, events, new_users, last_at)
+        SELECT %s, r.name, r.day, r.events, r.new_users, r.last_at
+        FROM written w, unnest(%s::text[], %s::date[], %s::bigint[], %s::int[],
+                               %s::timestamptz[]) AS r(name, day, events, new_users, last_at)
+        ORDER BY r.name, r.day
+        ON CONFLICT (application_id, name, day) DO UPDATE SET
+            events = d.events + excluded.events,
+            new_users = d.new_users + excluded.new_users,
+            last_at = GREATEST(d.last_at, excluded.last_at)
+        RETURNING 1
     )
     SELECT count(*) FROM stored"""
 
@@ -101,6 +115,7 @@ def _sql() -> tuple[str, str]:
         "end_user": EndUser,
         "definition": EventDefinition,
         "event": TrackedEvent,
+        "day": EventDay,
     }
     names = {name: quote(model._meta.db_table) for name, model in tables.items()}
     return _READ.format(**names), _WRITE.format(**names)
@@ -132,7 +147,10 @@ def track_at_once(data: dict[str, Any]) -> int | None:
     user_pk, stored, version, kept, _ = row
     summary = json.loads(stored) if isinstance(stored, str) else stored
     summary = summary if isinstance(summary, dict) else {}
-    activity.record_events(summary, [(event.name, event.when) for event in events], kept)
+    done = [(event.name, event.when) for event in events]
+    rollup = Rollup()
+    rollup.add_user(activity.event_names(summary), done)
+    activity.record_events(summary, done, kept)
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     durable = "on" if settings.CALLOUT_TRACK_DURABLE else "off"
     application_id = app.application.pk
@@ -142,5 +160,14 @@ def track_at_once(data: dict[str, Any]) -> int | None:
         [dumps(event.properties) for event in events],
     )
     summary_params = [dumps(summary), now, user_pk, version, application_id, kept, durable]
-    (inserted,) = fetchone_prepared(write, [*summary_params, application_id, now, *columns])
+    days = sorted(rollup.days.items())
+    counts = (
+        [name for (name, _), _ in days],
+        [day for (_, day), _ in days],
+        [c.events for _, c in days],
+        [c.new_users for _, c in days],
+        [datetime.fromtimestamp(c.last_at, UTC) for _, c in days],
+    )
+    params = [*summary_params, application_id, now, *columns, application_id, *counts]
+    (inserted,) = fetchone_prepared(write, params)
     return inserted if inserted == len(events) else None

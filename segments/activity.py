@@ -91,6 +91,12 @@ def entry(activity: Any, name: str) -> list[Any] | None:
     return found if _well_formed(found) else None
 
 
+def event_names(activity: Any) -> set[str]:
+    """The event names a summary has counted."""
+    summaries = activity.get(EVENTS) if isinstance(activity, Mapping) else None
+    return set(summaries) if isinstance(summaries, Mapping) else set()
+
+
 def experience_states(activity: Any, experience_id: int) -> Mapping[str, float]:
     experiences = activity.get(EXPERIENCES) if isinstance(activity, Mapping) else None
     found = experiences.get(str(experience_id)) if isinstance(experiences, Mapping) else None

@@ -40,6 +40,7 @@ from . import activity, tracking
 from .events import event_limit_message
 from .importing import Reject, _read_ahead, _reason
 from .models import Application, EndUser, TrackedEvent
+from .rollup import Rollup, rollup_add
 from .traits import MAX_ID
 
 BATCH_SIZE = {"postgresql": 20_000, "sqlite": 2_000}
@@ -309,14 +310,14 @@ def _write_sqlite(
     # nothing has changed the summaries read above.
     kept = Application.objects.values_list("events_kept", flat=True).get(pk=application.pk)
     stored = dict(found.values())
-    EndUser.objects.bulk_update(
-        [
-            EndUser(pk=pk, activity=activity.record_events(_summary(stored[pk]), done, kept))
-            for pk, done in _by_user(inserted, ids).items()
-        ],
-        ["activity"],
-        batch_size=500,
-    )
+    rollup = Rollup()
+    users = []
+    for pk, done in _by_user(inserted, ids).items():
+        summary = _summary(stored[pk])
+        rollup.add_user(activity.event_names(summary), done)
+        users.append(EndUser(pk=pk, activity=activity.record_events(summary, done, kept)))
+    EndUser.objects.bulk_update(users, ["activity"], batch_size=500)
+    rollup_add(application_id=application.pk, rollup=rollup)
     result.imported += len(inserted)
 
 
@@ -434,6 +435,7 @@ def _write_postgresql(
         events = _by_user(inserted, ids)
         users = {pk: (summary, version) for pk, summary, version in found.values()}
         kept = application.events_kept
+        rollup = Rollup()
         for attempt in range(2):
             if attempt:  # the rows that changed meanwhile, locked now; events_kept afresh
                 cursor.execute(_LOCK_USERS.format(enduser=enduser), [list(events)])
@@ -445,9 +447,12 @@ def _write_postgresql(
             with cursor.copy(
                 "COPY callout_import_summaries (id, version, activity) FROM STDIN"
             ) as copy:
+                known = {}
                 for pk, done in events.items():
                     summary, version = users[pk]
-                    counted = activity.record_events(_summary(summary), done, kept)
+                    counted = _summary(summary)
+                    known[pk] = activity.event_names(counted)
+                    activity.record_events(counted, done, kept)
                     copy.write_row((pk, version, dumps(counted)))
             # Its size known to the planner (the id column only: statistics on the summaries
             # cost a tenth of the batch): unanalysed, it was guessed ten times too big, which
@@ -457,11 +462,12 @@ def _write_postgresql(
             sql = _WRITE_SUMMARIES.format(enduser=enduser, application=_table(Application))
             cursor.execute(sql, [application.pk, kept])
             for (pk,) in cursor.fetchall():
-                del events[pk]
+                rollup.add_user(known[pk], events.pop(pk))
             if not events:
                 break
         else:  # pragma: no cover - locked rows cannot change; only events_kept could, twice
             raise RuntimeError("the summaries changed under their lock")
+        rollup_add(application_id=application.pk, rollup=rollup)
     result.imported += len(inserted)
 
 

@@ -12,7 +12,7 @@ means: a migration, the demo data, a benchmark's COPY).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -44,13 +44,14 @@ class Rollup:
         day.new_users += new_user
         day.last_at = max(day.last_at, when)
 
-    def add_user(self, before: Mapping[str, Any], events: Iterable[tuple[str, float]]) -> None:
-        """One user's new events, ``before`` being the user's summary before them: a name the
-        summary did not have counts the user once, on the day of their first such event."""
+    def add_user(self, known: Collection[str], events: Iterable[tuple[str, float]]) -> None:
+        """One user's new events, ``known`` being the names the user's summary had before them
+        (``activity.event_names``): a new name counts the user once, on the day of their first
+        such event."""
         events = list(events)
         firsts: dict[str, float] = {}
         for name, when in events:
-            if activity.entry(before, name) is None:
+            if name not in known:
                 firsts[name] = min(firsts.get(name, when), when)
         for name, when in events:
             self.add(name, when, new_user=firsts.get(name) == when)

@@ -31,6 +31,7 @@ from .actions import _upsert_end_user, end_user_clean
 from .behaviour import EVENT_NAME
 from .events import event_limit_message, event_names_over_limit
 from .models import Application, EndUser, EventDefinition, TrackedEvent
+from .rollup import Rollup, rollup_add
 from .traits import MAX_TRAITS, TraitError, check_key, check_value
 
 MAX_EVENTS = 100  # per /track call
@@ -319,6 +320,9 @@ def _track(
         first = next(i for i, e in enumerate(cleaned) if e.name in over)
         raise _invalid(f"events[{first}].name", event_limit_message(cleaned[first].name))
     user_id, summary = _locked_user(application, external_id)
+    done = [(event.name, event.when) for event in cleaned]
+    rollup = Rollup()
+    rollup.add_user(activity.event_names(summary), done)
     TrackedEvent.objects.bulk_create(
         [
             TrackedEvent(
@@ -336,9 +340,10 @@ def _track(
         application=application,
         user_id=user_id,
         summary=summary,
-        events=[(event.name, event.when) for event in cleaned],
+        events=done,
         last_seen=now,
     )
+    rollup_add(application_id=application.pk, rollup=rollup)
     return len(cleaned)
 
 

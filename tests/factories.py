@@ -143,14 +143,14 @@ class TrackedEventFactory(factory.django.DjangoModelFactory):
     def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> TrackedEvent:
         """The raw row, and what tracking writes with it: the user's summary and the day's
         counts (segments/rollup.py)."""
-        from segments.activity import record_events
+        from segments.activity import event_names, record_events
         from segments.rollup import Rollup, rollup_add
 
         event = super()._create(model_class, *args, **kwargs)
         user = EndUser.objects.get(pk=event.end_user_id)
         done = [(event.name, event.timestamp.timestamp())]
         rollup = Rollup()
-        rollup.add_user(user.activity, done)
+        rollup.add_user(event_names(user.activity), done)
         user.activity = record_events(user.activity, done, user.application.events_kept)
         user.save(update_fields=["activity"])
         rollup_add(application_id=event.application_id, rollup=rollup)

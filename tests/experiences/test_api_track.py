@@ -186,13 +186,13 @@ def test_track__a_constant_number_of_queries_whatever_the_number_of_events(
 ):
     """At once (PostgreSQL, the application known to the process): the user's summary read,
     then written with the events, two statements. In steps: the application by its key, the
-    names known, the user's row locked, the events in one INSERT, the summary in one UPDATE
-    (and, in a test, the savepoint and its release)."""
+    names known, the user's row locked, the events in one INSERT, the summary in one UPDATE,
+    the day's counts in one upsert (and, in a test, the savepoint and its release)."""
     post(client, body(app, {"name": "a"}, {"name": "b"}))  # warms the targeting; user, names
     at_once = connection.vendor == "postgresql" and track_path == "at once"
     events = [{"name": "a" if n % 2 else "b", "properties": {"n": n}} for n in range(100)]
     for sent in ([{"name": "a"}], events):
-        with django_assert_num_queries(2 if at_once else 7):  # no warm-up: counted as sent
+        with django_assert_num_queries(2 if at_once else 8):  # no warm-up: counted as sent
             response = client.post(TRACK, json.dumps(body(app, *sent)), content_type="text/plain")
         assert response.json() == {"accepted": len(sent)}
     summary = EndUser.objects.get(application=app, external_id="u1").activity
@@ -309,3 +309,30 @@ def test_any_json__never_a_500__nothing_stored_unless_accepted(client, app, user
     assert response.status_code in (200, 400), response.content
     stored = TrackedEvent.objects.count() - before
     assert stored == (response.json()["accepted"] if response.status_code == 200 else 0)
+
+
+def test_track__the_days_counts_written_with_the_events_equal_a_rebuild(client, app, track_path):
+    from segments.models import EventDay
+    from segments.rollup import rollup_rebuild
+
+    for user in ("u1", "u2", "u1"):
+        sent = [{"name": "a"}, {"name": "b"}, {"name": "a"}]
+        response = client.post(
+            TRACK, json.dumps(body(app, *sent, id=user)), content_type="text/plain"
+        )
+        assert response.json() == {"accepted": 3}
+
+    def rows():
+        return sorted(
+            EventDay.objects.filter(application=app).values_list(
+                "name", "day", "events", "new_users", "last_at"
+            )
+        )
+
+    written = rows()
+    assert [(name, events, users) for name, _, events, users, _ in written] == [
+        ("a", 6, 2),
+        ("b", 3, 2),
+    ]
+    rollup_rebuild(application=app)
+    assert rows() == written

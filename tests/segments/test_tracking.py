@@ -245,17 +245,18 @@ def test_events_track__a_new_name_past_the_limit__refused_naming_the_event__noth
 def test_events_track__a_constant_number_of_queries_whatever_the_number_of_events(
     django_assert_num_queries,
 ):
-    """The names known, the user locked, the events in one INSERT, the summary in one UPDATE
-    (and, in a test's transaction, the savepoint and its release)."""
+    """The names known, the user locked, the events in one INSERT, the summary in one UPDATE,
+    the day's counts in one upsert (and, in a test's transaction, the savepoint and its
+    release)."""
     app = ApplicationFactory()
     track(app, {"name": "a"}, {"name": "b"})  # the user and the names exist from here on
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         track(app, {"name": "a"})
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         track(app, *[{"name": "a" if n % 2 else "b"} for n in range(100)])
     # A new user: + identify's upsert and the lock again; a new name: + the application's lock,
     # the count and the insert of the definitions.
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         track(app, {"name": "c"}, external_id="u2")
 
 
