@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 
 import _common
 
@@ -55,57 +54,74 @@ SEGMENTS = {
 
 
 def load(application_id: int, users: int, per_user: int, kept: int) -> float:
-    """Users with traits and summaries, and their raw events, by COPY; seconds taken."""
-    from django.db import connection, transaction
+    """Users with traits by COPY (as benchmarks/members.py's), then, in PostgreSQL, their raw
+    events (``per_user`` each, names skewed, times over the last ~90 days), the activity
+    summaries built from them (what ``activity.summarise`` builds) and the daily counts
+    (``rollup_rebuild``); seconds taken."""
+    from django.db import connection
 
-    from segments.activity import summarise
+    from segments.models import Application
+    from segments.rollup import rollup_rebuild
 
-    rng = random.Random(13)
-    today = datetime.now(UTC)
-    now = today.timestamp()
-    stamp_now = today.isoformat()
     began = time.perf_counter()
-    batch = 50_000
-    for start in range(0, users, batch):
-        stop = min(start + batch, users)
-        histories = []
-        with transaction.atomic(), connection.cursor() as cursor:
-            columns = "application_id, external_id, traits, activity, first_seen, last_seen"
-            with cursor.copy(f"COPY segments_enduser ({columns}) FROM STDIN") as copy:
-                for n in range(start, stop):
-                    traits = _common.user_traits(n, rng, today)
-                    names = rng.choices(NAMES, WEIGHTS, k=per_user)
-                    history = [(name, now - rng.expovariate(1 / (45 * DAY))) for name in names]
-                    histories.append(history)
-                    summary = json.dumps(summarise(history, kept=kept), separators=(",", ":"))
-                    row = (application_id, f"user-{n}", json.dumps(traits), summary)
-                    copy.write_row((*row, stamp_now, stamp_now))
-            external = [f"user-{n}" for n in range(start, stop)]
-            cursor.execute(
-                "SELECT external_id, id FROM segments_enduser "
-                "WHERE application_id = %s AND external_id = ANY(%s)",
-                [application_id, external],
-            )
-            found = dict(cursor.fetchall())
-            ids = [found[e] for e in external]
-            columns = (
-                "application_id, end_user_id, name, timestamp, properties, event_id, received_at"
-            )
-            with cursor.copy(f"COPY segments_trackedevent ({columns}) FROM STDIN") as copy:
-                for user_id, history in zip(ids, histories, strict=True):
-                    for name, when in history:
-                        moment = datetime.fromtimestamp(when, UTC).isoformat()
-                        row = f"{application_id}\t{user_id}\t{name}\t{moment}\t{{}}\t\t{moment}"
-                        copy.write(row + "\n")
-        rate = stop / (time.perf_counter() - began)
-        print(f"  {stop:,} users loaded ({rate:,.0f} users/s)", file=sys.stderr)
+    for start in range(0, users, 100_000):
+        _common.copy_users(application_id, start, min(start + 100_000, users))
+        print(f"  {min(start + 100_000, users):,} users", file=sys.stderr)
+    names = "ARRAY[" + ", ".join(f"'{n}'" for n in NAMES) + "]"
+    # A name drawn with weight 1 / rank: the inverse of the weights' cumulative distribution.
+    total = sum(WEIGHTS)
+    cumulative, edges = 0.0, []
+    for weight in WEIGHTS:
+        cumulative += weight / total
+        edges.append(f"{cumulative:.6f}")
+    edge_array = "ARRAY[" + ", ".join(edges) + "]::float8[]"
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = 0")
+        cursor.execute(
+            f"""
+            INSERT INTO segments_trackedevent
+                (application_id, end_user_id, name, timestamp, properties, event_id, received_at)
+            SELECT %s, u.id, ({names})[
+                       (SELECT count(*) FROM unnest({edge_array}) edge WHERE edge < r.pick) + 1],
+                   now() - make_interval(secs => -ln(1 - r.age) * 45 * 86400), '{{}}', '', now()
+            FROM segments_enduser u
+            CROSS JOIN LATERAL (
+                SELECT random() AS pick, random() AS age FROM generate_series(1, %s) WHERE u.id > 0
+            ) r
+            WHERE u.application_id = %s""",
+            [application_id, per_user, application_id],
+        )
+        print(f"  {cursor.rowcount:,} events", file=sys.stderr)
+        # The summaries, as activity.summarise builds them: per name the count, the first and
+        # last time and the latest ``kept`` times, newest first.
+        cursor.execute(
+            """
+            UPDATE segments_enduser u SET activity = jsonb_build_object('e', s.e)
+            FROM (
+                SELECT end_user_id, jsonb_object_agg(name, jsonb_build_array(
+                           n, first, last, to_jsonb(recent[1:%s]))) AS e
+                FROM (
+                    SELECT end_user_id, name, count(*) AS n,
+                           min(extract(epoch FROM timestamp))::float8 AS first,
+                           max(extract(epoch FROM timestamp))::float8 AS last,
+                           array_agg(extract(epoch FROM timestamp)::float8
+                                     ORDER BY timestamp DESC) AS recent
+                    FROM segments_trackedevent WHERE application_id = %s
+                    GROUP BY end_user_id, name
+                ) per_name
+                GROUP BY end_user_id
+            ) s
+            WHERE u.id = s.end_user_id""",
+            [kept, application_id],
+        )
+    rollup_rebuild(application=Application.objects.get(pk=application_id))
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE segments_enduser")
         cursor.execute("VACUUM ANALYZE segments_trackedevent")
     return time.perf_counter() - began
 
 
-def import_rate(application: object, count: int) -> str:
+def import_rate(application: object, count: int, users: int) -> str:
     """``manage.py import_events`` on ``count`` fresh events of existing users: events/s."""
     from django.core.management import get_commands
 
@@ -116,7 +132,7 @@ def import_rate(application: object, count: int) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as file:
         for n in range(count):
             line = {
-                "id": f"user-{rng.randrange(100_000)}",
+                "id": f"user-{rng.randrange(users)}",
                 "name": rng.choice(NAMES),
                 "timestamp": now - rng.uniform(0, 30 * DAY),
                 "event_id": f"bench-{n}",
@@ -129,9 +145,10 @@ def import_rate(application: object, count: int) -> str:
             "manage.py",
             "import_events",
             file.name,
-            "--application",
-            str(application.pk),
-        ],  # type: ignore[attr-defined]
+            "--no-progress",
+            "--app",
+            str(application.pk),  # type: ignore[attr-defined]
+        ],
         check=True,
         cwd=_common.ROOT,
         env=os.environ,
@@ -181,7 +198,7 @@ def main() -> None:
         sql, params = members.order_by().values("pk").query.sql_with_params()
         for path in _common.access_paths(f"SELECT count(*) FROM ({sql}) AS m", params):
             print(f"    {path}")
-    print(import_rate(application, args.import_events))
+    print(import_rate(application, args.import_events, args.users))
     print(f"PostgreSQL {connection.pg_version}, {os.cpu_count()} cores")
 
 
