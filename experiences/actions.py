@@ -263,7 +263,11 @@ def event_record(
         with transaction.atomic():
             event = _event_create(application_id, end_user_id, experience_id, type, step)
             # Under the row lock: two first events of one user cannot lose each other's state.
-            user = EndUser.objects.select_for_update().filter(pk=end_user_id).only("activity")
+            user = (
+                EndUser.objects.select_for_update(no_key=True)
+                .filter(pk=end_user_id)
+                .only("activity")
+            )
             for found in user:  # none: the user was deleted a moment ago (the INSERT fails)
                 summary = found.activity if isinstance(found.activity, dict) else {}
                 record_experience(summary, experience_id, type, event.created_at.timestamp())

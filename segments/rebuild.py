@@ -60,49 +60,49 @@ def events_kept_ensure(*, application: Application, definition: Mapping[str, Any
 def recent_rebuild(*, application: Application, names: Iterable[str], kept: int) -> int:
     """The latest ``kept`` times of each of ``names`` in every user's summary, from the raw
     events; the number of users rewritten. Times older than the raw events' retention, which the
-    summary may still hold, stay behind the ones rebuilt."""
+    summary may still hold, stay behind the ones rebuilt.
+
+    Users are taken in batches: each batch's rows are locked first, then its raw events read,
+    so that a /track committing meanwhile either waits or is already in what is read."""
     names = list(names)
-    latest = (
-        TrackedEvent.objects.filter(application=application, name__in=names)
-        .annotate(
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("end_user_id"), F("name")],
-                order_by=[F("timestamp").desc(), F("pk").desc()],
-            )
-        )
-        .filter(rank__lte=kept)
-        .order_by("end_user_id")
-        .values_list("end_user_id", "name", "timestamp")
-    )
+    raw = TrackedEvent.objects.filter(application=application, name__in=names)
+    user_ids = sorted(set(raw.order_by().values_list("end_user_id", flat=True).distinct()))
     cutoff = (timezone.now() - timedelta(days=settings.CALLOUT_EVENT_RETENTION_DAYS)).timestamp()
     rewritten = 0
-    pending: dict[int, dict[str, list[float]]] = {}
-
-    def flush() -> None:
-        nonlocal rewritten
-        # Locked: a /track for one of these users waits, and cannot be lost by this write.
+    for start in range(0, len(user_ids), BATCH):
+        batch = user_ids[start : start + BATCH]
         users = list(
-            EndUser.objects.select_for_update().filter(pk__in=pending).only("pk", "activity")
+            EndUser.objects.select_for_update(no_key=True)
+            .filter(pk__in=batch)
+            .order_by("pk")
+            .only("pk", "activity")
         )
+        latest = (
+            raw.filter(end_user_id__in=batch)
+            .annotate(
+                rank=Window(
+                    RowNumber(),
+                    partition_by=[F("end_user_id"), F("name")],
+                    order_by=[F("timestamp").desc(), F("pk").desc()],
+                )
+            )
+            .filter(rank__lte=kept)
+            .values_list("end_user_id", "name", "timestamp")
+        )
+        times: dict[int, dict[str, list[float]]] = {}
+        for user_id, name, when in latest:
+            times.setdefault(user_id, {}).setdefault(name, []).append(when.timestamp())
         for user in users:
             summary = user.activity if isinstance(user.activity, dict) else {}
-            for name, times in pending[user.pk].items():
+            for name, found_times in times.get(user.pk, {}).items():
                 found = activity.entry(summary, name)
                 if found is None:
                     continue  # the summary never counted it: nothing to make exact
-                times.sort(reverse=True)
-                older = [t for t in found[activity.RECENT] if t < min(times) and t < cutoff]
-                found[activity.RECENT] = (times + older)[:kept]
+                found_times.sort(reverse=True)
+                oldest = found_times[-1]
+                older = [t for t in found[activity.RECENT] if t < oldest and t < cutoff]
+                found[activity.RECENT] = (found_times + older)[:kept]
             user.activity = summary
         EndUser.objects.bulk_update(users, ["activity"], batch_size=BATCH)
         rewritten += len(users)
-        pending.clear()
-
-    for user_id, name, when in latest.iterator(chunk_size=BATCH):
-        if user_id not in pending and len(pending) >= BATCH:
-            flush()
-        pending.setdefault(user_id, {}).setdefault(name, []).append(when.timestamp())
-    if pending:
-        flush()
     return rewritten
