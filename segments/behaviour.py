@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 from .activity import COUNT, EVENTS, EXPERIENCES, FIRST, LAST, RECENT, count_between, entry
@@ -142,8 +143,9 @@ class EventCondition(Leaf):
     def op(self) -> EventOperator | None:
         return EVENT_OPERATORS.get(self.operator)
 
-    @property
+    @cached_property
     def valid(self) -> bool:
+        """Whether it is exactly what saving it would store (else it matches nobody)."""
         try:
             return EventCondition.clean(self.as_json()) == self.as_json()
         except RuleError:
