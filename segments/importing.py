@@ -74,6 +74,23 @@ class Reject(NamedTuple):
     reason: str
 
 
+def write_rejects(rejected: Iterable[Reject], path: str, say: Callable[[str], Any]) -> int:
+    """The rejected lines, in line order, into a CSV at ``path`` (line, id, reason), the first
+    20 also through ``say``; how many. Nothing is written when there are none."""
+    rejected = sorted(rejected, key=lambda r: r.line)
+    if rejected:
+        with open(path, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "id", "reason"])
+            writer.writerows((r.line, r.external_id or "", r.reason) for r in rejected)
+        for reject in rejected[:20]:
+            shown = f" ({reject.external_id})" if reject.external_id else ""
+            say(f"line {reject.line}{shown}: {reject.reason}")
+        if len(rejected) > 20:
+            say(f"... and {len(rejected) - 20:,} more")
+    return len(rejected)
+
+
 @dataclass
 class ImportResult:
     rows: int = 0

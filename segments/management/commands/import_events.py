@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import sys
 from typing import IO, Any
 
 from django.core.management.base import BaseCommand
 
-from segments import import_events
+from segments import import_events, importing
 from segments.management.commands.import_users import _Progress, application_of
 
 HELP = """Import events into an application, each checked as POST /api/v1/track checks it: one
@@ -62,20 +61,10 @@ class Command(BaseCommand):
                 stream.close()
             progress.done()
 
-        rejected = sorted(result.rejected, key=lambda r: r.line)
-        if rejected:
-            with open(rejects_path, "w", newline="", encoding="utf-8") as out:
-                writer = csv.writer(out)
-                writer.writerow(["line", "id", "reason"])
-                writer.writerows((r.line, r.external_id or "", r.reason) for r in rejected)
-            for reject in rejected[:20]:
-                shown = f" ({reject.external_id})" if reject.external_id else ""
-                self.stderr.write(f"line {reject.line}{shown}: {reject.reason}")
-            if len(rejected) > 20:
-                self.stderr.write(f"... and {len(rejected) - 20:,} more")
+        rejected = importing.write_rejects(result.rejected, rejects_path, self.stderr.write)
         self.stdout.write(
             f"{result.rows:,} lines in {result.seconds:.1f} s ({result.rate:,.0f} lines/s): "
             f"{result.imported:,} events imported, {result.duplicates:,} already there "
-            f"(event_id), {result.users_created:,} users created, {len(rejected):,} rejected"
+            f"(event_id), {result.users_created:,} users created, {rejected:,} rejected"
             + (f" (see {rejects_path})" if rejected else "")
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import sys
@@ -91,21 +90,11 @@ class Command(BaseCommand):
                 stream.close()
             progress.done()
 
-        rejected = sorted(result.rejected, key=lambda r: r.line)
-        if rejected:
-            with open(rejects_path, "w", newline="", encoding="utf-8") as out:
-                writer = csv.writer(out)
-                writer.writerow(["line", "id", "reason"])
-                writer.writerows((r.line, r.external_id or "", r.reason) for r in rejected)
-            for reject in rejected[:20]:
-                shown = f" ({reject.external_id})" if reject.external_id else ""
-                self.stderr.write(f"line {reject.line}{shown}: {reject.reason}")
-            if len(rejected) > 20:
-                self.stderr.write(f"... and {len(rejected) - 20:,} more")
+        rejected = importing.write_rejects(result.rejected, rejects_path, self.stderr.write)
         self.stdout.write(
             f"{result.rows:,} rows in {result.seconds:.1f} s ({result.rate:,.0f} rows/s): "
             f"{result.created:,} created, {result.updated:,} updated, "
-            f"{result.unchanged:,} unchanged, {len(rejected):,} rejected"
+            f"{result.unchanged:,} unchanged, {rejected:,} rejected"
             + (f" (see {rejects_path})" if rejected else "")
         )
 
