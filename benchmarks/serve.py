@@ -125,7 +125,7 @@ from segments.models import Application, EndUser, TrackedEvent
 rng = random.Random(2)
 source = Application.objects.get(name="Bench")
 app = actions.application_create(name="Bench events")
-for trait in source.trait_definitions.all():
+for trait in source.trait_definitions.users():
     actions.trait_definition_create(application=app, key=trait.key, type=trait.type)
 for s, segment in enumerate(source.segments.filter(is_builtin=False).order_by("pk")):
     definition = segment.definition

@@ -289,7 +289,9 @@ def _load(application_id: int) -> dict[str, Any] | None:
     if application is None:
         return None
     trait_keys = list(
-        TraitDefinition.objects.filter(application_id=application_id).values_list("key", flat=True)
+        TraitDefinition.objects.users()
+        .filter(application_id=application_id)
+        .values_list("key", flat=True)
     )
     segments = Segment.objects.filter(application_id=application_id).prefetch_related(
         *tree_prefetches()

@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from callout.db import fetchone_prepared
@@ -23,6 +24,7 @@ from callout.db import fetchone_prepared
 from . import coerce, merge, operators, tree
 from .models import (
     Application,
+    CompanyUsersRule,
     EndUser,
     EventRule,
     ExperienceRule,
@@ -134,7 +136,7 @@ def trait_definition_create(
     # Keys are case-sensitive, exactly as the snippet sends them (JSON keys): "PLAN" is
     # another trait than "plan", as it is in a user's traits.
     taken = f'A trait "{key}" already exists.'
-    if application.trait_definitions.filter(key=key).exists():
+    if application.trait_definitions.users().filter(key=key).exists():
         raise ValidationError({"key": [taken]})
     if trait_keys_over_limit(application=application, keys=[key]):
         raise ValidationError({"key": [trait_limit_message(key)]})
@@ -196,7 +198,7 @@ def rules_check(
     """Each rule input cleaned to an unsaved Rule (None where it is invalid), and every
     problem keyed by rule and field. Saves go through ``_clean_rules``, which refuses any
     error; the live preview uses this to count the valid rules of a form still being filled."""
-    traits = {t.key: t for t in application.trait_definitions.all()}
+    traits = {t.key: t for t in application.trait_definitions.users()}
     errors: dict[str, list[str]] = {}
     cleaned: list[Rule | None] = []
     for index, data in enumerate(rules):
@@ -308,7 +310,10 @@ def definition_check(
     try:
         return tree.clean(
             definition,
-            trait_types=dict(application.trait_definitions.values_list("key", "type")),
+            trait_types=dict(application.trait_definitions.users().values_list("key", "type")),
+            company_types=dict(
+                application.trait_definitions.companies().values_list("key", "type")
+            ),
             segments={sid: tree.as_json(t) for sid, t in trees.items()},
             names=names,
             this=segment.pk if segment is not None else None,
@@ -324,9 +329,13 @@ def _store_definition(segment: Segment, definition: Mapping[str, Any]) -> None:
     segment.segment_conditions.all().delete()
     segment.event_rules.all().delete()
     segment.experience_rules.all().delete()
+    segment.company_users_rules.all().delete()
     segment.groups.all().delete()
-    traits = {t.key: t for t in segment.application.trait_definitions.all()}
+    definitions = segment.application.trait_definitions.all()
+    traits = {t.key: t for t in definitions if t.scope == TraitDefinition.Scope.USER}
+    company_traits = {t.key: t for t in definitions if t.scope == TraitDefinition.Scope.COMPANY}
     rules: list[Rule] = []
+    counts: list[CompanyUsersRule] = []
     references: list[SegmentCondition] = []
     events: list[EventRule] = []
     experiences: list[ExperienceRule] = []
@@ -356,6 +365,17 @@ def _store_definition(segment: Segment, definition: Mapping[str, Any]) -> None:
                         position=position,
                     )
                 )
+            elif tree.COMPANY_USERS in node:
+                counts.append(
+                    CompanyUsersRule(
+                        segment=segment,
+                        group=group,
+                        target_id=node[tree.COMPANY_USERS]["segment"],
+                        operator=node["operator"],
+                        value=node["value"],
+                        position=position,
+                    )
+                )
             elif "experience" in node:
                 experiences.append(
                     ExperienceRule(
@@ -367,11 +387,14 @@ def _store_definition(segment: Segment, definition: Mapping[str, Any]) -> None:
                     )
                 )
             else:
+                company = tree.COMPANY_TRAIT in node
                 rules.append(
                     Rule(
                         segment=segment,
                         group=group,
-                        trait=traits[node["trait"]],
+                        trait=company_traits[node[tree.COMPANY_TRAIT]]
+                        if company
+                        else traits[node["trait"]],
                         operator=node["operator"],
                         value=node.get("value"),
                         case_sensitive=node.get("case_sensitive", False),
@@ -385,6 +408,7 @@ def _store_definition(segment: Segment, definition: Mapping[str, Any]) -> None:
     SegmentCondition.objects.bulk_create(references)
     EventRule.objects.bulk_create(events)
     ExperienceRule.objects.bulk_create(experiences)
+    CompanyUsersRule.objects.bulk_create(counts)
     # A windowed count larger than the summaries keep: keep more, rebuilt from the raw events.
     events_kept_ensure(application=segment.application, definition=definition)
 
@@ -481,7 +505,13 @@ def segment_update(
 def segment_users(segment: Segment) -> tuple[list[Segment], list[Any]]:
     """Where a segment is used: the segments whose definitions reference it, and the
     experiences that target it."""
-    using = Segment.objects.filter(segment_conditions__target=segment).distinct().order_by("name")
+    using = (
+        Segment.objects.filter(
+            Q(segment_conditions__target=segment) | Q(company_users_rules__target=segment)
+        )
+        .distinct()
+        .order_by("name")
+    )
     return list(using), list(segment.experiences.order_by("name"))
 
 
@@ -508,7 +538,9 @@ def segment_delete(*, segment: Segment) -> None:
 def _new_trait_keys(application: Application, traits: Mapping[str, Any]) -> list[str]:
     """The keys of ``traits`` (with a value) that have no definition yet, in order."""
     known = set(
-        application.trait_definitions.filter(key__in=list(traits)).values_list("key", flat=True)
+        application.trait_definitions.users()
+        .filter(key__in=list(traits))
+        .values_list("key", flat=True)
     )
     return [key for key, value in traits.items() if key not in known and value is not None]
 
@@ -521,7 +553,7 @@ def trait_keys_over_limit(*, application: Application, keys: Iterable[str]) -> l
     if not keys:
         return []
     application_lock(application)
-    room = settings.CALLOUT_MAX_TRAIT_DEFINITIONS - application.trait_definitions.count()
+    room = settings.CALLOUT_MAX_TRAIT_DEFINITIONS - application.trait_definitions.users().count()
     return keys[max(room, 0) :]
 
 

@@ -404,7 +404,7 @@ class RuleInline(admin.TabularInline):
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any):
         formset = super().get_formset(request, obj, **kwargs)
         if obj is not None:  # this application's traits only
-            formset.form.base_fields["trait"].queryset = obj.application.trait_definitions.all()
+            formset.form.base_fields["trait"].queryset = obj.application.trait_definitions.users()
         return formset
 
 

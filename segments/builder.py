@@ -437,7 +437,7 @@ def tree_from_segment(segment: Segment) -> Node:
             top.children.append(Node(index=i, row=row))
         number(top)
         return top
-    traits = {t.key: t for t in segment.application.trait_definitions.all()}
+    traits = {t.key: t for t in segment.application.trait_definitions.users()}
     counter = [0]
 
     def build(data: Mapping[str, Any]) -> list[Node]:

@@ -20,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from .accounts import CompanyTraitCondition, CompanyUsersCondition
 from .activity import EVENTS, EXPERIENCES, at_least_within
 from .behaviour import EventCondition, Leaf
 from .coerce import BOOLEAN, DATE, NUMBER, STRING, coerce_boolean, coerce_date, parse_iso
@@ -139,6 +140,11 @@ def _leaf_source(node: Leaf, reads: dict[str, str], lines: list[str]) -> str:
     return node.python(local)
 
 
+def _members_read(node: CompanyUsersCondition) -> str:
+    """The count a ``company_users`` node compares: 0 without a company or a member in it."""
+    return f"members.get({_literal(node.segment, False)}, 0)"
+
+
 def _clocked(conditions: Iterable[Condition]) -> bool:
     return any(c.valid and c.op is not None and c.op.positive.clock for c in conditions)
 
@@ -164,10 +170,12 @@ def _register(filename: str, source: str) -> None:
 
 
 def _make(name: str, title: str, env: dict[str, Any], lines: list[str]) -> Callable[..., Any]:
-    """``name(traits, now=None, activity=EMPTY)`` with ``lines`` as its body, closing over
-    ``env``; ``activity`` is the user's summary of what they did and saw."""
+    """``name(traits, now=None, activity=EMPTY, company=EMPTY, members=EMPTY)`` with ``lines``
+    as its body, closing over ``env``; ``activity`` is the user's summary of what they did and
+    saw, ``company`` their company's traits, ``members`` {segment id: users of their company
+    in it} (segments/accounts.py)."""
     body = "".join(f"        {line}\n" for line in lines)
-    head = f"def {name}(traits, now=None, activity=EMPTY):"
+    head = f"def {name}(traits, now=None, activity=EMPTY, company=EMPTY, members=EMPTY):"
     source = f"def make({', '.join(env)}):\n    {head}\n{body}    return {name}\n"
     filename = f"<{title} #{next(_serial)}>"
     namespace: dict[str, Any] = dict(_NAMESPACE)
@@ -197,34 +205,37 @@ def _segments_source(
     false."""
     trees = {sid: _tree(definition) for sid, definition in segments.items()}
     leaf_reads: dict[str, str] = {}  # what event and experience nodes read -> local
-    reads: dict[str, str] = {}  # trait -> local holding traits.get(trait)
-    dates: dict[str, str] = {}  # trait -> local holding its coerce_date
+    reads: dict[tuple[str, str], str] = {}  # (traits | company, key) -> local holding its get
+    dates: dict[tuple[str, str], str] = {}  # (traits | company, key) -> its coerce_date
     rules: dict[tuple[Any, ...], str] = {}  # distinct rule -> local
     lines: list[str] = []
     answers: dict[int, str] = {}
     visiting: set[int] = set()
     clocked = False
 
-    def rule(c: Condition) -> str:
+    def rule(c: Condition, source: str = "traits") -> str:
+        """``source``: the dict the trait is read from (the user's traits, or ``company``)."""
         nonlocal clocked
         if not c.valid:
             return "False"
-        key = (c.trait, c.type, c.operator, repr(c.value), c.case_sensitive)
+        key = (source, c.trait, c.type, c.operator, repr(c.value), c.case_sensitive)
+        trait = (source, c.trait)
         if key not in rules:
             i = len(rules)
-            if c.trait not in reads:
-                reads[c.trait] = f"g{len(reads)}"
-                lines.append(f"{reads[c.trait]} = traits.get({_literal(c.trait, False)})")
-            get = reads[c.trait]
+            if trait not in reads:
+                reads[trait] = f"g{len(reads)}"
+                lines.append(f"{reads[trait]} = {source}.get({_literal(c.trait, False)})")
+            get = reads[trait]
             date = None
             positive = c.op.positive  # type: ignore[union-attr]
             if c.type == DATE and not positive.raw:
-                if c.trait not in dates:
-                    dates[c.trait] = f"d{len(dates)}"
-                    lines.append(f"{dates[c.trait]} = {_date_source('x', get)}")
-                date = dates[c.trait]
+                if trait not in dates:
+                    dates[trait] = f"d{len(dates)}"
+                    lines.append(f"{dates[trait]} = {_date_source('x', get)}")
+                date = dates[trait]
             clocked = clocked or positive.clock
-            lines.append(f"r{i} = {rule_source(i, c, env, get, date)}{_note(c)}")
+            note = f"  # {'company ' if source == 'company' else ''}{c.describe()!r}"
+            lines.append(f"r{i} = {rule_source(i, c, env, get, date)}{note}")
             rules[key] = f"r{i}"
         return rules[key]
 
@@ -242,6 +253,10 @@ def _segments_source(
     def expression(node: Any, chain: int) -> str:
         if isinstance(node, Condition):
             return rule(node)
+        if isinstance(node, CompanyTraitCondition):
+            return rule(node.condition, "company")
+        if isinstance(node, CompanyUsersCondition):
+            return node.python(_members_read(node))
         if isinstance(node, Leaf):
             return leaf(node)
         if isinstance(node, Ref):
@@ -324,6 +339,14 @@ def compile_tree(
 
     def lines(node: Any, chain: int, path: frozenset[int]) -> list[str]:
         nonlocal clocked
+        if isinstance(node, CompanyTraitCondition):
+            c = node.condition
+            i = next(counter)
+            get = f"company.get({_literal(c.trait, False)})"
+            clocked = clocked or (c.valid and c.op.positive.clock)  # type: ignore[union-attr]
+            return [f"{rule_source(i, c, env, get)}  # {node.describe()!r}"]
+        if isinstance(node, CompanyUsersCondition):
+            return [f"{node.python(_members_read(node))}  # {node.describe()!r}"]
         if isinstance(node, Leaf):
             clocked = clocked or isinstance(node, EventCondition)
             return [f"{_leaf_source(node, reads, read_lines)}  # {node.describe()!r}"]

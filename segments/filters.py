@@ -20,7 +20,7 @@ class _ApplicationFilterSet(django_filters.FilterSet):
     def __init__(self, *args: Any, application: Application, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.application = application
-        self.filters["trait"].queryset = application.trait_definitions.all()
+        self.filters["trait"].queryset = application.trait_definitions.users()
 
 
 class SegmentFilter(_ApplicationFilterSet):

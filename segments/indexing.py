@@ -64,7 +64,7 @@ def trait_index(trait: TraitDefinition) -> TraitIndex | None:
 
 
 def wanted(application: Application) -> dict[str, TraitIndex]:
-    traits = TraitDefinition.objects.filter(
+    traits = TraitDefinition.objects.users().filter(
         pk__in=Rule.objects.filter(segment__application=application).values("trait_id")
     )
     indexes = (trait_index(trait) for trait in traits)

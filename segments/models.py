@@ -92,7 +92,22 @@ class Membership(models.Model):
         return f"{self.user} in {self.application} ({self.role})"
 
 
+class TraitQuerySet(models.QuerySet["TraitDefinition"]):
+    def users(self) -> TraitQuerySet:
+        return self.filter(scope=TraitDefinition.Scope.USER)
+
+    def companies(self) -> TraitQuerySet:
+        return self.filter(scope=TraitDefinition.Scope.COMPANY)
+
+
 class TraitDefinition(models.Model):
+    """A trait key of an application's users, or of its companies (``scope``): its type,
+    label and description. A key may be both a user trait and a company trait ("plan")."""
+
+    class Scope(models.TextChoices):
+        USER = "user", "User"
+        COMPANY = "company", "Company"
+
     class Type(models.TextChoices):
         STRING = coerce.STRING, "Text"
         NUMBER = coerce.NUMBER, "Number"
@@ -102,6 +117,7 @@ class TraitDefinition(models.Model):
     application = models.ForeignKey(
         Application, on_delete=models.CASCADE, related_name="trait_definitions"
     )
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.USER)
     key = models.CharField(max_length=128)
     type = models.CharField(max_length=10, choices=Type.choices, default=Type.STRING)
     label = models.CharField(max_length=128, blank=True)
@@ -110,10 +126,14 @@ class TraitDefinition(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = TraitQuerySet.as_manager()
+
     class Meta:
         ordering = ["key"]
         constraints = [
-            models.UniqueConstraint(fields=["application", "key"], name="one_trait_per_key")
+            models.UniqueConstraint(
+                fields=["application", "scope", "key"], name="one_trait_per_scope_key"
+            )
         ]
 
     def __str__(self) -> str:
@@ -122,6 +142,35 @@ class TraitDefinition(models.Model):
     @property
     def display_name(self) -> str:
         return self.label or self.key
+
+
+class Company(models.Model):
+    """An account of the customer's app (a team, an organisation) that users belong to, with
+    traits of its own, merged as a user's are (segments/merge.py)."""
+
+    # No index of its own: the unique (application, external_id) index leads with it.
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="companies", db_index=False
+    )
+    external_id = models.CharField(max_length=255)
+    # Database defaults too: identify and the imports insert companies in raw SQL.
+    traits = models.JSONField(
+        default=dict, blank=True, db_default=Value({}, output_field=models.JSONField())
+    )
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["external_id"]
+        verbose_name_plural = "companies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "external_id"], name="one_company_per_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
 
 
 class EndUser(models.Model):
@@ -138,6 +187,11 @@ class EndUser(models.Model):
     # default too: identify and the imports insert users in raw SQL.
     activity = models.JSONField(
         default=dict, blank=True, db_default=Value({}, output_field=models.JSONField())
+    )
+    # One company at a time (None: none). Its index serves "the users of a company" (the
+    # company page, ``company_users`` rules).
+    company = models.ForeignKey(
+        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="users"
     )
     first_seen = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(auto_now_add=True)
@@ -196,10 +250,15 @@ class Segment(models.Model):
         ``selectors.segments_with_rules``)."""
         children: dict[int | None, list[tuple[int, int, Any]]] = {}
         for rule in self.rules.all():
-            children.setdefault(rule.group_id, []).append((rule.position, 0, rule.condition))
+            children.setdefault(rule.group_id, []).append((rule.position, 0, rule.node))
         for ref in self.segment_conditions.all():
             children.setdefault(ref.group_id, []).append((ref.position, 1, tree.Ref(ref.target_id)))
-        for leaf in [*self.event_rules.all(), *self.experience_rules.all()]:
+        leaves = [
+            *self.event_rules.all(),
+            *self.experience_rules.all(),
+            *self.company_users_rules.all(),
+        ]
+        for leaf in leaves:
             children.setdefault(leaf.group_id, []).append((leaf.position, 1, leaf.node))
         groups = {group.pk: group for group in self.groups.all()}
         for group in groups.values():
@@ -248,7 +307,8 @@ class Segment(models.Model):
         users = EndUser.objects.filter(application_id=self.application_id)
         if self.is_flat:
             return users.filter(conditions_q(self.conditions, now))
-        return users.filter(tree_q(self.tree, now, trees_of(self.application_id).get))
+        trees = trees_of(self.application_id)
+        return users.filter(tree_q(self.tree, now, trees.get, self.application_id))
 
     def describe(self) -> str:
         if self.is_flat:
@@ -278,7 +338,13 @@ def tree_prefetches(prefix: str = "") -> list[Any]:
     ]
 
 
-TREE_NODES = ("groups", "segment_conditions", "event_rules", "experience_rules")
+TREE_NODES = (
+    "groups",
+    "segment_conditions",
+    "event_rules",
+    "experience_rules",
+    "company_users_rules",
+)
 
 
 def trees_of(application_id: int) -> dict[int, tree.Group]:
@@ -357,6 +423,13 @@ class Rule(models.Model):
             self.trait.key, self.trait.type, self.operator, self.value, self.case_sensitive
         )
 
+    @property
+    def node(self) -> Condition | tree.CompanyTraitCondition:
+        """The rule as a node of the tree: on a company trait, read from the company."""
+        if self.trait.scope == TraitDefinition.Scope.COMPANY:
+            return tree.CompanyTraitCondition(self.condition)
+        return self.condition
+
 
 class EventRule(models.Model):
     """A node "did NAME at least N times (in the last D days)" or "did NAME first / last ...
@@ -411,6 +484,37 @@ class ExperienceRule(models.Model):
     @property
     def node(self) -> tree.ExperienceCondition:
         return tree.ExperienceCondition(self.experience_id, self.state)
+
+
+class CompanyUsersRule(models.Model):
+    """A node "at least / at most / exactly N users of the user's company are in SEGMENT"
+    (segments/accounts.py). RESTRICT, as a segment condition: the counted segment cannot be
+    deleted under it."""
+
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="company_users_rules"
+    )
+    group = models.ForeignKey(
+        RuleGroup,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="company_users_rules",
+    )
+    target = models.ForeignKey(Segment, on_delete=models.RESTRICT, related_name="counted_by")
+    operator = models.CharField(max_length=16)
+    value = models.PositiveIntegerField()
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.node.describe()
+
+    @property
+    def node(self) -> tree.CompanyUsersCondition:
+        return tree.CompanyUsersCondition(self.target_id, self.operator, self.value)
 
 
 class EventDefinition(models.Model):

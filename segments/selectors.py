@@ -17,6 +17,7 @@ from typing import Any
 from django.db.models import Count, Max, Q, QuerySet
 
 from . import coerce, explaining, tree
+from .accounts import CompanyTraitCondition
 from .behaviour import EventCondition, ExperienceCondition
 from .codegen import compile_segments
 from .coerce import now_seconds
@@ -59,17 +60,25 @@ class AnyOf:
 Group = Sequence[Condition] | tree.Group | AnyOf
 
 
-def group_q(group: Group, now: Any = None, resolve: tree.Resolve | None = None) -> Q:
+def group_q(
+    group: Group,
+    now: Any = None,
+    resolve: tree.Resolve | None = None,
+    application_id: int | None = None,
+) -> Q:
     """The filter of one group: its conditions AND'd, a tree (references read through
-    ``resolve``), or for ``AnyOf`` each OR'd."""
+    ``resolve``; ``application_id``: the users' application, for company counts), or for
+    ``AnyOf`` each OR'd."""
     when = now_seconds(now)
     if isinstance(group, AnyOf):
         q = MATCH_NONE
         for one in group.groups:
-            q |= group_q(one, when, resolve)
+            q |= group_q(one, when, resolve, application_id)
         return q
     if isinstance(group, tree.Group):
-        return tree_q(_hashable_tree(group), when, lambda sid: _resolved(resolve, sid))
+        return tree_q(
+            _hashable_tree(group), when, lambda sid: _resolved(resolve, sid), application_id
+        )
     return conditions_q([_hashable(c) for c in group], when)
 
 
@@ -81,6 +90,8 @@ def _resolved(resolve: tree.Resolve | None, segment_id: int) -> tree.Group | Non
 def _hashable_tree(node: Any) -> Any:
     if isinstance(node, Condition):
         return _hashable(node)
+    if isinstance(node, CompanyTraitCondition):
+        return CompanyTraitCondition(_hashable(node.condition))
     if isinstance(node, tree.Group):
         return tree.Group(node.match, tuple(_hashable_tree(n) for n in node.nodes))
     return node
@@ -107,7 +118,7 @@ def count_users(
     # References read the other segments' current trees (4 queries), only when there are any.
     trees = trees_of(application_id) if any(_references(g) for g in groups.values()) else {}
     aggregates = {
-        f"n{i}": Count("pk", filter=group_q(groups[key], when, trees.get))
+        f"n{i}": Count("pk", filter=group_q(groups[key], when, trees.get, application_id))
         for i, key in enumerate(keys)
     }
     row = EndUser.objects.filter(application=application).aggregate(**aggregates)
@@ -290,7 +301,7 @@ def tree_preview(
         trees = trees_of(application.pk) if tree.references_of(definition) else {}
         total = count_members(users, timeout_ms=PREVIEW_TIMEOUT_MS // 2)
         matched = count_members(
-            users.filter(group_q(definition, when, trees.get)),
+            users.filter(group_q(definition, when, trees.get, application.pk)),
             timeout_ms=PREVIEW_TIMEOUT_MS // 2,
         )
         return Preview(total.count, matched.count, [], [], bounded=(total, matched))
@@ -299,9 +310,9 @@ def tree_preview(
     try:
         with deadline(users.db, PREVIEW_TIMEOUT_MS):
             samples = list(
-                users.filter(group_q(definition, when, trees.get)).order_by("external_id")[
-                    :SAMPLE_USERS
-                ]
+                users.filter(group_q(definition, when, trees.get, application.pk)).order_by(
+                    "external_id"
+                )[:SAMPLE_USERS]
             )
     except DeadlineExceeded:
         samples = []

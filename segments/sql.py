@@ -13,8 +13,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db.models import BooleanField, Expression, F, Q
+from django.db.models import BooleanField, Count, Expression, F, Q
 
+from .accounts import CompanyTraitCondition, CompanyUsersCondition
 from .behaviour import Leaf
 from .coerce import SQL_FOLD, SQL_READ, now_seconds
 from .evaluator import Condition
@@ -166,30 +167,77 @@ def conditions_q(conditions: Iterable[Condition], now: Any = None) -> Q:
     return q
 
 
-def tree_q(node: Node, now: Any = None, resolve: Resolve = lambda segment: None) -> Q:
+def tree_q(
+    node: Node,
+    now: Any = None,
+    resolve: Resolve = lambda segment: None,
+    application_id: int | None = None,
+) -> Q:
     """A segment's tree as one ``Q``: groups become AND / OR / NOT (OR), a reference the
     referenced segment's tree (``resolve(id)``; None, or a chain deeper than MAX_CHAIN,
-    matches nobody)."""
-    return _node_q(node, now_seconds(now), resolve, strict=False, chain=0)
+    matches nobody). ``application_id``: the users' application, which a ``company_users``
+    node's count reads (None: counted over every application's users, the same answer,
+    slower)."""
+    return _Compiler(now_seconds(now), resolve, application_id).q(node, strict=False, chain=0)
 
 
-def _node_q(node: Node, now: float, resolve: Resolve, strict: bool, chain: int) -> Q:
-    if isinstance(node, Condition):
-        return condition_q(node, now, strict)
-    if isinstance(node, Leaf):
-        return Q(LeafCondition(node, now)) if node.valid else MATCH_NONE
-    if isinstance(node, Ref):
-        target = resolve(node.segment) if chain < MAX_CHAIN else None
-        return MATCH_NONE if target is None else _node_q(target, now, resolve, strict, chain + 1)
-    parts = [_node_q(n, now, resolve, strict or node.match == NONE, chain) for n in node.nodes]
-    if node.match == ALL:
+class _Compiler:
+    def __init__(self, now: float, resolve: Resolve, application_id: int | None):
+        self.now, self.resolve, self.application_id = now, resolve, application_id
+
+    def q(self, node: Node, strict: bool, chain: int) -> Q:
+        now = self.now
+        if isinstance(node, Condition):
+            return condition_q(node, now, strict)
+        if isinstance(node, CompanyTraitCondition):
+            # The company's traits through a LEFT JOIN (the foreign key is nullable): a user
+            # without a company reads NULL, every company trait missing.
+            if not node.valid:
+                return MATCH_NONE
+            return Q(RuleCondition(node.condition, now, F("company__traits"), strict))
+        if isinstance(node, CompanyUsersCondition):
+            return self.company_users(node, chain)
+        if isinstance(node, Leaf):
+            return Q(LeafCondition(node, now)) if node.valid else MATCH_NONE
+        if isinstance(node, Ref):
+            target = self.resolve(node.segment) if chain < MAX_CHAIN else None
+            return MATCH_NONE if target is None else self.q(target, strict, chain + 1)
+        parts = [self.q(n, strict or node.match == NONE, chain) for n in node.nodes]
+        return _combine(node.match, parts)
+
+    def company_users(self, node: CompanyUsersCondition, chain: int) -> Q:
+        """The companies whose count of users in the segment passes (or, when 0 passes,
+        every user but those of the companies whose count fails), from one grouped subquery
+        over the application's users: a company with no user in the segment is not in it."""
+        from .models import EndUser
+
+        target = self.resolve(node.segment) if chain < MAX_CHAIN else None
+        if target is None or not node.valid:
+            return MATCH_NONE
+        users = EndUser.objects.filter(company__isnull=False)
+        if self.application_id is not None:
+            users = users.filter(application_id=self.application_id)
+        counts = (
+            users.filter(self.q(target, strict=False, chain=chain + 1))
+            .order_by()
+            .values("company_id")
+            .annotate(n=Count("pk"))
+        )
+        lookup = {f"n__{node.op.lookup}": node.value}  # type: ignore[union-attr]
+        if node.zero_matches:
+            return ~Q(company_id__in=counts.exclude(**lookup).values("company_id"))
+        return Q(company_id__in=counts.filter(**lookup).values("company_id"))
+
+
+def _combine(match: str, parts: list[Q]) -> Q:
+    if match == ALL:
         q = MATCH_ALL
         for part in parts:
             q &= part
         return q
     if not parts:
-        return MATCH_NONE if node.match == ANY else MATCH_ALL
+        return MATCH_NONE if match == ANY else MATCH_ALL
     q = parts[0]
     for part in parts[1:]:
         q |= part
-    return q if node.match == ANY else ~q
+    return q if match == ANY else ~q

@@ -8,9 +8,13 @@ The exchange format (the management API, the builder, storage) is JSON::
                | {"segment": SEGMENT_ID}
                | {"event": NAME, "operator": OP, "value": N, "within_days": D}
                | {"experience": EXPERIENCE_ID, "state": "seen" | "completed" | "dismissed"}
+               | {"company_trait": KEY, "operator": OP, "value": V, "case_sensitive": false}
+               | {"company_users": {"segment": SEGMENT_ID}, "operator": OP, "value": N}
                | {"match": ..., "rules": [...]}
 
-Event and experience nodes (``segments/behaviour.py``) read what the user did and saw.
+Event and experience nodes (``segments/behaviour.py``) read what the user did and saw;
+company nodes (``segments/accounts.py``) the user's company. A ``company_users`` node names a
+segment as a reference does: the same cycle and chain checks apply to it.
 
 ``all``: every node is true; ``any``: at least one; ``none``: no node is true. Only the top
 group of match ``all`` may be empty (every identified user). Groups nest at most ``MAX_DEPTH``
@@ -26,7 +30,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .behaviour import LEAVES, EventCondition, ExperienceCondition, Leaf
+from . import behaviour
+from .accounts import COMPANY_TRAIT, COMPANY_USERS, CompanyTraitCondition, CompanyUsersCondition
+from .behaviour import EventCondition, ExperienceCondition, Leaf
 from .evaluator import Condition, compile_condition
 from .operators import OPERATORS, RuleError, case_applies, clean_value
 
@@ -50,7 +56,18 @@ class Group:
     nodes: tuple[Node, ...] = ()
 
 
-Node = Condition | Ref | Group | EventCondition | ExperienceCondition
+Node = (
+    Condition
+    | Ref
+    | Group
+    | EventCondition
+    | ExperienceCondition
+    | CompanyTraitCondition
+    | CompanyUsersCondition
+)
+
+# The leaves read from their JSON alone (a company trait rule needs the company traits' types).
+LEAVES: dict[str, Any] = {**behaviour.LEAVES, COMPANY_USERS: CompanyUsersCondition}
 
 # A group that matches nobody: what an unreadable node or a broken reference becomes.
 NOBODY = Group(ANY, ())
@@ -74,31 +91,43 @@ def conditions_of(node: Node) -> list[Condition]:
 
 
 def references_of(node: Node) -> list[int]:
-    return [n.segment for n in walk(node) if isinstance(n, Ref)]
+    """The segments a tree names: references and the segments ``company_users`` counts."""
+    return [n.segment for n in walk(node) if isinstance(n, Ref | CompanyUsersCondition)]
 
 
 # --- Stored JSON to the tree -------------------------------------------------------------
 
 
-def parse(definition: Any, trait_types: Mapping[str, str]) -> Group:
-    """A stored definition as a tree; ``trait_types`` gives each trait key's current type. A
-    node that cannot be read (unknown trait, bad shape) becomes one that matches nobody."""
+def parse(
+    definition: Any,
+    trait_types: Mapping[str, str],
+    company_types: Mapping[str, str] | None = None,
+) -> Group:
+    """A stored definition as a tree; ``trait_types`` gives each trait key's current type,
+    ``company_types`` each company trait's. A node that cannot be read (unknown trait, bad
+    shape) becomes one that matches nobody."""
     if not isinstance(definition, Mapping) or definition.get("match") not in MATCHES:
         return NOBODY
     rules = definition.get("rules")
     if not isinstance(rules, list):
         return NOBODY
-    return Group(definition["match"], tuple(_parse_node(n, trait_types) for n in rules))
+    company_types = company_types or {}
+    nodes = (_parse_node(n, trait_types, company_types) for n in rules)
+    return Group(definition["match"], tuple(nodes))
 
 
-def _parse_node(node: Any, trait_types: Mapping[str, str]) -> Node:
+def _parse_node(
+    node: Any, trait_types: Mapping[str, str], company_types: Mapping[str, str]
+) -> Node:
     if not isinstance(node, Mapping):
         return NOBODY
     if "match" in node:
-        return parse(node, trait_types)
+        return parse(node, trait_types, company_types)
     if "segment" in node:
         segment = node["segment"]
         return Ref(segment) if type(segment) is int else NOBODY
+    if COMPANY_TRAIT in node:
+        return CompanyTraitCondition.of(node, company_types) or NOBODY
     for kind, leaf in LEAVES.items():
         if kind in node:
             return leaf.from_json(node) or NOBODY
@@ -156,6 +185,8 @@ def to_plain(node: Node) -> Any:
     """The tree as nested tuples of plain values (picklable, for the targeting cache)."""
     if isinstance(node, Condition):
         return ("rule", node.trait, node.type, node.operator, node.value, node.case_sensitive)
+    if isinstance(node, CompanyTraitCondition):
+        return (COMPANY_TRAIT, to_plain(node.condition))
     if isinstance(node, Ref):
         return ("segment", node.segment)
     if isinstance(node, Leaf):
@@ -169,6 +200,8 @@ def from_plain(data: Any) -> Node:
         return Condition(*data[1:])
     if kind == "segment":
         return Ref(data[1])
+    if kind == COMPANY_TRAIT:
+        return CompanyTraitCondition(Condition(*data[1][1:]))
     if kind in LEAVES:
         return LEAVES[kind].from_json(data[1]) or NOBODY
     return Group(data[1], tuple(from_plain(n) for n in data[2]))
@@ -194,6 +227,7 @@ def clean(
     this: int | None = None,
     path: str = "definition",
     experiences: Mapping[int, str] | None = None,
+    company_types: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``definition`` validated and normalised for storage; raises DefinitionError.
 
@@ -201,7 +235,8 @@ def clean(
     in it, another application's included, is refused as unknown, revealing nothing);
     ``this`` is the segment being saved: a reference back to it is a cycle, and a chain
     through it counts the references that lead to it. ``experiences``: the application's
-    experiences by id, what an experience node may name."""
+    experiences by id, what an experience node may name; ``company_types``: the company
+    traits' types, what a company trait rule may name."""
     errors: dict[str, list[str]] = {}
     count = [0]
     others = {sid: d for sid, d in segments.items() if sid != this}
@@ -250,14 +285,25 @@ def clean(
             return reference(node, where)
         if isinstance(node, Mapping) and "trait" in node:
             return rule(node, where)
+        if isinstance(node, Mapping) and COMPANY_TRAIT in node:
+            return company_rule(node, where)
+        if isinstance(node, Mapping) and COMPANY_USERS in node:
+            out = leaf(lambda: CompanyUsersCondition.clean(node), where)
+            if out is None:
+                return None
+            target = out[COMPANY_USERS]["segment"]
+            if target == this:
+                fail(f"{where}.{COMPANY_USERS}.segment", "cannot count the segment being saved")
+                return None
+            return out if reference({"segment": target}, f"{where}.{COMPANY_USERS}") else None
         if isinstance(node, Mapping) and EventCondition.KEY in node:
             return leaf(lambda: EventCondition.clean(node), where)
         if isinstance(node, Mapping) and ExperienceCondition.KEY in node:
             return leaf(lambda: ExperienceCondition.clean(node, experiences or {}), where)
         fail(
             where,
-            "must be a rule (trait, operator, value), an event, an experience, a segment "
-            "or a group",
+            "must be a rule (trait, operator, value), a company rule, an event, an "
+            "experience, a segment or a group",
         )
         return None
 
@@ -285,15 +331,29 @@ def clean(
             return None
         return {"segment": segment}
 
-    def rule(node: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+    def company_rule(node: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+        renamed = {("trait" if k == COMPANY_TRAIT else k): v for k, v in node.items()}
+        if "trait" in node:
+            fail(where, "unknown field 'trait'")
+            return None
+        out = rule(renamed, where, company_types or {}, COMPANY_TRAIT, "company trait")
+        return None if out is None else {COMPANY_TRAIT: out.pop("trait"), **out}
+
+    def rule(
+        node: Mapping[str, Any],
+        where: str,
+        types: Mapping[str, str] = trait_types,
+        field: str = "trait",
+        noun: str = "trait",
+    ) -> dict[str, Any] | None:
         extra = set(node) - {"trait", "operator", "value", "case_sensitive"}
         if extra:
             fail(where, f"unknown field {sorted(extra)[0]!r}")
         key, operator = node.get("trait"), node.get("operator")
-        if not isinstance(key, str) or key not in trait_types:
-            fail(f"{where}.trait", f"no trait {key!r} in this application")
+        if not isinstance(key, str) or key not in types:
+            fail(f"{where}.{field}", f"no {noun} {key!r} in this application")
             return None
-        trait_type = trait_types[key]
+        trait_type = types[key]
         if not isinstance(operator, str) or operator not in OPERATORS:
             fail(f"{where}.operator", f"{operator!r} is not an operator")
             return None
@@ -362,6 +422,9 @@ def _stored_references(definition: Any) -> list[int]:
         if isinstance(node, Mapping):
             if type(node.get("segment")) is int:
                 out.append(node["segment"])
+            counted = node.get(COMPANY_USERS)
+            if isinstance(counted, Mapping) and type(counted.get("segment")) is int:
+                out.append(counted["segment"])
             rules = node.get("rules")
             if isinstance(rules, list):
                 stack.extend(rules)
@@ -380,17 +443,29 @@ def evaluate(
     resolve: Resolve,
     _depth: int = 0,
     activity: Any = None,
+    company: Mapping[str, Any] | None = None,
+    members: Mapping[int, int] | None = None,
 ) -> bool:
     """The tree's answer for one user (``activity``: what they did and saw,
-    segments/activity.py), the reference the generated code is held to."""
+    segments/activity.py; ``company``: their company's traits, None without one; ``members``:
+    {segment id: users of their company in it}), the reference the generated code is held
+    to."""
     if isinstance(node, Condition):
         return compile_condition(node)(traits, now)
+    if isinstance(node, CompanyTraitCondition):
+        return node.test(company or {}, now)
+    if isinstance(node, CompanyUsersCondition):
+        return node.test_count((members or {}).get(node.segment, 0))
     if isinstance(node, Leaf):
         return node.test(traits, activity, now)
     if isinstance(node, Ref):
         target = resolve(node.segment) if _depth < MAX_CHAIN else None
-        return target is not None and evaluate(target, traits, now, resolve, _depth + 1, activity)
-    answers = (evaluate(n, traits, now, resolve, _depth, activity) for n in node.nodes)
+        return target is not None and evaluate(
+            target, traits, now, resolve, _depth + 1, activity, company, members
+        )
+    answers = (
+        evaluate(n, traits, now, resolve, _depth, activity, company, members) for n in node.nodes
+    )
     if node.match == ALL:
         return all(answers)
     if node.match == ANY:
@@ -414,9 +489,12 @@ def explain(
     resolve: Resolve,
     _depth: int = 0,
     activity: Any = None,
+    company: Mapping[str, Any] | None = None,
+    members: Mapping[int, int] | None = None,
 ) -> Verdict:
+    context = (activity, company, members)
     if isinstance(node, Group):
-        children = tuple(explain(n, traits, now, resolve, _depth, activity) for n in node.nodes)
+        children = tuple(explain(n, traits, now, resolve, _depth, *context) for n in node.nodes)
         answers = [c.passed for c in children]
         passed = (
             all(answers)
@@ -426,4 +504,4 @@ def explain(
             else not any(answers)
         )
         return Verdict(node, passed, children)
-    return Verdict(node, evaluate(node, traits, now, resolve, _depth, activity))
+    return Verdict(node, evaluate(node, traits, now, resolve, _depth, *context))

@@ -71,7 +71,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
 
 
 def _traits(request: HttpRequest) -> dict[str, TraitDefinition]:
-    return {t.key: t for t in request.application.trait_definitions.all()}
+    return {t.key: t for t in request.application.trait_definitions.users()}
 
 
 def _experiences(request: HttpRequest) -> dict[int, str]:
@@ -182,7 +182,7 @@ def _render_form(
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    traits = list(request.application.trait_definitions.all())
+    traits = list(request.application.trait_definitions.users())
     context = {
         "form": form,
         "traits": traits,
@@ -375,7 +375,7 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "page": page,
         "experiences": segment.experiences.order_by("name"),
         "using": actions.segment_users(segment)[0],
-        "traits": application.trait_definitions.all(),
+        "traits": application.trait_definitions.users(),
         "broken": bool(selectors.broken_segment_ids([segment])),
     }
     return render(

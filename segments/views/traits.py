@@ -33,7 +33,7 @@ def _trait_page_of(request: HttpRequest, number: Any) -> Page:
     """One page of the definitions, by key, each with its statistics."""
     # The definitions are read in one query and paginated in memory: a row is small, and it
     # saves the COUNT a paginated queryset costs; the statistics are what must be bounded.
-    definitions = list(request.application.trait_definitions.order_by("key", "pk"))
+    definitions = list(request.application.trait_definitions.users().order_by("key", "pk"))
     page = Paginator(definitions, TRAITS_PER_PAGE).get_page(number)
     traits = list(page.object_list)
     stats = selectors.trait_stats(request.application, traits)
@@ -147,7 +147,7 @@ def trait_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if wants_fragment(request, _row_id(trait)):
         return render(request, "segments/trait_list.html#trait-row", context)
     # The page that holds the trait being edited (without JavaScript).
-    before = request.application.trait_definitions.filter(key__lt=trait.key).count()
+    before = request.application.trait_definitions.users().filter(key__lt=trait.key).count()
     return _trait_page(request, before // TRAITS_PER_PAGE + 1, editing_pk=trait.pk, edit=context)
 
 

@@ -57,7 +57,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if wants_fragment(request, "experiences-panel"):
         return render(request, "segments/user_detail.html#experiences", context)
-    definitions = {t.key: t for t in application.trait_definitions.all()}
+    definitions = {t.key: t for t in application.trait_definitions.users()}
     segments = selectors.segments_with_rules(application)
     context["traits"] = [
         (key, value, definitions.get(key)) for key, value in sorted(end_user.traits.items())

@@ -102,7 +102,7 @@ class Command(BaseCommand):
         return application_of(ref)
 
     def _declare_types(self, application: Application, declared: list[str]) -> dict[str, str]:
-        definitions = {t.key: t for t in application.trait_definitions.all()}
+        definitions = {t.key: t for t in application.trait_definitions.users()}
         for item in declared:
             key, _, type_ = item.partition("=")
             if type_ not in coerce.TRAIT_TYPES:
