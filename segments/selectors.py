@@ -17,7 +17,7 @@ from typing import Any
 from django.db.models import Count, Max, Q, QuerySet
 
 from . import coerce, explaining, tree
-from .accounts import CompanyTraitCondition
+from .accounts import CompanyTraitCondition, CompanyUsersCondition
 from .behaviour import EventCondition, ExperienceCondition
 from .codegen import compile_segments
 from .coerce import now_seconds
@@ -498,9 +498,11 @@ def _node_verdicts(
     prefix: str,
     activity: Any = None,
     now: float = 0.0,
+    company: explaining.CompanyFacts | None = None,
 ) -> list[RuleVerdict]:
     """A group's verdict as its nodes', numbered within it ("2.1"), nested groups with theirs.
-    ``names``: segment names by id, experience names by ("experience", id)."""
+    ``names``: segment names by id, experience names by ("experience", id); ``company``: the
+    user's company (None: none)."""
     out = []
     for i, child in enumerate(group.children, start=1):
         number = f"{prefix}{i}"
@@ -525,6 +527,16 @@ def _node_verdicts(
                     sentence=node.describe(names),
                 )
             )
+        elif isinstance(node, CompanyTraitCondition | CompanyUsersCondition):
+            reason = (
+                explaining.company_trait_reason(node, company)
+                if isinstance(node, CompanyTraitCondition)
+                else explaining.company_users_reason(node, company, names)
+            )
+            sentence = node.describe(names)
+            out.append(
+                RuleVerdict(number, child.passed, reason, "company condition", sentence=sentence)
+            )
         elif isinstance(node, tree.Ref):
             name = names.get(node.segment)
             where = f'segment "{name}"' if name else "a segment that is gone"
@@ -532,7 +544,7 @@ def _node_verdicts(
             out.append(RuleVerdict(number, child.passed, reason, "segment condition"))
         else:
             reason = f"{_MATCH_WORDS[node.match]} of its {len(node.nodes)} node(s) must hold"
-            nested = _node_verdicts(child, traits, names, number + ".", activity, now)
+            nested = _node_verdicts(child, traits, names, number + ".", activity, now, company)
             out.append(RuleVerdict(number, child.passed, reason, "group", nested))
     return out
 
@@ -552,15 +564,25 @@ def node_names(application_id: int, trees: Iterable[tree.Node]) -> dict[Any, str
 
 
 def explain_user(
-    end_user: EndUser, segments: Iterable[Segment], now: Any = None
+    end_user: EndUser,
+    segments: Iterable[Segment],
+    now: Any = None,
+    *,
+    members: Mapping[int, int] | None = None,
 ) -> list[SegmentVerdict]:
     """Every segment with whether the user is in it and, per rule, why it passed or failed
     (an event or experience condition with the user's actual counts and times, from
-    ``end_user.activity``). In memory: the segments' rules must be loaded
-    (``segments_with_rules``)."""
+    ``end_user.activity``; a company condition with the company's trait value or count).
+    ``members``: how many users of the user's company are in each segment a company
+    condition counts ({segment id: n}; a segment left out counts 0). In memory: the
+    segments' rules must be loaded (``segments_with_rules``)."""
     when = now_seconds(now)
     traits = end_user.traits or {}
     activity = end_user.activity or {}
+    company = None
+    if end_user.company_id is not None:
+        found = end_user.company
+        company = explaining.CompanyFacts.of(found.external_id, found.traits, members or {})
     verdicts = []
     trees: dict[int, tree.Group] | None = None
     names: dict[Any, str] = {}
@@ -570,8 +592,16 @@ def explain_user(
             if trees is None:
                 trees = trees_of(segment.application_id)
                 names = node_names(segment.application_id, trees.values())
-            verdict = tree.explain(segment.tree, traits, when, trees.get, activity=activity)
-            nodes = _node_verdicts(verdict, traits, names, "", activity, when)
+            verdict = tree.explain(
+                segment.tree,
+                traits,
+                when,
+                trees.get,
+                activity=activity,
+                company=company.traits if company else None,
+                members=company.members if company else None,
+            )
+            nodes = _node_verdicts(verdict, traits, names, "", activity, when, company)
             verdicts.append(SegmentVerdict(segment, verdict.passed, nodes))
             continue
         results = segment.compiled.explain(traits, when)

@@ -350,14 +350,14 @@ def test_list__warnings_too__in_queries_that_do_not_grow_with_the_page(
             definition = contradiction if n % 2 else never_did
             api("POST", "segments", {"name": f"Never {n}", "definition": definition})
 
-    # 9 whatever the page's size: the token (1; used a moment ago, so not touched), the
-    # segments and their nodes (1 + 5 kinds), which traits some user has (1), which event
+    # 10 whatever the page's size: the token (1; used a moment ago, so not touched), the
+    # segments and their nodes (1 + 6 kinds), which traits some user has (1), which event
     # names are known (1: only when some segment of the page has an event rule).
     add(0, 3)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         api("GET", "segments")
     add(3, 9)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         body = api("GET", "segments").json()
     never = [s for s in body["results"] if s["name"].startswith("Never")]
     assert len(never) == 9 and all(s["warnings"] for s in never)
@@ -617,10 +617,11 @@ def test_evaluate__stored_user__one_query_for_the_history_of_the_events_its_rule
     track(app, "u00", "unread", NOW)
     definition = {"match": "all", "rules": [did("a", "at_least", 3, 7)]}
 
-    # token and its touch (2); definition_check: the trees (6), segment names, trait types,
-    # experiences (3); trait types (1); the user (1); the trees to resolve references (6);
-    # the tracked events (1); no experience node, so no experience events read.
-    with django_assert_num_queries(20) as captured:
+    # token and its touch (2); definition_check: the trees (7), segment names, user and
+    # company trait types, experiences (4); trait types (1); the user and their company (1);
+    # the trees to resolve references (7); the tracked events (1); no experience node, so no
+    # experience events read; no company node, so no company counted.
+    with django_assert_num_queries(23) as captured:
         result = evaluate(api, definition, NOW)
 
     reads = [q["sql"] for q in captured.captured_queries if "trackedevent" in q["sql"].lower()]
