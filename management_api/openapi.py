@@ -138,6 +138,7 @@ SCHEMAS: dict[str, Any] = {
     "Rule": {
         "type": "object",
         "required": ["trait", "operator"],
+        "additionalProperties": False,
         "properties": {
             "trait": {"type": "string"},
             "operator": {"type": "string", "examples": ["equals", "greater_than"]},
