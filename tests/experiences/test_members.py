@@ -36,9 +36,10 @@ def app():
         name="Teams",
         definition={
             "match": "all",
-            "rules": [{"company_users": {"segment": admins.pk}, "operator": "at_least",
-                       "value": 2}],
-        },  # fmt: skip
+            "rules": [
+                {"company_users": {"segment": admins.pk}, "operator": "at_least", "value": 2}
+            ],
+        },
     )
     return application, acme, other, admins, teams
 
