@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from experiences.checks import ApiError
+from experiences.members import count_company_members
 from experiences.selectors import History, history_as_of
 from segments import actions, tree
 from segments.accounts import MAX_MEMBERS, CompanyTraitCondition, CompanyUsersCondition
@@ -25,7 +25,7 @@ from segments.behaviour import EXPERIENCE_STATES, EventCondition, ExperienceCond
 from segments.coerce import now_seconds
 from segments.lint import lint_segment_tree, lint_segment_trees
 from segments.models import EndUser, Segment, TraitDefinition, trees_of
-from segments.selectors import count_users, group_q, segments_with_rules
+from segments.selectors import count_users, segments_with_rules
 
 from ..http import body, in_use, invalid, json_response, manage_view, no_content, text
 from ..pagination import page
@@ -235,25 +235,18 @@ def _stored_company(
 ) -> _Company | None:
     """The stored user's company, with how many of its users are in each segment the
     definition's company conditions count: one aggregate over the company's users, each
-    segment by the SQL compiler at ``now`` (the users as stored: their traits and activity
-    today, time rules read at ``now``). None without a company."""
+    segment by the SQL compiler at ``now``, as the serve counts (the users as stored: their
+    traits and activity today, time rules read at ``now``). None without a company."""
     company = end_user.company
     if company is None:
         return None
-    counted = sorted(
-        {n.segment for n in nodes if isinstance(n, CompanyUsersCondition)} & set(trees)
+    members = count_company_members(
+        application_id=end_user.application_id,
+        company_id=company.pk,
+        trees=trees,
+        segment_ids={n.segment for n in nodes if isinstance(n, CompanyUsersCondition)},
+        now=now,
     )
-    members: dict[int, int] = {}
-    if counted:
-        application_id = end_user.application_id
-        users = EndUser.objects.filter(application_id=application_id, company_id=company.pk)
-        row = users.aggregate(
-            **{
-                f"n{sid}": Count("pk", filter=group_q(trees[sid], now, trees.get, application_id))
-                for sid in counted
-            }
-        )
-        members = {sid: row[f"n{sid}"] for sid in counted}
     return _Company(company.external_id, company.traits or {}, members)
 
 
