@@ -504,6 +504,50 @@ ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "For If-Mat
 SEGMENT_ID = _path_param("id", "integer", "The segment's id.")
 EXPERIENCE_ID = _path_param("id", "integer", "The experience's id.")
 TRAIT_KEY = _path_param("key", "string", "The trait's key.")
+COMPANY_TRAIT_KEY = _path_param("key", "string", "The company trait's key.")
+
+
+def _trait_paths(route: str, noun: str, key: dict[str, Any]) -> dict[str, Any]:
+    """/traits and /company-traits: the same operations on the users' trait definitions and
+    on the companies'."""
+    return {
+        f"/api/v1/manage/{route}": {
+            "get": _op(
+                f"List {noun} definitions",
+                {"200": _json(_page_of("Trait"), f"Every {noun}, by key."), **AUTH_ERRORS},
+                **MANAGED,
+            ),
+            "post": _op(
+                f"Define a {noun}",
+                {"201": _json(_ref("Trait"), "Created."), **WRITE_ERRORS},
+                requestBody=_body(_ref("Trait")),
+                **MANAGED,
+            ),
+        },
+        f"/api/v1/manage/{route}/{{key}}": {
+            "parameters": [key],
+            "get": _op(
+                f"Read a {noun}",
+                {"200": _json(_ref("Trait"), f"The {noun}."), **AUTH_ERRORS},
+                **MANAGED,
+            ),
+            "patch": _op(
+                f"Change a {noun}'s type, label or description",
+                {"200": _json(_ref("Trait"), "Changed."), **WRITE_ERRORS},
+                requestBody=_body(_ref("TraitPatch")),
+                **MANAGED,
+            ),
+            "delete": _op(
+                f"Delete a {noun}",
+                {
+                    "204": {"description": "Deleted."},
+                    "409": _error("Used by segments (listed in used_by)."),
+                    **WRITE_ERRORS,
+                },
+                **MANAGED,
+            ),
+        },
+    }
 
 
 def _with_etag(description: str) -> dict[str, Any]:
@@ -593,40 +637,8 @@ PATHS: dict[str, Any] = {
             **SNIPPET,
         )
     },
-    "/api/v1/manage/traits": {
-        "get": _op(
-            "List trait definitions",
-            {"200": _json(_page_of("Trait"), "Every trait, by key."), **AUTH_ERRORS},
-            **MANAGED,
-        ),
-        "post": _op(
-            "Define a trait",
-            {"201": _json(_ref("Trait"), "Created."), **WRITE_ERRORS},
-            requestBody=_body(_ref("Trait")),
-            **MANAGED,
-        ),
-    },
-    "/api/v1/manage/traits/{key}": {
-        "parameters": [TRAIT_KEY],
-        "get": _op(
-            "Read a trait", {"200": _json(_ref("Trait"), "The trait."), **AUTH_ERRORS}, **MANAGED
-        ),
-        "patch": _op(
-            "Change a trait's type, label or description",
-            {"200": _json(_ref("Trait"), "Changed."), **WRITE_ERRORS},
-            requestBody=_body(_ref("TraitPatch")),
-            **MANAGED,
-        ),
-        "delete": _op(
-            "Delete a trait",
-            {
-                "204": {"description": "Deleted."},
-                "409": _error("Used by segments (listed in used_by)."),
-                **WRITE_ERRORS,
-            },
-            **MANAGED,
-        ),
-    },
+    **_trait_paths("traits", "trait", TRAIT_KEY),
+    **_trait_paths("company-traits", "company trait", COMPANY_TRAIT_KEY),
     "/api/v1/manage/segments": {
         "get": _op(
             "List segments",

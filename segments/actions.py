@@ -130,19 +130,26 @@ def trait_definition_create(
     label: str = "",
     description: str = "",
     auto_discovered: bool = False,
+    scope: str = TraitDefinition.Scope.USER,
 ) -> TraitDefinition:
+    """A trait of the application's users, or of its companies (``scope``): the two are
+    separate definitions, so "plan" may be both."""
+    if scope not in TraitDefinition.Scope.values:
+        raise ValidationError({"scope": ["Scope must be user or company."]})
     key = (key or "").strip()
     _check_trait_fields(key, type)
     # Keys are case-sensitive, exactly as the snippet sends them (JSON keys): "PLAN" is
     # another trait than "plan", as it is in a user's traits.
-    taken = f'A trait "{key}" already exists.'
-    if application.trait_definitions.users().filter(key=key).exists():
+    noun = "company trait" if scope == TraitDefinition.Scope.COMPANY else "trait"
+    taken = f'A {noun} "{key}" already exists.'
+    if application.trait_definitions.filter(scope=scope, key=key).exists():
         raise ValidationError({"key": [taken]})
-    if trait_keys_over_limit(application=application, keys=[key]):
-        raise ValidationError({"key": [trait_limit_message(key)]})
+    if trait_keys_over_limit(application=application, keys=[key], scope=scope):
+        raise ValidationError({"key": [trait_limit_message(key, scope)]})
     with unique_or_field_error("key", taken):  # a parallel "Add trait" with this key
         return TraitDefinition.objects.create(
             application=application,
+            scope=scope,
             key=key,
             type=type,
             label=label.strip(),
@@ -185,8 +192,13 @@ def trait_definition_delete(*, trait: TraitDefinition) -> None:
     using = segments_using(trait)
     if using:
         names = ", ".join(f'"{s.name}"' for s in using)
-        raise ValidationError(f'Trait "{trait.key}" is used by the rules of {names}.')
+        raise ValidationError(f'{trait_noun(trait)} "{trait.key}" is used by the rules of {names}.')
     trait.delete()
+
+
+def trait_noun(trait: TraitDefinition) -> str:
+    """How messages name a trait: "Trait", or "Company trait"."""
+    return "Company trait" if trait.scope == TraitDefinition.Scope.COMPANY else "Trait"
 
 
 # --- Segments ----------------------------------------------------------------------------
@@ -545,20 +557,30 @@ def _new_trait_keys(application: Application, traits: Mapping[str, Any]) -> list
     return [key for key, value in traits.items() if key not in known and value is not None]
 
 
-def trait_keys_over_limit(*, application: Application, keys: Iterable[str]) -> list[str]:
-    """Of these new trait keys, in order, the ones that would take the application past
-    ``settings.CALLOUT_MAX_TRAIT_DEFINITIONS``. Call it in the transaction that creates the
+def trait_keys_over_limit(
+    *, application: Application, keys: Iterable[str], scope: str = TraitDefinition.Scope.USER
+) -> list[str]:
+    """Of these new trait keys of ``scope``, in order, the ones that would take the
+    application past ``settings.CALLOUT_MAX_TRAIT_DEFINITIONS`` of that scope (user traits
+    and company traits each have the limit). Call it in the transaction that creates the
     definitions: it locks the application's row, so parallel discoveries count in turn."""
     keys = list(keys)
     if not keys:
         return []
     application_lock(application)
-    room = settings.CALLOUT_MAX_TRAIT_DEFINITIONS - application.trait_definitions.users().count()
+    defined = application.trait_definitions.filter(scope=scope).count()
+    room = settings.CALLOUT_MAX_TRAIT_DEFINITIONS - defined
     return keys[max(room, 0) :]
 
 
-def trait_limit_message(key: str) -> str:
+def trait_limit_message(key: str, scope: str = TraitDefinition.Scope.USER) -> str:
     limit = settings.CALLOUT_MAX_TRAIT_DEFINITIONS
+    if scope == TraitDefinition.Scope.COMPANY:
+        return (
+            f"Company trait {key!r} is new, and an application can define at most {limit} "
+            "company traits: send a trait it already has, or delete unused ones on the "
+            "Traits page."
+        )
     return (
         f"Trait {key!r} is new, and an application can define at most {limit} traits: "
         "send a trait it already has, or delete unused ones on the Traits page."

@@ -46,6 +46,8 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 
 class TraitDefinitionFactory(factory.django.DjangoModelFactory):
+    """A user trait; ``scope="company"`` for a company trait (the same key may be both)."""
+
     class Meta:
         model = TraitDefinition
         django_get_or_create = ("application", "scope", "key")
@@ -63,6 +65,7 @@ class CompanyTraitFactory(TraitDefinitionFactory):
 class CompanyFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Company
+        django_get_or_create = ("application", "external_id")
 
     application = factory.SubFactory(ApplicationFactory)
     external_id = factory.Sequence(lambda n: f"company-{n}")

@@ -16,7 +16,6 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from experiences.checks import ApiError
-from experiences.members import count_company_members
 from experiences.selectors import History, history_as_of
 from segments import actions, tree
 from segments.accounts import MAX_MEMBERS, CompanyTraitCondition, CompanyUsersCondition
@@ -25,7 +24,7 @@ from segments.behaviour import EXPERIENCE_STATES, EventCondition, ExperienceCond
 from segments.coerce import now_seconds
 from segments.lint import lint_segment_tree, lint_segment_trees
 from segments.models import EndUser, Segment, TraitDefinition, trees_of
-from segments.selectors import count_users, segments_with_rules
+from segments.selectors import company_members, count_users, segments_with_rules
 
 from ..http import body, in_use, invalid, json_response, manage_view, no_content, text
 from ..pagination import page
@@ -240,12 +239,12 @@ def _stored_company(
     company = end_user.company
     if company is None:
         return None
-    members = count_company_members(
-        application_id=end_user.application_id,
-        company_id=company.pk,
+    members = company_members(
+        end_user.application_id,
+        company.pk,
+        {n.segment for n in nodes if isinstance(n, CompanyUsersCondition)},
+        now,
         trees=trees,
-        segment_ids={n.segment for n in nodes if isinstance(n, CompanyUsersCondition)},
-        now=now,
     )
     return _Company(company.external_id, company.traits or {}, members)
 

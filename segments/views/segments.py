@@ -390,7 +390,9 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     application = request.application
     segment = get_in_application(selectors.segments_with_rules(application), request, pk=pk)
     filterset = EndUserFilter(
-        request.GET, queryset=segment.members().order_by("external_id"), application=application
+        request.GET,
+        queryset=segment.members().select_related("company").order_by("external_id"),
+        application=application,
     )
     page = Paginator(filterset.qs, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
     context = {

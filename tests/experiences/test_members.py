@@ -5,9 +5,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from experiences.members import CompanyCounts, count_company_members, counted_segments
+from experiences.members import CompanyCounts
 from segments import actions
 from segments.models import trees_of
+from segments.selectors import company_members, counted_segments
 from tests.factories import (
     ApplicationFactory,
     CompanyFactory,
@@ -46,25 +47,18 @@ def app():
 
 def test_only_the_segments_a_count_names_are_counted(app):
     application, _, _, admins, _ = app
-    assert counted_segments(trees_of(application.pk)) == {admins.pk}
+    assert counted_segments(trees_of(application.pk).values()) == {admins.pk}
 
 
 def test_the_users_of_one_company_are_counted_per_segment_in_one_query(app):
     application, acme, other, admins, teams = app
     trees = trees_of(application.pk)
     with CaptureQueriesContext(connection) as queries:
-        counts = count_company_members(
-            application_id=application.pk,
-            company_id=acme.pk,
-            trees=trees,
-            segment_ids={admins.pk, teams.pk},
-        )
+        counts = company_members(application.pk, acme.pk, {admins.pk, teams.pk}, trees=trees)
     assert len(queries) == 1
     # Teams: each of acme's 3 users is in a company with 2 admins.
     assert counts == {admins.pk: 2, teams.pk: 3}
-    assert count_company_members(
-        application_id=application.pk, company_id=other.pk, trees=trees, segment_ids={admins.pk}
-    ) == {admins.pk: 1}
+    assert company_members(application.pk, other.pk, {admins.pk}, trees=trees) == {admins.pk: 1}
 
 
 def test_the_counts_are_read_on_first_use_and_once(app):

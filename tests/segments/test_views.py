@@ -93,8 +93,8 @@ def test_list__trait_filter_offers_only_this_applications_traits(client, app):
 def test_list__query_count_does_not_grow_with_segments(client, app, django_assert_num_queries):
     saved_segment(app, "Only", [("plan", "equals", "pro")])
     # session, user, application, switcher, page count, segments (+ experience counts),
-    # rules with traits, groups, segment conditions, event, experience and company count rules,
-    # user counts (all segments at once), trait choices
+    # rules with traits, groups, segment conditions, event, experience and company users
+    # rules, user counts (all segments at once), trait choices
     with django_assert_num_queries(14):
         client.get(url("list", app))
     experience = PublishedExperienceFactory(application=app)
@@ -652,8 +652,8 @@ def test_user_page__query_count_does_not_grow_with_segments(client, app, django_
     user = EndUserFactory(application=app, traits={"plan": "pro"})
     for n in range(20):
         saved_segment(app, f"S{n}", [("plan", "equals", "pro"), ("role", "is_set", None)])
-    # session, user, application, switcher, end user, trait definitions, segments, rules,
-    # groups, segment conditions, event rules, experience rules, company count rules
+    # session, user, application, switcher, end user (with their company), trait definitions,
+    # segments, rules, groups, segment conditions, event, experience and company users rules
     with django_assert_num_queries(13):
         client.get(url("user_detail", app, user.pk))
 
