@@ -46,6 +46,10 @@ URLS = {
     "segments:edit": ("get", "segment", {}),
     "segments:delete": ("get", "segment", {}),
     "segments:traits": ("get", None, {}),
+    "segments:traits_company": ("get", None, {}),
+    "segments:trait_create_company": ("post", None, {"key": "seats", "type": "number"}),
+    "segments:companies": ("get", None, {}),
+    "segments:company_detail": ("get", "company", {}),
     "segments:trait_create": ("post", None, {"key": "newTrait", "type": "string"}),
     "segments:trait_row": ("get", "trait", {}),
     "segments:trait_edit": ("get", "trait", {}),
@@ -67,6 +71,7 @@ URLS = {
 def _objects(application):
     from segments.models import TraitDefinition
     from tests.factories import (
+        CompanyFactory,
         EndUserFactory,
         EventDefinitionFactory,
         TraitDefinitionFactory,
@@ -82,6 +87,7 @@ def _objects(application):
         "unused_trait": unused,
         "end_user": EndUserFactory(application=application, traits={"plan": "pro"}),
         "event": EventDefinitionFactory(application=application, name="signed_up"),
+        "company": CompanyFactory(application=application, traits={"plan": "pro"}),
     }
 
 
