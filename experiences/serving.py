@@ -236,11 +236,11 @@ def _as_targeting(application: Application | Targeting) -> Targeting:
 def _company(end_user: EndUser) -> Mapping[str, Any] | None:
     """The traits of the user's company when already known (an unsaved user's for a preview, a
     company loaded with the user), else None: read when a rule needs them."""
+    if EndUser.company.is_cached(end_user):
+        return {} if end_user.company is None else end_user.company.traits
     if end_user.company_id is None:
         return {}
-    if not end_user.pk or EndUser.company.is_cached(end_user):
-        return end_user.company.traits if end_user.company else {}
-    return None
+    return None if end_user.pk else end_user.company.traits
 
 
 def explain_serve(
