@@ -1,4 +1,5 @@
-"""The one trait merge: what identify and the bulk import do to a user's stored traits.
+"""The one trait merge: what identify and the bulk imports do to a user's stored traits, and
+to a company's (the same merge, the same limit; ``company=``).
 
 Omitted keys are kept, a value replaces what is stored, null removes the trait, and the result
 may hold at most ``MAX_TRAITS`` keys (else nothing is written). Written once per dialect:

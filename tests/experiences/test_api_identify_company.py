@@ -11,8 +11,9 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test import Client
 
-from experiences import identify, lookup
+from experiences import identify, lookup, targeting
 from experiences.checks import company_hash, user_hash
+from experiences.models import TargetingVersion
 from experiences.serving import explain_serve, serve
 from segments import actions
 from segments.models import Company, EndUser, TraitDefinition
@@ -431,6 +432,37 @@ def test_a_warm_serve_is_still_one_query_with_the_company(
         raw = json.dumps({"key": key, "id": "u1", "url": url, **company})
         with django_assert_num_queries(1 if at_once else 2):
             client.post(IDENTIFY, data=raw, content_type="text/plain")
+    # A new company trait key takes the general path once (its definition is created there),
+    # without a new targeting version; then this process knows it.
+    version = TargetingVersion.objects.get(application=app).version
+    body = {"key": key, "id": "u2", "company": {"id": "c1", "traits": {"region": "eu"}}}
+    assert post(client, body).status_code == 200
+    assert TargetingVersion.objects.get(application=app).version == version
+    body["company"]["traits"]["region"] = "us"
+    with django_assert_num_queries(1 if at_once else 5):
+        assert _post(client, body).status_code == 200
+    assert company_traits(app) == {"plan": "enterprise", "region": "us"}
+
+
+def test_a_chooser_that_raises__each_segment_alone_still_reads_the_company(
+    app, enterprise, monkeypatch
+):
+    """The fallback of a generated function that raises (experiences/targeting.py) runs each
+    segment alone, with the company's traits too."""
+
+    def broken(segments, choices):
+        def choose(*args):
+            raise RuntimeError("a code generation bug")
+
+        return choose
+
+    monkeypatch.setattr(targeting, "compile_chooser", broken)
+    company = Company.objects.create(
+        application=app, external_id="c1", traits={"plan": "enterprise"}
+    )
+    member = EndUser.objects.create(application=app, external_id="u1", company=company)
+    assert [e.name for e in serve(app, member, "/dashboard")] == ["Enterprise tour"]
+    assert serve(app, EndUser.objects.create(application=app, external_id="u2"), "/dashboard") == []
 
 
 def test_identify_at_once__answers_what_the_steps_answer(client, app, enterprise, monkeypatch):
