@@ -613,7 +613,8 @@ def _discover_traits(
         TraitDefinition.objects.bulk_create(new, ignore_conflicts=True)
 
 
-_FIELDS = ["id", "application_id", "external_id", "traits", "first_seen", "last_seen", "company_id"]
+# In the model's order: ``from_db`` with some fields left out reads the values in that order.
+_FIELDS = ["id", "application_id", "external_id", "traits", "company_id", "first_seen", "last_seen"]
 _RETURNING = ", ".join(_FIELDS)
 
 

@@ -98,8 +98,8 @@ def company_clean(company: Any) -> CompanyChange | None:
 
 # --- The write ---------------------------------------------------------------------------
 
-_RETURNING = "id, application_id, external_id, traits, first_seen, last_seen"
-_FIELDS = ["id", "application_id", "external_id", "traits", "first_seen", "last_seen"]
+_FIELDS = [f.attname for f in Company._meta.concrete_fields]  # from_db reads them in this order
+_RETURNING = ", ".join(_FIELDS)
 
 
 @lru_cache(maxsize=2)
@@ -132,8 +132,9 @@ def company_upsert(*, application: Application, change: CompanyChange) -> Compan
         if row is None:
             return None
         values = list(row)
-        if isinstance(values[3], str):
-            values[3] = json.loads(values[3])
+        traits = _FIELDS.index("traits")
+        if isinstance(values[traits], str):
+            values[traits] = json.loads(values[traits])
         return Company.from_db(connection.alias, _FIELDS, values)
     rows = list(Company.objects.raw(sql, params))
     return rows[0] if rows else None
