@@ -10,6 +10,8 @@ import time
 import pytest
 from django.db import connection, connections, transaction
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from experiences import identify, lookup, targeting
 from experiences.checks import company_hash, user_hash
@@ -285,6 +287,47 @@ def test_company_trait_definitions_have_their_own_limit(client, app, post, setti
     # A key that is a user trait is new as a company trait: it counts there.
     response = post(client, {"key": key, "id": "u1", "company": {"id": "c1", "traits": {"a": 1}}})
     assert (response.status_code, error_of(response)["field"]) == (400, "company.traits.a")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    company=json_values
+    | st.dictionaries(
+        st.sampled_from(["id", "traits", "name"]),
+        json_values | st.dictionaries(st.text(max_size=5), json_values, max_size=3),
+    ),
+    traits=st.dictionaries(st.sampled_from(["plan", "9x"]), json_values, max_size=2),
+)
+def test_any_company__never_a_500__a_refused_call_stores_nothing(
+    client, app, post, company, traits
+):
+    before = (
+        list(EndUser.objects.values_list("external_id", "traits", "company_id")),
+        list(Company.objects.values_list("external_id", "traits")),
+        TraitDefinition.objects.count(),
+    )
+    body = {"key": app.public_key, "id": "u1", "traits": traits, "company": company}
+    response = post(client, body)
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 400:
+        assert set(error_of(response)) == {"code", "message", "field"}
+        after = (
+            list(EndUser.objects.values_list("external_id", "traits", "company_id")),
+            list(Company.objects.values_list("external_id", "traits")),
+            TraitDefinition.objects.count(),
+        )
+        assert after == before
 
 
 # --- identity verification ---------------------------------------------------------------
