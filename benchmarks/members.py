@@ -3,11 +3,17 @@
     export DATABASE_URL=postgres://postgres@127.0.0.1:5432/callout_bench
     .venv/bin/python benchmarks/members.py
     .venv/bin/python benchmarks/members.py --quick        # 10,000 and 100,000 only
+    .venv/bin/python benchmarks/members.py --sizes 1000000 --companies-only
 
 The database named by DATABASE_URL (default callout_bench) is the benchmark's own: its users
 are deleted at the start. Users are loaded by COPY, one size after another (the table grows);
 a second application holds 10% more users so that every query filters by application. Times
 are warm: one run discarded, then the median of three (a single run when it takes over 2 s).
+
+Companies (issue #14): at the largest size, the users are spread over ``--companies``
+companies (50,000: 20 users each on average, a few much larger), and a segment mixing a user
+trait, a company trait and a ``company_users`` count is counted, with its plan, without and
+with trait indexes. ``--companies-only`` skips the trait segments.
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--quick", action="store_true", help="10,000 and 100,000 users only")
+    parser.add_argument("--companies", type=int, default=50_000)
+    parser.add_argument("--companies-only", action="store_true")
     args = parser.parse_args()
     sizes = [10_000, 100_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     _common.setup_django()
@@ -72,11 +80,12 @@ def main() -> None:
     from django.db import connection
 
     from segments import actions, indexing
-    from segments.models import Application, Rule, SegmentCondition
+    from segments.models import Application, CompanyUsersRule, Rule, SegmentCondition
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE segments_enduser CASCADE")
-    # Rules protect their traits, and segment conditions the segments they name.
+    # Rules protect their traits, and segment conditions and counts the segments they name.
+    CompanyUsersRule.objects.all().delete()
     SegmentCondition.objects.all().delete()
     Rule.objects.all().delete()
     Application.objects.all().delete()
@@ -115,7 +124,7 @@ def main() -> None:
             f"\n=== {size:,} users (+{size // 10:,} of another application): "
             f"COPY {rows:,} rows in {fill:.1f} s = {rows / fill:,.0f} rows/s"
         )
-        for mode in ("no trait index", "trait indexes"):
+        for mode in () if args.companies_only else ("no trait index", "trait indexes"):
             _drop_trait_indexes(indexing)
             if mode == "trait indexes":
                 began = time.perf_counter()
@@ -137,6 +146,9 @@ def main() -> None:
                 )
                 for line in paths:
                     print(f"{'':<8}{line}")
+    _companies(app, args.companies, indexing)
+    if args.companies_only:
+        return
     _drop_trait_indexes(indexing)
     actions.trait_indexes_sync(application=app)  # leave the indexes for identify_cost.py
 
@@ -154,6 +166,81 @@ def main() -> None:
                 cells.append(f"{cell:>22}")
                 previous = seconds
             print(f"{name:<45} {mode:<15}" + "".join(cells))
+
+
+def _companies(app: Any, companies: int, indexing: Any) -> None:
+    """Spread the application's users over ``companies`` companies and count a segment that
+    mixes a user trait, a company trait and a company_users count."""
+    from django.db import connection
+
+    from segments import actions
+
+    began = time.perf_counter()
+    with connection.cursor() as cursor:
+        # Company traits: a plan (a quarter on trial) and a seat count; every 50th none at all.
+        cursor.execute(
+            """
+            INSERT INTO segments_company (application_id, external_id, traits, first_seen,
+                                          last_seen)
+            SELECT %s, 'co-' || i,
+                   CASE WHEN i %% 50 = 0 THEN '{}'::jsonb ELSE jsonb_build_object(
+                       'plan', (ARRAY['trial', 'paid', 'paid', 'free'])[1 + i %% 4],
+                       'seats', 1 + (i * 7919) %% 200) END,
+                   now(), now()
+            FROM generate_series(1, %s) i""",
+            [app.pk, companies],
+        )
+        # Users to companies, skewed (a few companies hold hundreds); 5% have none.
+        cursor.execute(
+            """
+            WITH c AS (SELECT min(id) AS low, count(*) AS n FROM segments_company
+                       WHERE application_id = %s)
+            UPDATE segments_enduser u
+            SET company_id = CASE WHEN hashtext(u.external_id) %% 20 = 0 THEN NULL
+                ELSE c.low + floor(c.n * power(abs(hashtext(u.external_id || 'c'))
+                                               / 2147483648.0, 1.3))::int END
+            FROM c WHERE u.application_id = %s""",
+            [app.pk, app.pk],
+        )
+        cursor.execute("VACUUM ANALYZE segments_company")
+    _common.vacuum_analyze()
+    print(f"\n=== {companies:,} companies: users assigned in {time.perf_counter() - began:.1f} s")
+    for key, type_ in (("plan", "string"), ("seats", "number")):
+        actions.trait_definition_create(application=app, key=key, type=type_, scope="company")
+    active = actions.segment_create(
+        application=app,
+        name="Signed up in the last 60 days",
+        rules=[{"trait": "signupDate", "operator": "within_last_days", "value": 60}],
+    )
+    segment = actions.segment_create(
+        application=app,
+        name="Admins of trial companies with 3+ recent teammates",
+        definition={
+            "match": "all",
+            "rules": [
+                {"trait": "role", "operator": "equals", "value": "admin"},
+                {"company_trait": "plan", "operator": "equals", "value": "trial"},
+                {
+                    "company_users": {"segment": active.pk},
+                    "operator": "at_least",
+                    "value": 3,
+                },
+            ],
+        },
+    )
+    for mode in ("no trait index", "trait indexes"):
+        _drop_trait_indexes(indexing)
+        if mode == "trait indexes":
+            actions.trait_indexes_sync(application=app)
+            _common.vacuum_analyze()
+        seconds, count, preview, paths = _measure(segment, connection)
+        shown = f"> {CAP_S} s (cut off)" if seconds is None else _common.ms(seconds)
+        verdict = "" if seconds is None else ("  (target < 1 s: met)" if seconds < 1 else
+                                              "  (target < 1 s: NOT met)")  # fmt: skip
+        print(f"--- {mode}: {segment.name}: {shown}, {count} members{verdict}")
+        print(f"    preview: {preview}")
+        for line in paths:
+            print(f"        {line}")
 
 
 def _measure(segment: Any, connection: Any) -> tuple[float | None, int | None, str, list[str]]:

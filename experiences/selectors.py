@@ -10,23 +10,34 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
+from segments import tree
 from segments.activity import EXPERIENCE_STATES, summarise
-from segments.models import Application, EndUser, Segment, TrackedEvent, tree_prefetches
+from segments.models import (
+    Application,
+    EndUser,
+    Segment,
+    TrackedEvent,
+    tree_prefetches,
+    trees_of,
+)
 from segments.selectors import AnyOf, count_users, group_q
 
 from .models import Event, Experience
 
 
-def audience_q(segments: Iterable[Segment], now: Any = None) -> Q:
-    """Segments OR'd, each its rules AND'd; no segment matches nobody (not everyone)."""
-    return group_q(AnyOf.segments(segments), now)
+def audience_q(segments: Iterable[Segment], application_id: int, now: Any = None) -> Q:
+    """Segments OR'd, each its tree; no segment matches nobody (not everyone). References and
+    company counts read the application's other segments."""
+    group = AnyOf.segments(segments)
+    trees = trees_of(application_id) if any(tree.references_of(g) for g in group.groups) else {}
+    return group_q(group, now, trees.get, application_id)
 
 
 def audience(experience: Experience, now: Any = None) -> QuerySet[EndUser]:
     """The users it reaches: one query over the end users."""
     segments = experience.segments.prefetch_related(*tree_prefetches())
     return EndUser.objects.filter(application_id=experience.application_id).filter(
-        audience_q(segments, now)
+        audience_q(segments, experience.application_id, now)
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from segments.accounts import COUNT_OPERATORS, MAX_MEMBERS
 from segments.behaviour import EVENT_NAME, EVENT_OPERATORS, EXPERIENCE_STATES, MAX_COUNT
 from segments.operators import MAX_DAYS
 
@@ -129,12 +130,15 @@ SCHEMAS: dict[str, Any] = {
             _ref("SegmentCondition"),
             _ref("EventCondition"),
             _ref("ExperienceCondition"),
+            _ref("CompanyTraitCondition"),
+            _ref("CompanyUsersCondition"),
             _ref("Definition"),
         ]
     },
     "Rule": {
         "type": "object",
         "required": ["trait", "operator"],
+        "additionalProperties": False,
         "properties": {
             "trait": {"type": "string"},
             "operator": {"type": "string", "examples": ["equals", "greater_than"]},
@@ -195,6 +199,42 @@ SCHEMAS: dict[str, Any] = {
                 "description": "An experience of this application (deleting it is refused).",
             },
             "state": {"enum": list(EXPERIENCE_STATES)},
+        },
+    },
+    "CompanyTraitCondition": {
+        "type": "object",
+        "description": (
+            "A rule on the user's company's traits, as a Rule is on the user's: company_trait "
+            "names a company trait of this application. A user without a company has every "
+            "company trait missing (is_not_set and the negated operators are true)."
+        ),
+        "required": ["company_trait", "operator"],
+        "additionalProperties": False,
+        "properties": {
+            "company_trait": {"type": "string", "examples": ["plan"]},
+            "operator": {"type": "string", "examples": ["equals", "greater_than"]},
+            "value": {"description": "Omitted for valueless operators (is_set...)."},
+            "case_sensitive": {"type": "boolean", "default": False},
+        },
+    },
+    "CompanyUsersCondition": {
+        "type": "object",
+        "description": (
+            "How many users of the user's company (the user included) are in a segment: at "
+            "least / at most / exactly value. A user without a company counts 0. The "
+            "counted segment is a reference: the same cycle and chain checks apply."
+        ),
+        "required": ["company_users", "operator", "value"],
+        "additionalProperties": False,
+        "properties": {
+            "company_users": {
+                "type": "object",
+                "required": ["segment"],
+                "additionalProperties": False,
+                "properties": {"segment": {"type": "integer", "description": "A segment's id."}},
+            },
+            "operator": {"enum": list(COUNT_OPERATORS)},
+            "value": {"type": "integer", "minimum": 0, "maximum": MAX_MEMBERS},
         },
     },
     "Trait": {
@@ -280,6 +320,29 @@ SCHEMAS: dict[str, Any] = {
                     },
                 ]
             },
+            "company": {
+                "type": "object",
+                "description": (
+                    "With inline traits only (a stored user's company is read with them, its "
+                    "users counted at now): a made-up company. Left out: no company."
+                ),
+                "additionalProperties": False,
+                "properties": {
+                    "traits": {"type": "object"},
+                    "users": {
+                        "type": "object",
+                        "description": (
+                            "How many of its users are in each segment, by segment id "
+                            '({"12": 3}); a segment left out counts 0.'
+                        ),
+                        "additionalProperties": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": MAX_MEMBERS,
+                        },
+                    },
+                },
+            },
             "now": {
                 "type": "string",
                 "format": "date-time",
@@ -296,9 +359,16 @@ SCHEMAS: dict[str, Any] = {
             "node": {"description": "The node (not a group), as in the definition."},
             "actual": {
                 "description": (
-                    "Event and experience nodes: what the user did or saw, as it stood at now."
+                    "Event and experience nodes: what the user did or saw, as it stood at now. "
+                    "Company nodes: the company's value of the trait, or how many of its "
+                    "users are in the counted segment."
                 ),
-                "oneOf": [_ref("EventActual"), _ref("ExperienceActual")],
+                "oneOf": [
+                    _ref("EventActual"),
+                    _ref("ExperienceActual"),
+                    _ref("CompanyTraitActual"),
+                    _ref("CompanyUsersActual"),
+                ],
             },
             "match": {"enum": ["all", "any", "none"]},
             "rules": {"type": "array", "items": _ref("Verdict")},
@@ -317,6 +387,18 @@ SCHEMAS: dict[str, Any] = {
                 "description": "With within_days: times within the node's window.",
             },
         },
+    },
+    "CompanyTraitActual": {
+        "type": "object",
+        "required": ["value"],
+        "additionalProperties": False,
+        "properties": {"value": {"description": "As stored; null: not set, or no company."}},
+    },
+    "CompanyUsersActual": {
+        "type": "object",
+        "required": ["count"],
+        "additionalProperties": False,
+        "properties": {"count": {"type": "integer", "description": "0 without a company."}},
     },
     "ExperienceActual": {
         "type": "object",
@@ -438,6 +520,50 @@ ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "For If-Mat
 SEGMENT_ID = _path_param("id", "integer", "The segment's id.")
 EXPERIENCE_ID = _path_param("id", "integer", "The experience's id.")
 TRAIT_KEY = _path_param("key", "string", "The trait's key.")
+COMPANY_TRAIT_KEY = _path_param("key", "string", "The company trait's key.")
+
+
+def _trait_paths(route: str, noun: str, key: dict[str, Any]) -> dict[str, Any]:
+    """/traits and /company-traits: the same operations on the users' trait definitions and
+    on the companies'."""
+    return {
+        f"/api/v1/manage/{route}": {
+            "get": _op(
+                f"List {noun} definitions",
+                {"200": _json(_page_of("Trait"), f"Every {noun}, by key."), **AUTH_ERRORS},
+                **MANAGED,
+            ),
+            "post": _op(
+                f"Define a {noun}",
+                {"201": _json(_ref("Trait"), "Created."), **WRITE_ERRORS},
+                requestBody=_body(_ref("Trait")),
+                **MANAGED,
+            ),
+        },
+        f"/api/v1/manage/{route}/{{key}}": {
+            "parameters": [key],
+            "get": _op(
+                f"Read a {noun}",
+                {"200": _json(_ref("Trait"), f"The {noun}."), **AUTH_ERRORS},
+                **MANAGED,
+            ),
+            "patch": _op(
+                f"Change a {noun}'s type, label or description",
+                {"200": _json(_ref("Trait"), "Changed."), **WRITE_ERRORS},
+                requestBody=_body(_ref("TraitPatch")),
+                **MANAGED,
+            ),
+            "delete": _op(
+                f"Delete a {noun}",
+                {
+                    "204": {"description": "Deleted."},
+                    "409": _error("Used by segments (listed in used_by)."),
+                    **WRITE_ERRORS,
+                },
+                **MANAGED,
+            ),
+        },
+    }
 
 
 def _with_etag(description: str) -> dict[str, Any]:
@@ -527,40 +653,8 @@ PATHS: dict[str, Any] = {
             **SNIPPET,
         )
     },
-    "/api/v1/manage/traits": {
-        "get": _op(
-            "List trait definitions",
-            {"200": _json(_page_of("Trait"), "Every trait, by key."), **AUTH_ERRORS},
-            **MANAGED,
-        ),
-        "post": _op(
-            "Define a trait",
-            {"201": _json(_ref("Trait"), "Created."), **WRITE_ERRORS},
-            requestBody=_body(_ref("Trait")),
-            **MANAGED,
-        ),
-    },
-    "/api/v1/manage/traits/{key}": {
-        "parameters": [TRAIT_KEY],
-        "get": _op(
-            "Read a trait", {"200": _json(_ref("Trait"), "The trait."), **AUTH_ERRORS}, **MANAGED
-        ),
-        "patch": _op(
-            "Change a trait's type, label or description",
-            {"200": _json(_ref("Trait"), "Changed."), **WRITE_ERRORS},
-            requestBody=_body(_ref("TraitPatch")),
-            **MANAGED,
-        ),
-        "delete": _op(
-            "Delete a trait",
-            {
-                "204": {"description": "Deleted."},
-                "409": _error("Used by segments (listed in used_by)."),
-                **WRITE_ERRORS,
-            },
-            **MANAGED,
-        ),
-    },
+    **_trait_paths("traits", "trait", TRAIT_KEY),
+    **_trait_paths("company-traits", "company trait", COMPANY_TRAIT_KEY),
     "/api/v1/manage/segments": {
         "get": _op(
             "List segments",
@@ -646,10 +740,27 @@ PATHS: dict[str, Any] = {
                 "200": _json(
                     {
                         "type": "object",
-                        "required": ["matches", "explain"],
+                        "required": ["matches", "explain", "company"],
                         "properties": {
                             "matches": {"type": "boolean"},
                             "explain": {"type": "array", "items": _ref("Verdict")},
+                            "company": {
+                                "description": (
+                                    "The company the definition was evaluated with (id: a "
+                                    "stored user's); null: none."
+                                ),
+                                "oneOf": [
+                                    {"type": "null"},
+                                    {
+                                        "type": "object",
+                                        "required": ["traits"],
+                                        "properties": {
+                                            "id": {"type": "string"},
+                                            "traits": {"type": "object"},
+                                        },
+                                    },
+                                ],
+                            },
                         },
                     },
                     "The answer, node by node.",

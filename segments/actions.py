@@ -133,11 +133,16 @@ def trait_definition_create(
     auto_discovered: bool = False,
     scope: str = TraitDefinition.Scope.USER,
 ) -> TraitDefinition:
+    """A trait of the application's users, or of its companies (``scope``): the two are
+    separate definitions, so "plan" may be both."""
+    if scope not in TraitDefinition.Scope.values:
+        raise ValidationError({"scope": ["Scope must be user or company."]})
     key = (key or "").strip()
     _check_trait_fields(key, type)
     # Keys are case-sensitive, exactly as the snippet sends them (JSON keys): "PLAN" is
     # another trait than "plan", as it is in a user's traits.
-    taken = f'A trait "{key}" already exists.'
+    noun = "company trait" if scope == TraitDefinition.Scope.COMPANY else "trait"
+    taken = f'A {noun} "{key}" already exists.'
     if application.trait_definitions.filter(scope=scope, key=key).exists():
         raise ValidationError({"key": [taken]})
     if trait_keys_over_limit(application=application, keys=[key], scope=scope):
@@ -188,8 +193,13 @@ def trait_definition_delete(*, trait: TraitDefinition) -> None:
     using = segments_using(trait)
     if using:
         names = ", ".join(f'"{s.name}"' for s in using)
-        raise ValidationError(f'Trait "{trait.key}" is used by the rules of {names}.')
+        raise ValidationError(f'{trait_noun(trait)} "{trait.key}" is used by the rules of {names}.')
     trait.delete()
+
+
+def trait_noun(trait: TraitDefinition) -> str:
+    """How messages name a trait: "Trait", or "Company trait"."""
+    return "Company trait" if trait.scope == TraitDefinition.Scope.COMPANY else "Trait"
 
 
 # --- Segments ----------------------------------------------------------------------------
@@ -556,11 +566,11 @@ def _new_trait_keys(
 
 
 def trait_keys_over_limit(
-    *, application: Application, keys: Iterable[str], scope: str = _USER
+    *, application: Application, keys: Iterable[str], scope: str = TraitDefinition.Scope.USER
 ) -> list[str]:
-    """Of these new trait keys, in order, the ones that would take the application past
-    ``settings.CALLOUT_MAX_TRAIT_DEFINITIONS`` in ``scope`` (user and company traits are
-    counted apart, each up to the limit). Call it in the transaction that creates the
+    """Of these new trait keys of ``scope``, in order, the ones that would take the
+    application past ``settings.CALLOUT_MAX_TRAIT_DEFINITIONS`` of that scope (user traits
+    and company traits each have the limit). Call it in the transaction that creates the
     definitions: it locks the application's row, so parallel discoveries count in turn."""
     keys = list(keys)
     if not keys:
@@ -571,13 +581,13 @@ def trait_keys_over_limit(
     return keys[max(room, 0) :]
 
 
-def trait_limit_message(key: str, scope: str = _USER) -> str:
+def trait_limit_message(key: str, scope: str = TraitDefinition.Scope.USER) -> str:
     limit = settings.CALLOUT_MAX_TRAIT_DEFINITIONS
-    if scope == _COMPANY:
+    if scope == TraitDefinition.Scope.COMPANY:
         return (
             f"Company trait {key!r} is new, and an application can define at most {limit} "
-            "company traits: send a company trait it already has, or delete unused ones on "
-            "the Traits page."
+            "company traits: send a trait it already has, or delete unused ones on the "
+            "Traits page."
         )
     return (
         f"Trait {key!r} is new, and an application can define at most {limit} traits: "

@@ -1,4 +1,5 @@
-"""The operator's admin for applications, traits, users, event names, events and segments.
+"""The operator's admin for applications, traits, users, companies, event names, events and
+segments.
 
 Writes go through ``segments/actions.py`` as in the UI, and each save runs its action once:
 while the form is validated (in a savepoint), so the admin refuses exactly what the UI refuses,
@@ -19,10 +20,14 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, router, transaction
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from . import actions, events
 from .models import (
     Application,
+    Company,
+    CompanyUsersRule,
     EndUser,
     EventDefinition,
     Membership,
@@ -190,13 +195,22 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(TraitDefinition)
 class TraitDefinitionAdmin(ActionAdmin):
-    list_display = ("key", "label", "type", "application", "auto_discovered", "updated_at")
-    list_filter = ("type", "application", "auto_discovered")
+    """Trait definitions of users and of companies (``scope``, a user trait unless chosen)."""
+
+    list_display = ("key", "scope", "label", "type", "application", "auto_discovered", "updated_at")
+    list_filter = ("scope", "type", "application", "auto_discovered")
     search_fields = ("key", "label", "description")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        # The key is what the snippet sends: renaming it would orphan every stored value.
-        return ("application", "key", "auto_discovered") if obj else ("auto_discovered",)
+        # The key is what the snippet sends: renaming it (or moving it to the other scope)
+        # would orphan every stored value.
+        return ("application", "scope", "key", "auto_discovered") if obj else ("auto_discovered",)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "scope" in form.base_fields:  # the add page: left out, a user trait as before
+            form.base_fields["scope"].required = False
+        return form
 
     def action_call(self, data: dict[str, Any], instance: Any, change: bool) -> ActionCall:
         fields = {k: data.get(k, "") for k in ("type", "label", "description")}
@@ -204,6 +218,7 @@ class TraitDefinitionAdmin(ActionAdmin):
             return actions.trait_definition_update, {"trait": fresh(instance), **fields}
         return actions.trait_definition_create, {
             "application": data["application"],
+            "scope": data.get("scope") or TraitDefinition.Scope.USER,
             "key": data["key"],
             **fields,
         }
@@ -221,17 +236,28 @@ class TraitsField(forms.JSONField):
 
 @admin.register(EndUser)
 class EndUserAdmin(ActionAdmin):
-    list_display = ("external_id", "application", "traits_summary", "first_seen", "last_seen")
+    list_display = (
+        "external_id",
+        "application",
+        "company",
+        "traits_summary",
+        "first_seen",
+        "last_seen",
+    )
     list_filter = ("application",)
+    list_select_related = ("application", "company")
     # "free" finds users whose traits contain it (a value or a key), as does "plan".
     search_fields = ("external_id", "traits")
-    # The activity summary is written by tracking only (segments/activity.py).
-    readonly_fields = ("first_seen", "last_seen", "activity")
+    # The activity summary is written by tracking only (segments/activity.py); the company by
+    # identify and the imports, which move a user between companies (a select here would
+    # list every company of every application, and identify, which the form saves through,
+    # does not read it).
+    readonly_fields = ("first_seen", "last_seen", "activity", "company")
     error_fields = {"id": "external_id"}
     formfield_overrides = {models.JSONField: {"form_class": TraitsField}}
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        base = ("first_seen", "last_seen", "activity")
+        base = ("first_seen", "last_seen", "activity", "company")
         return ("application", "external_id", *base) if obj else base
 
     @admin.display(description="Traits")
@@ -255,6 +281,43 @@ class EndUserAdmin(ActionAdmin):
             "external_id": data["external_id"],
             "traits": traits,
         }
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    """Companies, to look at: identify and the imports write them (merging their traits, as a
+    user's); a company's users are one link away (a list of thousands has no place inline)."""
+
+    list_display = ("external_id", "application", "users", "traits_summary", "last_seen")
+    list_filter = ("application",)
+    list_select_related = ("application",)
+    search_fields = ("external_id",)
+    fields = ("application", "external_id", "traits", "users", "first_seen", "last_seen")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Company]:
+        return super().get_queryset(request).annotate(users_total=models.Count("users"))
+
+    @admin.display(description="Users", ordering="users_total")
+    def users(self, company: Company) -> str:
+        url = reverse("admin:segments_enduser_changelist")
+        return format_html(
+            '<a href="{}?company__id__exact={}">{}</a>', url, company.pk, company.users_total
+        )
+
+    @admin.display(description="Traits")
+    def traits_summary(self, company: Company) -> str:
+        text = ", ".join(f"{k}: {v}" for k, v in sorted(company.traits.items()))
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 # --- Events ------------------------------------------------------------------------------
@@ -408,6 +471,27 @@ class RuleInline(admin.TabularInline):
         return formset
 
 
+class CompanyUsersRuleInline(admin.TabularInline):
+    """The segment's "N users of the company in SEGMENT" nodes, to look at (a segment that has
+    one is a tree, edited in the builder)."""
+
+    model = CompanyUsersRule
+    fk_name = "segment"
+    fields = ("operator", "value", "target", "group", "position")
+    readonly_fields = fields
+    extra = 0
+    verbose_name = "company users condition"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Segment)
 class SegmentAdmin(ActionOnce):
     list_display = ("name", "application", "rules_in_words", "is_builtin", "updated_at")
@@ -427,8 +511,17 @@ class SegmentAdmin(ActionOnce):
     def rules_in_words(self, segment: Segment) -> str:
         return segment.describe()
 
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Only on a tree's page, which is read-only: a form posted to the add or change page
+        # of a flat segment carries the rule rows alone.
+        if obj is not None and not obj.is_flat:
+            return (RuleInline, CompanyUsersRuleInline)
+        return self.inlines
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and obj.is_builtin:
+        # A tree (groups, segment, event, experience or company conditions) is edited in the
+        # builder: the rule rows here would save it flat, dropping every other node.
+        if obj is not None and (obj.is_builtin or not obj.is_flat):
             return False
         return super().has_change_permission(request, obj)
 
@@ -469,13 +562,45 @@ class SegmentAdmin(ActionOnce):
 class RuleAdmin(admin.ModelAdmin):
     """Rules are edited with their segment (one action validates them together)."""
 
-    list_display = ("__str__", "segment", "application")
+    list_display = ("condition", "segment", "application")
     list_filter = (("segment__application", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("segment__name", "trait__key")
     list_select_related = ("segment__application", "trait")
 
+    @admin.display(description="Rule")
+    def condition(self, rule: Rule) -> str:
+        return rule.node.describe()  # a company trait's rule says "company plan ..."
+
     @admin.display(description="Application", ordering="segment__application__name")
     def application(self, rule: Rule) -> Application:
+        return rule.segment.application
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CompanyUsersRule)
+class CompanyUsersRuleAdmin(admin.ModelAdmin):
+    """ "At least N users of the company in SEGMENT" nodes, listed as rules are: edited with
+    their segment's definition (the builder, the API)."""
+
+    list_display = ("condition", "segment", "application")
+    list_filter = (("segment__application", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("segment__name", "target__name")
+    list_select_related = ("segment__application", "target")
+
+    @admin.display(description="Condition")
+    def condition(self, rule: CompanyUsersRule) -> str:
+        return rule.node.describe({rule.target_id: rule.target.name})
+
+    @admin.display(description="Application", ordering="segment__application__name")
+    def application(self, rule: CompanyUsersRule) -> Application:
         return rule.segment.application
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -4,24 +4,29 @@ indexed nodes, read back into a definition (segments/tree.py).
 The rule-row form's fields stay as they were (``rules=3`` plus ``rules-3-trait`` ...), so a
 flat form posts exactly what it did. A node may add:
 
-- ``rules-3-kind``: ``rule`` (the default), ``group``, ``segment``, ``event`` or ``experience``;
+- ``rules-3-kind``: ``rule`` (the default), ``group``, ``segment``, ``event``, ``experience``
+  or ``company``;
 - ``rules-3-parent``: the index of the group node it sits in (none: the top group);
 - ``rules-3-match`` for a group, ``rules-3-segment`` for a segment condition;
 - ``rules-3-event``, ``-operator``, ``-value``, ``-within_days`` for an event condition and
   ``rules-3-experience``, ``-state`` for an experience condition (segments/behaviour.py);
+- ``rules-3-about`` for a company condition (segments/accounts.py): ``trait``, with a trait
+  rule row's fields over the company traits (``-trait``, ``-operator``, ``-value``, ...), or
+  ``users``, with ``-operator`` (at least / at most / exactly), ``-value`` and ``-segment``;
 
 and the top group's ``match`` (default ``all``). Nodes keep their document order, so a group's
 children are the nodes naming it as parent, in the order they appear. Indexes, not positions,
 name nodes: adding, removing and moving nodes in the browser needs no renumbering of names.
 
 Structural buttons post ``op=add_rule:3`` (``add_group``, ``add_segment``, ``add_event``,
-``add_experience``, ``remove``, ``up``, ``down``; ``top`` for the top group) and the view
-answers the form re-shaped, saving nothing: that is how every control works without
-JavaScript.
+``add_experience``, ``add_company``, ``remove``, ``up``, ``down``; ``top`` for the top group)
+and the view answers the form re-shaped, saving nothing: that is how every control works
+without JavaScript.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,17 +35,34 @@ from typing import Any
 from django.http import QueryDict
 
 from . import tree
+from .accounts import (
+    COMPANY_TRAIT,
+    COMPANY_USERS,
+    COUNT_OPERATORS,
+    CompanyTraitCondition,
+    CompanyUsersCondition,
+)
 from .behaviour import EVENT_OPERATORS, EXPERIENCE_STATES, EventCondition, ExperienceCondition
 from .evaluator import Condition
 from .forms import RuleRow, read_row, rows_from_segment, value_text
 from .models import Segment, TraitDefinition
-from .operators import OPERATORS, RANGE, RuleError
+from .operators import OPERATORS, RANGE, RuleError, case_applies, clean_value
 
 RULE, GROUP, SEGMENT, EVENT, EXPERIENCE = "rule", "group", "segment", "event", "experience"
-KINDS = (RULE, GROUP, SEGMENT, EVENT, EXPERIENCE)
-LEAVES = (EVENT, EXPERIENCE)  # the nodes on what a user did and saw
+COMPANY = "company"
+KINDS = (RULE, GROUP, SEGMENT, EVENT, EXPERIENCE, COMPANY)
+# The nodes added and re-shaped alone (segments:node): what a user did and saw, their company.
+LEAVES = (EVENT, EXPERIENCE, COMPANY)
 FIRST_EVENT_OPERATOR = next(iter(EVENT_OPERATORS))  # what a new event condition starts with
 FIRST_STATE = next(iter(EXPERIENCE_STATES))
+FIRST_COUNT_OPERATOR = next(iter(COUNT_OPERATORS))
+# What a company condition is about: one of the company's traits, or how many of its users are
+# in a segment.
+ABOUT_TRAIT, ABOUT_USERS = "trait", "users"
+COMPANY_ABOUT = {
+    ABOUT_TRAIT: "a company trait",
+    ABOUT_USERS: "how many of its users are in a segment",
+}
 TOP = -1  # the top group's index
 MATCH_LABELS = {
     tree.ALL: "all of the rules",
@@ -53,20 +75,27 @@ OPS = (
     "add_segment",
     "add_event",
     "add_experience",
+    "add_company",
     "remove",
     "up",
     "down",
 )
-# The Add buttons of event and experience conditions (segments/_add_leaf_buttons.html).
-LEAF_BUTTONS = ((EVENT, "Add event condition"), (EXPERIENCE, "Add experience condition"))
+# The Add buttons of event, experience and company conditions (segments/_add_leaf_buttons.html).
+LEAF_BUTTONS = (
+    (EVENT, "Add event condition"),
+    (EXPERIENCE, "Add experience condition"),
+    (COMPANY, "Add company condition"),
+)
 NOUNS = {
     RULE: "Rule",
     GROUP: "Group",
     SEGMENT: "Segment condition",
     EVENT: "Event condition",
     EXPERIENCE: "Experience condition",
+    COMPANY: "Company condition",
 }
 _PATH_PART = re.compile(r"\.rules\[(\d+)\]")
+_NODE_PATH = re.compile(r"^(definition(?:\.rules\[\d+\])*)(?:\.(.+))?$")
 
 
 def _whole_or_text(text: str) -> int | str:
@@ -145,6 +174,63 @@ class ExperienceRow:
 
 
 @dataclass
+class CompanyRow:
+    """A company condition as typed: a rule on one of the company's traits (``rule``: a trait
+    rule row over the company traits, the user rule's fields and checks) or "OPERATOR VALUE
+    users of the company in SEGMENT". Both kept, so that switching ``about`` back and forth
+    loses nothing typed."""
+
+    about: str = ABOUT_TRAIT
+    rule: RuleRow = field(default_factory=lambda: RuleRow(index=0))
+    segment: str = ""  # the counted segment's id, as posted
+    operator: str = FIRST_COUNT_OPERATOR  # a count operator (about users)
+    value: str = ""  # the number of users (about users)
+
+    @property
+    def counts(self) -> bool:
+        """Whether it counts the company's users (else: a company trait rule)."""
+        return self.about == ABOUT_USERS
+
+    @property
+    def abouts(self) -> list[tuple[str, str]]:
+        return list(COMPANY_ABOUT.items())
+
+    @property
+    def count_operators(self) -> list[Any]:
+        return list(COUNT_OPERATORS.values())
+
+    def as_input(self) -> dict[str, Any]:
+        """The node for ``tree.clean``: what is not a number or a segment id kept as typed,
+        for its checks to refuse with their message."""
+        if self.counts:
+            sid = _int(self.segment)
+            return {
+                COMPANY_USERS: {"segment": sid if sid is not None else self.segment},
+                "operator": self.operator,
+                "value": _whole_or_text(self.value),
+            }
+        rule = self.rule.as_input()
+        return {COMPANY_TRAIT: rule.pop("trait"), **rule}
+
+    @classmethod
+    def from_json(
+        cls, index: int, node: Mapping[str, Any], company_traits: Mapping[str, Any]
+    ) -> CompanyRow:
+        if COMPANY_USERS in node:
+            target = node[COMPANY_USERS]
+            sid = target.get("segment", "") if isinstance(target, Mapping) else ""
+            return cls(
+                about=ABOUT_USERS,
+                rule=RuleRow(index=index),
+                segment=str(sid),
+                operator=str(node.get("operator", "")),
+                value=value_text(node.get("value")),
+            )
+        as_rule = {("trait" if k == COMPANY_TRAIT else k): v for k, v in node.items()}
+        return cls(rule=_rule_row(index, as_rule, company_traits))
+
+
+@dataclass
 class Node:
     """One node of the builder, as typed."""
 
@@ -155,7 +241,8 @@ class Node:
     segment_id: str = ""  # a segment condition's, as posted
     event: EventRow | None = None  # an event condition's fields
     experience: ExperienceRow | None = None  # an experience condition's
-    sentence: str = ""  # an event or experience condition in words, once it is complete
+    company: CompanyRow | None = None  # a company condition's
+    sentence: str = ""  # an event, experience or company condition in words, once complete
     children: list[Node] = field(default_factory=list)
     parent: int = TOP
     depth: int = 0  # groups: 1 to MAX_DEPTH below the top
@@ -174,8 +261,15 @@ class Node:
 
     @property
     def is_leaf(self) -> bool:
-        """An event or experience condition."""
+        """An event, experience or company condition."""
         return self.kind in LEAVES
+
+    @property
+    def trait_row(self) -> RuleRow | None:
+        """The trait rule row it shows: a rule's, or a company condition's on a trait."""
+        if self.company is not None:
+            return None if self.company.counts else self.company.rule
+        return self.row
 
     @property
     def noun(self) -> str:
@@ -221,8 +315,14 @@ def _group_index(text: Any) -> int:
     return TOP if index is None or index < 0 else index
 
 
-def read_node(data: QueryDict, index: int, traits: Mapping[str, TraitDefinition]) -> Node:
-    """Node ``index`` as submitted (``rules-N-kind`` and its kind's fields), not yet placed."""
+def read_node(
+    data: QueryDict,
+    index: int,
+    traits: Mapping[str, TraitDefinition],
+    company_traits: Mapping[str, TraitDefinition] | None = None,
+) -> Node:
+    """Node ``index`` as submitted (``rules-N-kind`` and its kind's fields), not yet placed;
+    ``company_traits``: what a company condition's trait may be."""
     prefix = f"rules-{index}-"
     kind = data.get(prefix + "kind", RULE)
     node = Node(index=index, kind=kind if kind in KINDS else RULE)
@@ -241,6 +341,16 @@ def read_node(data: QueryDict, index: int, traits: Mapping[str, TraitDefinition]
             value=data.get(prefix + "value", ""),
             within_days=data.get(prefix + "within_days", ""),
         )
+    elif node.kind == COMPANY:
+        about = data.get(prefix + "about", ABOUT_TRAIT)
+        operator = data.get(prefix + "operator", "")
+        node.company = CompanyRow(
+            about=about if about in COMPANY_ABOUT else ABOUT_TRAIT,
+            rule=read_row(data, index, company_traits or {}),
+            segment=data.get(prefix + "segment", ""),
+            operator=operator if operator in COUNT_OPERATORS else FIRST_COUNT_OPERATOR,
+            value=data.get(prefix + "value", ""),
+        )
     else:
         state = data.get(prefix + "state", "")
         node.experience = ExperienceRow(
@@ -251,32 +361,43 @@ def read_node(data: QueryDict, index: int, traits: Mapping[str, TraitDefinition]
 
 
 def new_leaf(kind: str, index: int, parent: int = TOP) -> Node:
-    """A new, empty event or experience condition, keyboard focus on its first field."""
+    """A new, empty event, experience or company condition, keyboard focus on its first
+    field."""
     node = Node(index=index, kind=kind, parent=parent, autofocus=True)
     if kind == EVENT:
         node.event = EventRow()
+    elif kind == COMPANY:
+        node.company = CompanyRow(rule=RuleRow(index=index))
     else:
         node.experience = ExperienceRow()
     return node
 
 
-def fragment_leaf(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> Node | None:
-    """The one event or experience node an htmx fragment request is about: with
-    ``add=event`` (or ``experience``) a new one in group ``parent``, its index one none of the
-    posted ``rules`` uses; else the first posted node, as typed, in the group its
-    ``rules-N-parent`` names. None when the request names no such node."""
+def fragment_leaf(
+    data: QueryDict,
+    traits: Mapping[str, TraitDefinition],
+    company_traits: Mapping[str, TraitDefinition] | None = None,
+) -> Node | None:
+    """The one event, experience or company node an htmx fragment request is about: with
+    ``add=event`` (or ``experience``, ``company``) a new one in group ``parent``, its index
+    one none of the posted ``rules`` uses; else the first posted node, as typed, in the group
+    its ``rules-N-parent`` names. None when the request names no such node."""
     indexes = [i for i in map(_int, data.getlist("rules")) if i is not None]
     kind = data.get("add")
     if kind in LEAVES:
         return new_leaf(kind, max([*indexes, -1]) + 1, _group_index(data.get("parent")))
     if not indexes:
         return None
-    node = read_node(data, indexes[0], traits)
+    node = read_node(data, indexes[0], traits, company_traits)
     node.parent = _group_index(data.get(f"rules-{node.index}-parent"))
     return node if node.is_leaf else None
 
 
-def parse_tree(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> Node:
+def parse_tree(
+    data: QueryDict,
+    traits: Mapping[str, TraitDefinition],
+    company_traits: Mapping[str, TraitDefinition] | None = None,
+) -> Node:
     """The submitted builder as a tree of nodes, top group first."""
     match = data.get("match", tree.ALL)
     top = Node(index=TOP, kind=GROUP, match=match if match in tree.MATCHES else tree.ALL)
@@ -290,7 +411,7 @@ def parse_tree(data: QueryDict, traits: Mapping[str, TraitDefinition]) -> Node:
         seen.add(index)
         # A parent not (yet) seen as a group: the node goes to the top, nothing is lost.
         parent = groups.get(_int(data.get(f"rules-{index}-parent"), TOP), top)
-        node = read_node(data, index, traits)
+        node = read_node(data, index, traits, company_traits)
         node.parent = parent.index
         if node.is_group:
             groups[index] = node
@@ -308,6 +429,8 @@ def number(top: Node) -> None:
             child.parent = group.index
             child.path = f"{group.path}.rules[{i}]"
             child.depth = depth + 1 if child.is_group else depth
+            if child.company is not None:
+                child.company.rule.index = child.index  # its fields are the node's
             if child.row is not None:
                 child.row.index = child.index
                 child.row.parent = group.index
@@ -338,6 +461,8 @@ def _node_json(node: Node) -> dict[str, Any]:
         return node.event.as_input()
     if node.experience is not None:
         return node.experience.as_input()
+    if node.company is not None:
+        return node.company.as_input()
     assert node.row is not None
     return node.row.as_input()
 
@@ -383,7 +508,7 @@ def apply_op(top: Node, op: str) -> None:
                 return
             new.kind = GROUP
             new.children.append(Node(index=new.index + 1, row=RuleRow(index=new.index + 1)))
-        elif verb in ("add_event", "add_experience"):
+        elif verb in ("add_event", "add_experience", "add_company"):
             new = new_leaf(verb.removeprefix("add_"), new.index)
         else:
             new.kind = SEGMENT
@@ -438,6 +563,9 @@ def tree_from_segment(segment: Segment) -> Node:
         number(top)
         return top
     traits = {t.key: t for t in segment.application.trait_definitions.users()}
+    company_traits: dict[str, TraitDefinition] = {}
+    if COMPANY_TRAIT in json.dumps(segment.definition):  # read only when one may show
+        company_traits = {t.key: t for t in segment.application.trait_definitions.companies()}
     counter = [0]
 
     def build(data: Mapping[str, Any]) -> list[Node]:
@@ -454,6 +582,9 @@ def tree_from_segment(segment: Segment) -> Node:
                 node = Node(index=index, kind=EVENT, event=EventRow.from_json(child))
             elif ExperienceCondition.KEY in child:
                 node = Node(index=index, kind=EXPERIENCE, experience=ExperienceRow.from_json(child))
+            elif COMPANY_TRAIT in child or COMPANY_USERS in child:
+                company = CompanyRow.from_json(index, child, company_traits)
+                node = Node(index=index, kind=COMPANY, company=company)
             else:
                 node = Node(index=index, row=_rule_row(index, child, traits))
             nodes.append(node)
@@ -474,11 +605,13 @@ def by_path(top: Node) -> dict[str, Node]:
 
 
 def split_path(key: str) -> tuple[str, str]:
-    """``definition.rules[1].rules[0].value`` -> (``definition.rules[1].rules[0]``, ``value``)."""
-    head, _, last = key.rpartition(".")
-    if key.endswith("]") or not head:
+    """``definition.rules[1].rules[0].value`` -> (``definition.rules[1].rules[0]``, ``value``);
+    a field's own path stays whole: ``definition.rules[0].company_users.segment`` ->
+    (``definition.rules[0]``, ``company_users.segment``)."""
+    found = _NODE_PATH.match(key)
+    if found is None:
         return key, ""
-    return head, last
+    return found.group(1), found.group(2) or ""
 
 
 def _leaf_fields(node: Node) -> frozenset[str]:
@@ -500,7 +633,9 @@ def attach_tree_errors(top: Node, errors: Mapping[str, list[str]]) -> dict[str, 
         if node is None:
             rest[key] = list(messages)
             continue
-        if node.row is not None and name in ("trait", "operator", "value", "case_sensitive"):
+        if node.company is not None:
+            _attach_company_error(node, node.company, name, messages)
+        elif node.row is not None and name in ("trait", "operator", "value", "case_sensitive"):
             node.row.errors.setdefault(name if name != "case_sensitive" else "value", []).extend(
                 messages
             )
@@ -509,6 +644,56 @@ def attach_tree_errors(top: Node, errors: Mapping[str, list[str]]) -> dict[str, 
         else:
             node.errors.setdefault("", []).extend(messages)
     return rest
+
+
+def _attach_company_error(node: Node, row: CompanyRow, name: str, messages: list[str]) -> None:
+    """A company condition's error on its field: the trait, operator and value of its trait
+    rule row, or its count's operator, value and segment."""
+    field = name.partition(".")[0]
+    if field == COMPANY_TRAIT:
+        row.rule.errors.setdefault("trait", []).extend(messages)
+    elif field == COMPANY_USERS:
+        node.errors.setdefault("segment", []).extend(messages)
+    elif not row.counts and name in ("operator", "value", "case_sensitive"):
+        row.rule.errors.setdefault("value" if name == "case_sensitive" else name, []).extend(
+            messages
+        )
+    elif row.counts and name in ("operator", "value"):
+        node.errors.setdefault(name, []).extend(messages)
+    else:
+        node.errors.setdefault("", []).extend(messages)
+
+
+@dataclass(frozen=True)
+class CompanyChoices:
+    """What a company condition may name: the application's company traits by key, and the
+    segments it may count (those a segment condition may name) by id, with their names."""
+
+    traits: Mapping[str, TraitDefinition] = field(default_factory=dict)
+    segments: Mapping[int, str] = field(default_factory=dict)
+
+
+def company_leaf(
+    row: CompanyRow, choices: CompanyChoices
+) -> tuple[CompanyTraitCondition | CompanyUsersCondition | None, str]:
+    """A company condition as a tree node, checked as saving checks it, or None and why not
+    (not yet complete)."""
+    try:
+        if row.counts:
+            sid = _int(row.segment)
+            if sid is None or sid not in choices.segments:
+                return None, "choose a segment"
+            return CompanyUsersCondition.from_json(CompanyUsersCondition.clean(row.as_input())), ""
+        trait = row.rule.trait
+        if trait is None or trait.key not in choices.traits:
+            return None, "choose a company trait"
+        rule = row.rule.as_input()
+        value = clean_value(trait.type, rule["operator"], rule["value"])
+    except RuleError as error:
+        return None, str(error)
+    case = rule["case_sensitive"] and case_applies(trait.type, rule["operator"])
+    condition = Condition(trait.key, trait.type, rule["operator"], value, case)
+    return CompanyTraitCondition(condition), ""
 
 
 @dataclass
@@ -521,9 +706,12 @@ class Counted:
 
 
 def leaf_of(
-    node: Node, experiences: Mapping[int, str]
-) -> tuple[EventCondition | ExperienceCondition | None, str]:
-    """An event or experience node as a tree node, or None and why not (not yet complete)."""
+    node: Node, experiences: Mapping[int, str], company: CompanyChoices | None = None
+) -> tuple[tree.Node | None, str]:
+    """An event, experience or company node as a tree node, or None and why not (not yet
+    complete)."""
+    if node.company is not None:
+        return company_leaf(node.company, company or CompanyChoices())
     try:
         if node.event is not None:
             if not node.event.event.strip():
@@ -539,14 +727,20 @@ def leaf_of(
     return None, ""
 
 
-def describe_leaves(nodes: Iterable[Node], experiences: Mapping[int, str]) -> None:
-    """Each complete event and experience node's sentence ("did project_created at least 3
-    times in the last 7 days", 'has completed "Welcome tour"'), the rest's cleared."""
-    names = {("experience", pk): name for pk, name in experiences.items()}
+def describe_leaves(
+    nodes: Iterable[Node], experiences: Mapping[int, str], company: CompanyChoices | None = None
+) -> None:
+    """Each complete event, experience and company node's sentence ("did project_created at
+    least 3 times in the last 7 days", 'has completed "Welcome tour"', 'company plan equals
+    "trial"', 'at least 3 users of the company in segment "Completed setup"'), the rest's
+    cleared."""
+    names: dict[Any, str] = {("experience", pk): name for pk, name in experiences.items()}
+    if company is not None:
+        names |= company.segments
     for node in nodes:
         if node.is_leaf:
-            leaf = leaf_of(node, experiences)[0]
-            node.sentence = leaf.describe(names) if leaf is not None else ""
+            leaf = leaf_of(node, experiences, company)[0]
+            node.sentence = tree.describe(leaf, names) if leaf is not None else ""
 
 
 def countable(
@@ -555,11 +749,12 @@ def countable(
     reasons: Mapping[int, str],
     segment_ids: Sequence[int],
     experiences: Mapping[int, str] | None = None,
+    company: CompanyChoices | None = None,
 ) -> Counted:
     """The valid nodes of the form as a tree (a rule not yet complete, an unknown segment, a
-    group left empty, an event or experience condition not yet complete are skipped, as the
-    rule rows were): what the preview counts and lints. ``experiences``: the application's,
-    by id."""
+    group left empty, an event, experience or company condition not yet complete are
+    skipped, as the rule rows were): what the preview counts and lints. ``experiences``: the
+    application's, by id; ``company``: what a company condition may name."""
     nodes: dict[str, Node] = {}
     skipped: list[tuple[str, str]] = []
 
@@ -578,7 +773,7 @@ def countable(
                 if node is None:
                     skipped.append((child.label, "choose a segment"))
             elif child.is_leaf:
-                node, why = leaf_of(child, experiences or {})
+                node, why = leaf_of(child, experiences or {}, company)
                 if node is None:
                     skipped.append((child.label, why))
             else:

@@ -256,7 +256,7 @@ def _segments_source(
         if isinstance(node, CompanyTraitCondition):
             return rule(node.condition, "company")
         if isinstance(node, CompanyUsersCondition):
-            return node.python(_members_read(node))
+            return node.python(_members_read(node)) if node.segment in trees else "False"
         if isinstance(node, Leaf):
             return leaf(node)
         if isinstance(node, Ref):
@@ -346,6 +346,8 @@ def compile_tree(
             clocked = clocked or (c.valid and c.op.positive.clock)  # type: ignore[union-attr]
             return [f"{rule_source(i, c, env, get)}  # {node.describe()!r}"]
         if isinstance(node, CompanyUsersCondition):
+            if node.segment not in trees:
+                return [f"False  # counts segment {node.segment!r}: gone"]
             return [f"{node.python(_members_read(node))}  # {node.describe()!r}"]
         if isinstance(node, Leaf):
             clocked = clocked or isinstance(node, EventCondition)

@@ -1,7 +1,9 @@
-"""Why an event or experience condition holds for one user, in words, with the user's actual
-counts and times: what the user page, the segment's "why" and "Preview as a user" show next
-to the condition ("did project_created at least 3 times in the last 7 days" — "4 times in the
-last 7 days (last on 2026-11-30 14:02 UTC)"). Plain data, no database import.
+"""Why an event, experience or company condition holds for one user, in words, with the
+user's actual counts and times, or their company's trait value and count: what the user
+page, the segment's "why" and "Preview as a user" show next to the condition ("did
+project_created at least 3 times in the last 7 days" — "4 times in the last 7 days (last on
+2026-11-30 14:02 UTC)"; 'at least 3 users of the company in segment "Completed setup"' —
+'Acme has 2 users in "Completed setup" (needs at least 3)'). Plain data, no database import.
 
 The numbers come from the same summary the rules read (``segments/activity.py``), through
 the rules' own reading of it (``EventCondition.read``), so the words never disagree with the
@@ -11,9 +13,12 @@ verdict.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .accounts import CompanyTraitCondition, CompanyUsersCondition
 from .activity import COUNT, FIRST, LAST, RECENT, entry, experience_states
 from .behaviour import (
     COUNT_EVER,
@@ -24,6 +29,10 @@ from .behaviour import (
     EventCondition,
     ExperienceCondition,
 )
+from .coerce import BOOLEAN, COERCE, DATE, NUMBER, STRING
+
+# As the user page says a user trait that does not fit its type (selectors.TYPE_NOUN).
+_TYPE_NOUNS = {STRING: "text", NUMBER: "a number", BOOLEAN: "true or false", DATE: "a date"}
 
 
 def moment(seconds: float) -> str:
@@ -89,3 +98,61 @@ def experience_reason(node: ExperienceCondition, activity: Any) -> str:
     if wanted not in states:
         parts.append(f"not {wanted}")
     return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class CompanyFacts:
+    """A user's company as its conditions read it: what to call it (``label``), its traits,
+    and how many of its users are in each segment its conditions count ({segment id: n})."""
+
+    label: str
+    traits: Mapping[str, Any] = field(default_factory=dict)
+    members: Mapping[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, external_id: str, traits: Mapping[str, Any] | None, members: Mapping[int, int]
+    ) -> CompanyFacts:
+        """Called by its "name" trait when it has one ("Acme"), else by its id."""
+        traits = traits or {}
+        name = traits.get("name")
+        label = name.strip() if isinstance(name, str) and name.strip() else external_id
+        return cls(label, traits, members)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def company_trait_reason(node: CompanyTraitCondition, company: CompanyFacts | None) -> str:
+    """The company's actual value of the trait the rule reads: 'Acme's plan is "trial"',
+    "Acme's seats is not set", "no company (every company trait is missing)"."""
+    if company is None:
+        return "no company (every company trait is missing)"
+    condition = node.condition
+    raw = company.traits.get(condition.trait)
+    actual = "not set" if raw is None else _shown(raw)
+    if raw is not None and COERCE[condition.type](raw) is None:
+        actual += f" (not {_TYPE_NOUNS[condition.type]})"
+    return f"{company.label}'s {condition.trait} is {actual}"
+
+
+def company_users_reason(
+    node: CompanyUsersCondition, company: CompanyFacts | None, names: Mapping[Any, str]
+) -> str:
+    """How many of the company's users are in the counted segment, beside what the rule
+    needs: 'Acme has 2 users in "Completed setup" (needs at least 3)'; a user without a
+    company counts 0."""
+    name = names.get(node.segment)
+    where = f'"{name}"' if name else "a segment that is gone"
+    op = node.op
+    needs = f"{op.label if op else node.operator} {node.value}"
+    if company is None:
+        return f"no company, so 0 users in {where} (needs {needs})"
+    count = company.members.get(node.segment, 0)
+    users = "user" if count == 1 else "users"
+    return f"{company.label} has {count} {users} in {where} (needs {needs})"

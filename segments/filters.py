@@ -9,18 +9,24 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 
+from . import tree
 from .coerce import BOOLEAN, DATE, STRING
 from .evaluator import Condition
-from .models import Application, EndUser, Segment
+from .models import Application, Company, EndUser, Segment, TraitDefinition, trees_of
 from .operators import RuleError, clean_value
+from .selectors import group_q
 from .sql import conditions_q
 
 
 class _ApplicationFilterSet(django_filters.FilterSet):
+    # Whose traits the trait filter offers: the users' (a company list offers the companies').
+    trait_scope = TraitDefinition.Scope.USER
+
     def __init__(self, *args: Any, application: Application, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.application = application
-        self.filters["trait"].queryset = application.trait_definitions.users()
+        traits = application.trait_definitions.filter(scope=self.trait_scope)
+        self.filters["trait"].queryset = traits
 
 
 class SegmentFilter(_ApplicationFilterSet):
@@ -63,7 +69,7 @@ def user_trait_condition(trait: Any, value: str) -> Condition:
 
 class EndUserFilterForm(forms.Form):
     """Checks the value against the chosen trait; the condition it makes is kept for
-    ``EndUserFilter.filter_trait``."""
+    ``filter_trait`` (of users, or of companies on their own traits)."""
 
     trait_condition: Condition | None = None
 
@@ -115,3 +121,43 @@ class EndUserFilter(_ApplicationFilterSet):
             # user rather than every user.
             return queryset.none()
         return queryset.filter(conditions_q([condition]))
+
+
+class CompanyFilter(EndUserFilter):
+    """Companies by id, by one of their own traits (as users are by theirs), and by whether
+    any of their users is in a segment."""
+
+    trait_scope = TraitDefinition.Scope.COMPANY
+
+    q = django_filters.CharFilter(
+        field_name="external_id",
+        lookup_expr="icontains",
+        label="Company id",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "acme"}),
+    )
+    segment = django_filters.ModelChoiceFilter(
+        queryset=None,
+        method="filter_segment",
+        label="With users in",
+        empty_label="Any segment",
+    )
+
+    class Meta:
+        model = Company
+        fields = ["q", "trait", "value", "segment"]
+        form = EndUserFilterForm
+
+    def __init__(self, *args: Any, application: Application, **kwargs: Any):
+        super().__init__(*args, application=application, **kwargs)
+        self.filters["segment"].queryset = application.segments.order_by("-is_builtin", "name")
+
+    def filter_segment(self, queryset: QuerySet, name: str, segment: Any) -> QuerySet:
+        """The companies with at least one user in ``segment``: one subquery, the segment
+        compiled as every count compiles it."""
+        if segment is None:
+            return queryset
+        group = segment.tree
+        trees = trees_of(self.application.pk) if tree.references_of(group) else {}
+        users = EndUser.objects.filter(application=self.application, company__isnull=False)
+        members = users.filter(group_q(group, None, trees.get, self.application.pk))
+        return queryset.filter(pk__in=members.values("company_id"))

@@ -14,7 +14,16 @@ never block a save. Each is (path in the definition, message for a product manag
   that leaves the rule true for everyone or for nobody; event rules on one event that
   contradict each other in an ``all`` group (``at least 5 times`` and ``at most 2 times``;
   ``for the first time within the last 7 days`` and ``for the first time more than 30 days
-  ago``; any time rule beside ``exactly 0 times``).
+  ago``; any time rule beside ``exactly 0 times``);
+- company trait rules as trait rules, on the company's traits (kept apart from the user's:
+  ``plan`` may be both): contradictions, ``is set`` made redundant, a company trait no
+  company has;
+- a company count that is always true (``at least 0 users``); one on a segment that has no
+  members today (every company counts 0 in it); company counts on one segment that
+  contradict each other in an ``all`` group (``at least 5`` and ``at most 2``);
+- a company rule that a user without a company passes (``at most 2 users``, ``plan is not
+  "pro"``: such a user counts 0 and has no company trait), said with how many users have no
+  company today, when some have none.
 
 The contradiction check reads each rule as the set of values it admits (an interval of
 numbers, or a finite set of texts) and intersects them per trait: exact for equals / in /
@@ -31,9 +40,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .accounts import CompanyTraitCondition, CompanyUsersCondition
 from .behaviour import COUNT_EVER, COUNT_WINDOW, EventCondition
 from .coerce import NUMBER, STRING
-from .evaluator import Condition
+from .evaluator import Condition, compile_condition
 from .tree import ALL, ANY, Group, Leaf, Node, Ref
 
 
@@ -150,31 +160,66 @@ def _holds_without_events(node: EventCondition) -> bool:
     return node.operator == "at_most" or node.value == 0
 
 
+def _members_span(node: CompanyUsersCondition) -> list[tuple[Any, _Span]]:
+    """What a company count admits, keyed by the segment it counts."""
+    if not node.valid:
+        return []
+    n = float(node.value)
+    span = {"at_least": _Span(low=n), "at_most": _Span(high=n), "exactly": _Span(n, n)}
+    return [(("members", node.segment), span[node.operator])]
+
+
+def _holds_without_company(node: Node, now: float) -> bool:
+    """Whether a user without a company passes a company rule: no company trait is set, and
+    every count is 0."""
+    if isinstance(node, CompanyUsersCondition):
+        return node.zero_matches
+    if isinstance(node, CompanyTraitCondition):
+        return node.valid and compile_condition(node.condition)({}, now)
+    return False
+
+
 def _never(group: Group, now: float) -> bool:
-    """Whether an ``all`` group's rules contradict each other on some trait."""
+    """Whether an ``all`` group's rules contradict each other on some trait (a company
+    trait's kept apart from the user's), event or company count."""
     spans: dict[Any, _Span] = {}
-    texts: dict[tuple[str, bool], frozenset[Any]] = {}
+    texts: dict[Any, frozenset[Any]] = {}
     for node in group.nodes:
-        if isinstance(node, EventCondition):
-            for key, span in _event_spans(node, now):
+        if isinstance(node, EventCondition | CompanyUsersCondition):
+            found = (
+                _event_spans(node, now) if isinstance(node, EventCondition) else _members_span(node)
+            )
+            for key, span in found:
                 spans[key] = spans.get(key, _Span()).meet(span)
                 if spans[key].empty:
                     return True
             continue
+        scope = "user"
+        if isinstance(node, CompanyTraitCondition):
+            node, scope = node.condition, "company"
         if not isinstance(node, Condition):
             continue
         span = _span(node, now)
         if span is not None:
-            spans[node.trait] = spans.get(node.trait, _Span()).meet(span)
-            if spans[node.trait].empty:
+            key = (scope, node.trait)
+            spans[key] = spans.get(key, _Span()).meet(span)
+            if spans[key].empty:
                 return True
         values = _texts(node)
         if values is not None:
-            key = (node.trait, node.folds)
+            key = (scope, node.trait, node.folds)
             texts[key] = texts[key] & values if key in texts else values
             if not texts[key]:
                 return True
     return False
+
+
+def _redundant_is_set(node: Condition, siblings: Iterable[Condition]) -> bool:
+    """``is set`` beside another positive rule on the same trait: that rule needs a value."""
+    return node.operator == "is_set" and any(
+        o is not node and o.trait == node.trait and o.op is not None and not o.op.negates
+        for o in siblings
+    )
 
 
 def lint(
@@ -184,16 +229,80 @@ def lint(
     traits_in_use: Callable[[Iterable[str]], set[str]] = lambda keys: set(keys),
     segment_empty: Callable[[int], bool] = lambda segment: False,
     events_known: Callable[[Iterable[str]], set[str]] = lambda names: set(names),
+    company_traits_in_use: Callable[[Iterable[str]], set[str]] = lambda keys: set(keys),
+    users_without_company: Callable[[], int] = lambda: 0,
     path: str = "definition",
 ) -> list[Warning_]:
     """The warnings of a tree; ``traits_in_use(keys)`` answers which of the keys some user
     has, ``segment_empty(id)`` whether a segment has no members, ``events_known(names)`` which
-    of the event names the application has tracked or defined (all may query)."""
+    of the event names the application has tracked or defined, ``company_traits_in_use(keys)``
+    which of the company trait keys some user's company has, ``users_without_company()`` how
+    many users have no company (all may query; the last is asked only when a company rule
+    passes without a company)."""
     warnings: list[Warning_] = []
     keys = {c.trait for c in _conditions(tree)}
     used = traits_in_use(sorted(keys)) if keys else set()
     names = {e.event for e in _events(tree)}
     known = events_known(sorted(names)) if names else set()
+    company_keys = {c.condition.trait for c in _company_rules(tree)}
+    company_used = company_traits_in_use(sorted(company_keys)) if company_keys else set()
+    without: list[int] = []  # users_without_company(), once asked
+
+    def companyless() -> int:
+        if not without:
+            without.append(users_without_company())
+        return without[0]
+
+    def without_company_warning(node: Node, here: str, what: str) -> None:
+        if _holds_without_company(node, now) and companyless():
+            n = companyless()
+            users = "1 user has" if n == 1 else f"{n:,} users have"
+            warnings.append(
+                Warning_(
+                    here,
+                    f"Users without a company {what}, so they pass this rule ({users} no "
+                    "company today).",
+                )
+            )
+
+    def company_trait_warnings(node: CompanyTraitCondition, here: str, group: Group) -> None:
+        key = node.condition.trait
+        if key not in company_used:
+            warnings.append(Warning_(here, f"No company has the trait {key} yet."))
+        others = [n.condition for n in group.nodes if isinstance(n, CompanyTraitCondition)]
+        if group.match == ALL and _redundant_is_set(node.condition, others):
+            warnings.append(
+                Warning_(
+                    here,
+                    f"Always true here: the other rules on company {key} need a value already.",
+                )
+            )
+        without_company_warning(node, here, "have no company traits")
+
+    def company_users_warnings(node: CompanyUsersCondition, here: str) -> None:
+        if not node.valid:
+            return
+        if node.operator == "at_least" and node.value == 0:
+            warnings.append(
+                Warning_(
+                    here,
+                    "Always true: every company has at least 0 users in the segment (a user "
+                    "without a company counts 0), so this rule lets everyone through. Did "
+                    "you mean at least 1?",
+                )
+            )
+            return
+        if segment_empty(node.segment):
+            outcome = "every user passes this rule" if node.zero_matches else "nobody passes it"
+            warnings.append(
+                Warning_(
+                    here,
+                    "The segment it counts has no members today: every company counts 0 "
+                    f"users in it, so {outcome} for now.",
+                )
+            )
+            return
+        without_company_warning(node, here, "count 0")
 
     def event_warnings(node: EventCondition, here: str) -> None:
         if _always(node):
@@ -244,24 +353,20 @@ def lint(
             elif isinstance(node, EventCondition):
                 children_never.append(not node.valid)
                 event_warnings(node, here)
+            elif isinstance(node, CompanyTraitCondition):
+                children_never.append(not node.valid)
+                company_trait_warnings(node, here, group)
+            elif isinstance(node, CompanyUsersCondition):
+                children_never.append(not node.valid)
+                company_users_warnings(node, here)
             elif isinstance(node, Leaf):
                 children_never.append(not node.valid)
             else:
                 children_never.append(not node.valid)
                 if node.trait not in used:
                     warnings.append(Warning_(here, f"No user has the trait {node.trait} yet."))
-                if (
-                    group.match == ALL
-                    and node.operator == "is_set"
-                    and any(
-                        isinstance(o, Condition)
-                        and o is not node
-                        and o.trait == node.trait
-                        and o.op is not None
-                        and not o.op.negates
-                        for o in group.nodes
-                    )
-                ):
+                others = [o for o in group.nodes if isinstance(o, Condition)]
+                if group.match == ALL and _redundant_is_set(node, others):
                     warnings.append(
                         Warning_(
                             here,
@@ -286,6 +391,14 @@ def _conditions(node: Node) -> list[Condition]:
     return []
 
 
+def _company_rules(node: Node) -> list[CompanyTraitCondition]:
+    if isinstance(node, CompanyTraitCondition):
+        return [node]
+    if isinstance(node, Group):
+        return [c for n in node.nodes for c in _company_rules(n)]
+    return []
+
+
 def _events(node: Node) -> list[EventCondition]:
     if isinstance(node, EventCondition):
         return [node]
@@ -303,17 +416,28 @@ def lint_segment_trees(
     application: Any, trees: Mapping[int, Group], now: float | None = None
 ) -> dict[int, list[Warning_]]:
     """``lint`` of many trees against the application's users, in a number of queries that
-    does not grow with theirs: which of all their traits someone has (one); when any of them
-    has an event rule, which of their event names the application knows (one); and, when any
-    of them references a segment, every segment's member count (``trees_of``, and one count)."""
+    does not grow with theirs: which of all their traits (user and company) someone has
+    (one); when any of them has an event rule, which of their event names the application
+    knows (one); when any of them references or counts a segment, every segment's member
+    count (``trees_of``, and one count); and, when a company rule passes without a company,
+    how many users have none (one)."""
     from .coerce import now_seconds
     from .models import EventDefinition, trees_of
     from .selectors import count_users
 
     when = now_seconds(now)
     keys = sorted({c.trait for tree in trees.values() for c in _conditions(tree)})
-    has = {key: [Condition(key, STRING, "is_set")] for key in keys}
-    used = {key for key, count in count_users(application, has, when).items() if count}
+    company_keys = sorted(
+        {c.condition.trait for tree in trees.values() for c in _company_rules(tree)}
+    )
+    has: dict[Any, Any] = {key: [Condition(key, STRING, "is_set")] for key in keys}
+    for key in company_keys:
+        has[("company", key)] = Group(
+            ALL, (CompanyTraitCondition(Condition(key, STRING, "is_set")),)
+        )
+    counted = count_users(application, has, when) if has else {}
+    used = {key for key in keys if counted[key]}
+    company_used = {key for key in company_keys if counted[("company", key)]}
     names = sorted({e.event for tree in trees.values() for e in _events(tree)})
     known = set(
         EventDefinition.objects.filter(application=application, name__in=names).values_list(
@@ -331,6 +455,13 @@ def lint_segment_trees(
             empties.update({sid: count == 0 for sid, count in counts.items()})
         return empties.get(segment_id, False)
 
+    without: list[int] = []
+
+    def users_without_company() -> int:
+        if not without:
+            without.append(application.end_users.filter(company__isnull=True).count())
+        return without[0]
+
     return {
         key: lint(
             tree,
@@ -338,6 +469,8 @@ def lint_segment_trees(
             traits_in_use=lambda wanted: used & set(wanted),
             segment_empty=segment_empty,
             events_known=lambda wanted: known & set(wanted),
+            company_traits_in_use=lambda wanted: company_used & set(wanted),
+            users_without_company=users_without_company,
         )
         for key, tree in trees.items()
     }

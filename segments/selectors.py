@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from . import coerce, explaining, tree
-from .accounts import CompanyTraitCondition
+from .accounts import CompanyTraitCondition, CompanyUsersCondition
 from .behaviour import EventCondition, ExperienceCondition
 from .codegen import compile_segments
 from .coerce import now_seconds
@@ -25,6 +26,7 @@ from .counting import DeadlineExceeded, MemberCount, count_members, deadline
 from .evaluator import Condition
 from .models import (
     Application,
+    Company,
     EndUser,
     ExperienceRule,
     Rule,
@@ -131,6 +133,19 @@ def _hashable(condition: Condition) -> Condition:
     if isinstance(condition.value, list):
         return replace(condition, value=tuple(condition.value))
     return condition
+
+
+def with_user_counts(companies: QuerySet[Company]) -> QuerySet[Company]:
+    """Companies annotated with ``user_count``: a correlated subquery, so a page of 25
+    companies counts the users of those 25 only, in the page's query."""
+    users = (
+        EndUser.objects.filter(company=OuterRef("pk"))
+        .order_by()
+        .values("company")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return companies.annotate(user_count=Coalesce(Subquery(users), 0))
 
 
 def segments_with_rules(application: Application) -> QuerySet[Segment]:
@@ -361,7 +376,7 @@ def segment_dependents(segment: Segment) -> tuple[list[Segment], list[Any]]:
 
 @dataclass
 class TraitStats:
-    users: int = 0
+    users: int = 0  # who have the trait: users, or companies for a company trait
     misfits: int = 0
     last_seen: datetime | None = None
     samples: list[Any] = field(default_factory=list)
@@ -381,20 +396,38 @@ SAMPLE_SCAN = 200
 STATS_BATCH = 100
 
 
+def trait_holders(application: Application | int, scope: str) -> QuerySet[Any]:
+    """What a trait of ``scope`` is stored on: the application's users, or its companies.
+    Both keep their traits in a ``traits`` column and have a ``last_seen``, so the same
+    statistics read either."""
+    model = Company if scope == TraitDefinition.Scope.COMPANY else EndUser
+    return model.objects.filter(application=application)
+
+
 def trait_stats(
     application: Application, traits: Sequence[TraitDefinition]
 ) -> dict[int, TraitStats]:
-    """Per trait: users who have it, users whose value does not fit its type, when it was last
-    seen, a few values. One query per ``STATS_BATCH`` traits (one for a page of the Traits
-    screen), and one for the samples."""
-    if not traits:
-        return {}
+    """Per trait: users (companies, for a company trait) who have it, those whose value does
+    not fit its type, when it was last seen, a few values. One query per ``STATS_BATCH``
+    traits of a scope (one for a page of the Traits screen), and one per scope for the
+    samples."""
+    stats: dict[int, TraitStats] = {}
+    for scope in TraitDefinition.Scope.values:
+        scoped = [trait for trait in traits if trait.scope == scope]
+        if scoped:
+            stats |= _scope_stats(trait_holders(application, scope), scoped)
+    return stats
+
+
+def _scope_stats(
+    holders: QuerySet[Any], traits: Sequence[TraitDefinition]
+) -> dict[int, TraitStats]:
     stats: dict[int, TraitStats] = {}
     for start in range(0, len(traits), STATS_BATCH):
-        stats |= _counted(application, traits[start : start + STATS_BATCH])
-    # Sample values from the most recently seen users: one bounded query.
+        stats |= _counted(holders, traits[start : start + STATS_BATCH])
+    # Sample values from the most recently seen holders: one bounded query.
     by_key = {trait.key: stats[trait.pk] for trait in traits}
-    recent = EndUser.objects.filter(application=application).order_by("-last_seen", "-pk")
+    recent = holders.order_by("-last_seen", "-pk")
     for values in recent.values_list("traits", flat=True)[:SAMPLE_SCAN]:
         for key, value in (values or {}).items():
             found = by_key.get(key)
@@ -407,7 +440,7 @@ def trait_stats(
     return stats
 
 
-def _counted(application: Application, traits: Sequence[TraitDefinition]) -> dict[int, TraitStats]:
+def _counted(holders: QuerySet[Any], traits: Sequence[TraitDefinition]) -> dict[int, TraitStats]:
     aggregates: dict[str, Any] = {}
     for i, trait in enumerate(traits):
         present = conditions_q([Condition(trait.key, trait.type, "is_set")])
@@ -415,7 +448,7 @@ def _counted(application: Application, traits: Sequence[TraitDefinition]) -> dic
         aggregates[f"s{i}"] = Max("last_seen", filter=present)
         if trait.type != coerce.STRING:  # every scalar reads as text
             aggregates[f"m{i}"] = Count("pk", filter=present & ~Q(TraitFits(trait.key, trait.type)))
-    row = EndUser.objects.filter(application=application).aggregate(**aggregates)
+    row = holders.aggregate(**aggregates)
     return {
         trait.pk: TraitStats(
             users=row[f"u{i}"], misfits=row.get(f"m{i}") or 0, last_seen=row[f"s{i}"]
@@ -434,11 +467,15 @@ def type_change_effects(trait: TraitDefinition, new_type: str) -> list[TypeChang
     """The segments whose rules use ``trait`` and, for each, the rules that stop applying
     (their operator or value does not fit the new type: they would match nobody)."""
     effects: dict[int, TypeChangeEffect] = {}
-    rules = Rule.objects.filter(trait=trait).select_related("segment").order_by("segment__name")
+    rules = (
+        Rule.objects.filter(trait=trait)
+        .select_related("segment", "trait")
+        .order_by("segment__name")
+    )
     for rule in rules:
         effect = effects.setdefault(rule.segment_id, TypeChangeEffect(rule.segment, []))
         if not replace(rule.condition, type=new_type).valid:
-            effect.broken.append(rule.condition.describe())
+            effect.broken.append(rule.node.describe())  # "company plan ..." for a company trait
     return list(effects.values())
 
 
@@ -491,13 +528,19 @@ def rule_reason(condition: Condition, traits: Mapping[str, Any], passed: bool) -
 _MATCH_WORDS = {tree.ALL: "all", tree.ANY: "any", tree.NONE: "none"}
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What one user's explanation reads: their traits and activity, and their company (None:
+    no company) with its traits and its counts of users per segment (``company_members``)."""
+
+    traits: Mapping[str, Any]
+    activity: Any
+    company: explaining.CompanyFacts | None
+    now: float
+
+
 def _node_verdicts(
-    group: tree.Verdict,
-    traits: Mapping[str, Any],
-    names: Mapping[Any, str],
-    prefix: str,
-    activity: Any = None,
-    now: float = 0.0,
+    group: tree.Verdict, facts: _Facts, names: Mapping[Any, str], prefix: str
 ) -> list[RuleVerdict]:
     """A group's verdict as its nodes', numbered within it ("2.1"), nested groups with theirs.
     ``names``: segment names by id, experience names by ("experience", id)."""
@@ -506,16 +549,27 @@ def _node_verdicts(
         number = f"{prefix}{i}"
         node = child.node
         if isinstance(node, Condition):
-            out.append(RuleVerdict(number, child.passed, rule_reason(node, traits, child.passed)))
+            reason = rule_reason(node, facts.traits, child.passed)
+            out.append(RuleVerdict(number, child.passed, reason))
+        elif isinstance(node, CompanyTraitCondition | CompanyUsersCondition):
+            reason = (
+                explaining.company_trait_reason(node, facts.company)
+                if isinstance(node, CompanyTraitCondition)
+                else explaining.company_users_reason(node, facts.company, names)
+            )
+            sentence = node.describe(names)
+            out.append(
+                RuleVerdict(number, child.passed, reason, "company condition", sentence=sentence)
+            )
         elif isinstance(node, EventCondition):
-            reason = explaining.event_reason(node, activity, now)
+            reason = explaining.event_reason(node, facts.activity, facts.now)
             out.append(
                 RuleVerdict(
                     number, child.passed, reason, "event condition", sentence=node.describe(names)
                 )
             )
         elif isinstance(node, ExperienceCondition):
-            reason = explaining.experience_reason(node, activity)
+            reason = explaining.experience_reason(node, facts.activity)
             out.append(
                 RuleVerdict(
                     number,
@@ -532,7 +586,7 @@ def _node_verdicts(
             out.append(RuleVerdict(number, child.passed, reason, "segment condition"))
         else:
             reason = f"{_MATCH_WORDS[node.match]} of its {len(node.nodes)} node(s) must hold"
-            nested = _node_verdicts(child, traits, names, number + ".", activity, now)
+            nested = _node_verdicts(child, facts, names, number + ".")
             out.append(RuleVerdict(number, child.passed, reason, "group", nested))
     return out
 
@@ -551,35 +605,136 @@ def node_names(application_id: int, trees: Iterable[tree.Node]) -> dict[Any, str
     return names
 
 
+def counted_segments(trees: Iterable[tree.Node]) -> set[int]:
+    """The segments whose users ``company_users`` nodes of ``trees`` count."""
+    return {n.segment for t in trees for n in tree.walk(t) if isinstance(n, CompanyUsersCondition)}
+
+
+def company_members(
+    application_id: int,
+    company_id: int | None,
+    segment_ids: Iterable[int],
+    now: Any = None,
+    *,
+    trees: Mapping[int, tree.Group] | None = None,
+) -> dict[int, int]:
+    """How many of the company's users are in each segment: what a ``company_users`` node
+    reads (``members`` of ``tree.evaluate``), counted by the SQL compiler that
+    ``count_users`` uses, all segments in one aggregate query over the company's users (none
+    without a company or a segment). ``trees``: the application's (``trees_of``, read here
+    when not given); a segment that is gone counts 0."""
+    segment_ids = sorted(set(segment_ids))
+    if company_id is None or not segment_ids:
+        return dict.fromkeys(segment_ids, 0)
+    if trees is None:
+        trees = trees_of(application_id)
+    when = now_seconds(now)
+    aggregates = {
+        f"n{sid}": Count("pk", filter=group_q(trees[sid], when, trees.get, application_id))
+        for sid in segment_ids
+        if sid in trees
+    }
+    row = (
+        EndUser.objects.filter(application_id=application_id, company_id=company_id).aggregate(
+            **aggregates
+        )
+        if aggregates
+        else {}
+    )
+    return {sid: row.get(f"n{sid}", 0) for sid in segment_ids}
+
+
+def _trees_for(application_id: int, segments: Sequence[Segment]) -> dict[int, tree.Group]:
+    """The trees explanations resolve references and counts in: the given segments' own
+    (loaded already) when they name no other segment, else the application's."""
+    known = {segment.pk: segment.tree for segment in segments}
+    named = {sid for t in known.values() for sid in tree.references_of(t)}
+    return known if named <= known.keys() else trees_of(application_id)
+
+
 def explain_user(
-    end_user: EndUser, segments: Iterable[Segment], now: Any = None
+    end_user: EndUser,
+    segments: Iterable[Segment],
+    now: Any = None,
+    *,
+    members: Mapping[int, int] | None = None,
 ) -> list[SegmentVerdict]:
     """Every segment with whether the user is in it and, per rule, why it passed or failed
     (an event or experience condition with the user's actual counts and times, from
-    ``end_user.activity``). In memory: the segments' rules must be loaded
-    (``segments_with_rules``)."""
+    ``end_user.activity``; a company condition with their company's trait value or count).
+    ``members``: the company's counts when the caller has them ({segment id: n}; else
+    counted here). In memory: the segments' rules must be loaded (``segments_with_rules``)."""
+    known = None
+    if members is not None and end_user.company_id is not None:
+        known = {end_user.company_id: members}
+    return explain_users([end_user], segments, now, members=known)[0]
+
+
+def explain_users(
+    end_users: Sequence[EndUser],
+    segments: Iterable[Segment],
+    now: Any = None,
+    *,
+    members: Mapping[int, Mapping[int, int]] | None = None,
+) -> list[list[SegmentVerdict]]:
+    """``explain_user`` for each of ``end_users`` (a page of a company's users), in order:
+    the trees and names are read once, the counts once per company (unless ``members`` has
+    them already: {company id: ``company_members``}). A user's company is read through
+    ``end_user.company`` (``select_related`` it, or fetch the users from ``company.users``)."""
     when = now_seconds(now)
-    traits = end_user.traits or {}
-    activity = end_user.activity or {}
-    verdicts = []
+    segments = list(segments)
     trees: dict[int, tree.Group] | None = None
     names: dict[Any, str] = {}
-    for segment in segments:
-        if not segment.is_flat:
+    counted: set[int] = set()
+    members = dict(members or {})
+    out = []
+    for end_user in end_users:
+        traits = end_user.traits or {}
+        activity = end_user.activity or {}
+        facts: _Facts | None = None
+        verdicts = []
+        for segment in segments:
+            if segment.is_flat:
+                results = segment.compiled.explain(traits, when)
+                rules = [
+                    RuleVerdict(number, passed, rule_reason(condition, traits, passed))
+                    for number, (condition, passed) in enumerate(
+                        zip(segment.conditions, results, strict=True), start=1
+                    )
+                ]
+                verdicts.append(SegmentVerdict(segment, all(results), rules))
+                continue
             # A tree: node by node, group by group, with whether each held.
             if trees is None:
-                trees = trees_of(segment.application_id)
+                trees = _trees_for(segment.application_id, segments)
                 names = node_names(segment.application_id, trees.values())
-            verdict = tree.explain(segment.tree, traits, when, trees.get, activity=activity)
-            nodes = _node_verdicts(verdict, traits, names, "", activity, when)
-            verdicts.append(SegmentVerdict(segment, verdict.passed, nodes))
-            continue
-        results = segment.compiled.explain(traits, when)
-        rules = [
-            RuleVerdict(number, passed, rule_reason(condition, traits, passed))
-            for number, (condition, passed) in enumerate(
-                zip(segment.conditions, results, strict=True), start=1
+                counted = counted_segments(trees.values())
+            if facts is None:
+                company = end_user.company if end_user.company_id is not None else None
+                if company is not None and company.pk not in members:
+                    members[company.pk] = company_members(
+                        segment.application_id, company.pk, counted, when, trees=trees
+                    )
+                facts = _Facts(
+                    traits,
+                    activity,
+                    None
+                    if company is None
+                    else explaining.CompanyFacts.of(
+                        company.external_id, company.traits, members[company.pk]
+                    ),
+                    when,
+                )
+            verdict = tree.explain(
+                segment.tree,
+                traits,
+                when,
+                trees.get,
+                activity=activity,
+                company=facts.company.traits if facts.company else None,
+                members=facts.company.members if facts.company else None,
             )
-        ]
-        verdicts.append(SegmentVerdict(segment, all(results), rules))
-    return verdicts
+            nodes = _node_verdicts(verdict, facts, names, "")
+            verdicts.append(SegmentVerdict(segment, verdict.passed, nodes))
+        out.append(verdicts)
+    return out

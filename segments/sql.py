@@ -211,7 +211,9 @@ class _Compiler:
         over the application's users: a company with no user in the segment is not in it."""
         from .models import EndUser
 
-        target = self.resolve(node.segment) if chain < MAX_CHAIN else None
+        # A segment that is gone matches nobody, as a reference to it does. The chain's depth
+        # is not checked here: saving counts this node as a reference in every chain.
+        target = self.resolve(node.segment)
         if target is None or not node.valid:
             return MATCH_NONE
         users = EndUser.objects.filter(company__isnull=False)

@@ -455,7 +455,9 @@ def evaluate(
     if isinstance(node, CompanyTraitCondition):
         return node.test(company or {}, now)
     if isinstance(node, CompanyUsersCondition):
-        return node.test_count((members or {}).get(node.segment, 0))
+        # Counting a segment that is gone matches nobody, as a reference to it does.
+        gone = resolve(node.segment) is None
+        return not gone and node.test_count((members or {}).get(node.segment, 0))
     if isinstance(node, Leaf):
         return node.test(traits, activity, now)
     if isinstance(node, Ref):

@@ -1,11 +1,15 @@
 from django.urls import path
 
 from . import install, views
+from .models import TraitDefinition
+
+COMPANY = TraitDefinition.Scope.COMPANY
 
 app_name = "segments"
 
 # The sidebar marks Traits for url names starting "trait", Events for "event", Users for
-# "user", Install for "install", "rotate_keys" and "set_identity_verification", else Segments.
+# "user", Companies for "compan", Install for "install", "rotate_keys" and
+# "set_identity_verification", else Segments.
 urlpatterns = [
     path("segments/", views.segment_list, name="list"),
     path("segments/new/", views.segment_create, name="create"),
@@ -17,6 +21,10 @@ urlpatterns = [
     path("segments/<int:pk>/delete/", views.segment_delete, name="delete"),
     path("traits/", views.trait_list, name="traits"),
     path("traits/new/", views.trait_create, name="trait_create"),
+    path("traits/company/", views.trait_list, {"scope": COMPANY}, name="traits_company"),
+    path(
+        "traits/company/new/", views.trait_create, {"scope": COMPANY}, name="trait_create_company"
+    ),
     path("traits/<int:pk>/", views.trait_row, name="trait_row"),
     path("traits/<int:pk>/edit/", views.trait_edit, name="trait_edit"),
     path("traits/<int:pk>/delete/", views.trait_delete, name="trait_delete"),
@@ -27,6 +35,8 @@ urlpatterns = [
     path("events/<int:pk>/delete/", views.event_delete, name="event_delete"),
     path("users/", views.user_list, name="users"),
     path("users/<int:pk>/", views.user_detail, name="user_detail"),
+    path("companies/", views.company_list, name="companies"),
+    path("companies/<int:pk>/", views.company_detail, name="company_detail"),
     path("install/", install.install, name="install"),
     path("install/rotate-keys/", install.rotate_keys, name="rotate_keys"),
     path(

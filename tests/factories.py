@@ -7,6 +7,7 @@ from django.utils import timezone
 from experiences.models import Event, Experience
 from segments.models import (
     Application,
+    Company,
     EndUser,
     EventDefinition,
     Membership,
@@ -45,13 +46,30 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 
 class TraitDefinitionFactory(factory.django.DjangoModelFactory):
+    """A user trait; ``scope="company"`` for a company trait (the same key may be both)."""
+
     class Meta:
         model = TraitDefinition
-        django_get_or_create = ("application", "key")
+        django_get_or_create = ("application", "scope", "key")
 
     application = factory.SubFactory(ApplicationFactory)
+    scope = TraitDefinition.Scope.USER
     key = factory.Sequence(lambda n: f"trait{n}")
     type = "string"
+
+
+class CompanyTraitFactory(TraitDefinitionFactory):
+    scope = TraitDefinition.Scope.COMPANY
+
+
+class CompanyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Company
+        django_get_or_create = ("application", "external_id")
+
+    application = factory.SubFactory(ApplicationFactory)
+    external_id = factory.Sequence(lambda n: f"company-{n}")
+    traits = factory.LazyFunction(dict)
 
 
 class EndUserFactory(factory.django.DjangoModelFactory):

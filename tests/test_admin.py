@@ -5,8 +5,11 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from experiences.models import Experience
+from segments import actions
 from segments.models import (
     Application,
+    Company,
+    CompanyUsersRule,
     EndUser,
     EventDefinition,
     Membership,
@@ -17,6 +20,7 @@ from segments.models import (
 )
 from tests.factories import (
     ApplicationFactory,
+    CompanyFactory,
     EndUserFactory,
     EventDefinitionFactory,
     EventFactory,
@@ -64,7 +68,7 @@ def segment_post(application, name, rules, **extra):
 
 
 MODELS = [Application, Membership, TraitDefinition, EndUser, Segment, Rule, Experience]
-MODELS += [EventDefinition, TrackedEvent]
+MODELS += [EventDefinition, TrackedEvent, Company, CompanyUsersRule]
 
 
 @pytest.mark.parametrize("model", [*MODELS, "event"])
@@ -75,10 +79,12 @@ def test_every_model_has_a_changelist_filtered_by_application(client, operator, 
     event = EventFactory()
     RuleFactory(segment__application=event.application)
     MembershipFactory(application=event.application)
+    company_users_segment(event.application)
     response = client.get(admin_url(model))
     assert response.status_code == 200
     if model is not Application:
-        lookup = "segment__application__id__exact" if model is Rule else "application__id__exact"
+        on_segment = model in (Rule, CompanyUsersRule)
+        lookup = "segment__application__id__exact" if on_segment else "application__id__exact"
         response = client.get(admin_url(model), {lookup: event.application.pk})
         assert response.status_code == 200, model
 
@@ -409,3 +415,98 @@ def test_a_page_shown_again_with_errors_keeps_nothing_the_action_wrote(
     assert response.status_code == 200
     assert "Refused after the action ran." in response.content.decode()
     assert not TraitDefinition.objects.filter(key="seats").exists()
+
+
+# --- Companies ---------------------------------------------------------------------------
+
+
+def company_users_segment(application, name="Teams"):
+    """A segment "at least 2 users of the company in Admins" (and Admins, a flat segment)."""
+    admins = SegmentFactory(application=application, name=f"{name} admins")
+    return actions.segment_create(
+        application=application,
+        name=name,
+        definition={
+            "match": "all",
+            "rules": [
+                {"company_users": {"segment": admins.pk}, "operator": "at_least", "value": 2}
+            ],
+        },
+    )
+
+
+def test_company__searchable_by_id_filtered_by_application_with_its_users_linked(client, operator):
+    acme = CompanyFactory(external_id="acme", traits={"plan": "enterprise"})
+    CompanyFactory(external_id="globex")
+    other = CompanyFactory(external_id="acme-elsewhere")
+    for n in range(3):
+        EndUserFactory(application=acme.application, company=acme, external_id=f"a{n}")
+    EndUserFactory(application=acme.application, external_id="loner")
+
+    found = client.get(admin_url(Company), {"q": "acme"}).context["cl"].result_list
+    assert {c.external_id for c in found} == {"acme", "acme-elsewhere"}
+    mine = client.get(admin_url(Company), {"application__id__exact": acme.application.pk})
+    assert [c.external_id for c in mine.context["cl"].result_list] == ["acme"]
+    html = mine.content.decode()
+    link = f"{admin_url(EndUser)}?company__id__exact={acme.pk}"
+    assert f'<a href="{link}">3</a>' in html and "plan: enterprise" in html
+    users = client.get(admin_url(EndUser), {"company__id__exact": acme.pk}).context["cl"]
+    assert sorted(u.external_id for u in users.result_list) == ["a0", "a1", "a2"]
+    assert other.application != acme.application
+
+
+def test_company__read_only(client, operator):
+    company = CompanyFactory(external_id="acme", traits={"plan": "free"})
+    page = client.get(admin_url(Company, "change", company.pk)).content.decode()
+    assert 'name="_save"' not in page and "acme" in page
+    client.post(admin_url(Company, "change", company.pk), {"external_id": "mine"})
+    assert client.post(admin_url(Company, "delete", company.pk), {"post": "yes"}).status_code == 403
+    company.refresh_from_db()
+    assert company.external_id == "acme"
+    assert client.get(admin_url(Company, "add")).status_code == 403
+
+
+def test_end_user__a_traits_save_keeps_the_users_company(client, operator):
+    company = CompanyFactory()
+    user = EndUserFactory(application=company.application, company=company, traits={"plan": "free"})
+    response = client.post(admin_url(EndUser, "change", user.pk), {"traits": '{"plan": "pro"}'})
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert (user.traits, user.company_id) == ({"plan": "pro"}, company.pk)
+    assert company.external_id in client.get(admin_url(EndUser)).content.decode()
+
+
+def test_trait_definition__a_company_trait_added_through_the_action(client, operator):
+    application = ApplicationFactory()
+    TraitDefinitionFactory(application=application, key="plan")
+    data = {"application": application.pk, "scope": "company", "key": "plan", "type": "string"}
+    response = client.post(admin_url(TraitDefinition, "add"), data)
+    assert response.status_code == 302
+    assert application.trait_definitions.filter(key="plan").count() == 2
+    again = client.post(admin_url(TraitDefinition, "add"), data)
+    assert "A company trait &quot;plan&quot; already exists." in again.content.decode()
+    scoped = client.get(admin_url(TraitDefinition), {"scope__exact": "company"})
+    assert [t.scope for t in scoped.context["cl"].result_list] == ["company"]
+
+
+def test_company_users_rules__listed_with_the_segment_they_count(client, operator):
+    teams = company_users_segment(ApplicationFactory())
+
+    html = client.get(admin_url(CompanyUsersRule)).content.decode()
+
+    assert html.count("at least 2 users of the company in segment &quot;Teams admins&quot;") == 1
+    assert "Teams" in html
+    assert CompanyUsersRule.objects.get().segment == teams
+
+
+def test_segment__a_tree_is_shown_with_its_company_rows_and_not_saved_flat(client, operator):
+    teams = company_users_segment(ApplicationFactory())
+    change = admin_url(Segment, "change", teams.pk)
+
+    page = client.get(change).content.decode()
+
+    assert "company users condition" in page.lower() and "Teams admins" in page
+    assert 'name="_save"' not in page
+    assert client.post(change, {"name": "Flat"}).status_code == 403
+    teams.refresh_from_db()
+    assert teams.name == "Teams" and teams.company_users_rules.count() == 1

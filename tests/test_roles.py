@@ -23,6 +23,7 @@ from management_api.models import ApiToken
 from segments.access import RANK, Role
 from segments.models import (
     Application,
+    Company,
     EndUser,
     EventDefinition,
     Membership,
@@ -32,6 +33,7 @@ from segments.models import (
 )
 from tests.factories import (
     ApplicationFactory,
+    CompanyFactory,
     EndUserFactory,
     EventDefinitionFactory,
     EventFactory,
@@ -85,7 +87,8 @@ def _objects(application: Application) -> dict[str, Any]:
     TraitDefinitionFactory(application=application, key="plan")
     unused = TraitDefinitionFactory(application=application, key="unused")
     segment = saved_segment(application, "Pro", [("plan", "equals", "pro")])
-    end_user = EndUserFactory(application=application, traits={"plan": "pro"})
+    company = CompanyFactory(application=application, traits={"plan": "pro"})
+    end_user = EndUserFactory(application=application, traits={"plan": "pro"}, company=company)
     experience = TourFactory(application=application)
     # Another segment than the one the URLs name: a segment in use cannot be deleted.
     experience.segments.set([saved_segment(application, "Used", [("plan", "is_set", None)])])
@@ -99,6 +102,7 @@ def _objects(application: Application) -> dict[str, Any]:
         "traits": unused,
         "events": event_name,
         "users": end_user,
+        "companies": company,
         "experiences": experience,
     }
 
@@ -125,6 +129,7 @@ POST_DATA = {
     "segments:edit": {"name": "Renamed", "rules": "0", "rules-0-trait": "plan",
                       "rules-0-operator": "is_set"},
     "segments:trait_create": {"key": "newTrait", "type": "string"},
+    "segments:trait_create_company": {"key": "newTrait", "type": "string"},
     "segments:trait_edit": {"label": "Relabelled", "type": "string"},
     "segments:event_create": {"name": "new_event", "description": "By hand"},
     "segments:event_edit": {"description": "Redescribed"},
@@ -140,7 +145,7 @@ POST_DATA = {
 def snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row an Engage write could touch, to compare before and after."""
     models = [Application, Membership, TraitDefinition, EndUser, Segment, Rule, Experience, Event]
-    models += [ApiToken, EventDefinition]
+    models += [ApiToken, EventDefinition, Company]
     return {
         model.__name__: [
             json.loads(json.dumps(row, default=str))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,12 +18,13 @@ from django.utils import timezone
 from experiences.checks import ApiError
 from experiences.selectors import History, history_as_of
 from segments import actions, tree
+from segments.accounts import MAX_MEMBERS, CompanyTraitCondition, CompanyUsersCondition
 from segments.activity import COUNT, FIRST, LAST, entry, experience_states
 from segments.behaviour import EXPERIENCE_STATES, EventCondition, ExperienceCondition
 from segments.coerce import now_seconds
 from segments.lint import lint_segment_tree, lint_segment_trees
-from segments.models import EndUser, Segment, trees_of
-from segments.selectors import count_users, segments_with_rules
+from segments.models import EndUser, Segment, TraitDefinition, trees_of
+from segments.selectors import company_members, count_users, segments_with_rules
 
 from ..http import body, in_use, invalid, json_response, manage_view, no_content, text
 from ..pagination import page
@@ -143,8 +145,12 @@ def _definition(request: HttpRequest, data: dict[str, Any]) -> tree.Group:
         raise invalid("definition", "definition is required.")
     application = request.application
     cleaned = actions.definition_check(application=application, definition=data["definition"])
-    types = dict(application.trait_definitions.values_list("key", "type"))
-    return tree.parse(cleaned, types)
+    types: dict[str, dict[str, str]] = {scope: {} for scope in TraitDefinition.Scope.values}
+    for scope, key, type_ in application.trait_definitions.values_list("scope", "key", "type"):
+        types[scope][key] = type_
+    return tree.parse(
+        cleaned, types[TraitDefinition.Scope.USER], types[TraitDefinition.Scope.COMPANY]
+    )
 
 
 @manage_view("POST")
@@ -178,10 +184,69 @@ def _user(request: HttpRequest, data: dict[str, Any]) -> tuple[dict[str, Any], E
         return user["traits"], None
     if not isinstance(user["id"], str):
         raise invalid("user.id", "user.id must be a string.")
-    found = EndUser.objects.filter(application=request.application, external_id=user["id"]).first()
+    users = EndUser.objects.filter(application=request.application, external_id=user["id"])
+    found = users.select_related("company").first()
     if found is None:
         raise ApiError(404, "unknown_user", "No user with this id.", "user.id")
     return found.traits, found
+
+
+@dataclass(frozen=True)
+class _Company:
+    """The user's company as the definition reads it: its id (None: made up), its traits
+    and how many of its users are in each segment a company condition counts."""
+
+    id: str | None
+    traits: dict[str, Any]
+    members: dict[int, int]
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id} if self.id is not None else {}
+        return {**out, "traits": self.traits}
+
+
+def _inline_company(data: dict[str, Any], trees: Mapping[int, tree.Group]) -> _Company | None:
+    """A made-up company for inline user traits: ``{"traits": {...}, "users": {"SEGMENT_ID":
+    N}}`` (a segment left out of users counts 0); None without one."""
+    company = data.get("company")
+    if company is None:
+        return None
+    if not isinstance(company, dict) or not set(company) <= {"traits", "users"}:
+        raise invalid("company", 'company is {"traits": {...}, "users": {"SEGMENT_ID": N}}.')
+    traits, users = company.get("traits", {}), company.get("users", {})
+    if not isinstance(traits, dict):
+        raise invalid("company.traits", "company.traits must be an object.")
+    if not isinstance(users, dict):
+        raise invalid("company.users", "company.users must be an object: segment id to count.")
+    members: dict[int, int] = {}
+    for key, count in users.items():
+        where = f"company.users.{key}"
+        if not (key.isdigit() and int(key) in trees):
+            raise invalid(where, f"No segment {key!r} in this application.")
+        if type(count) is not int or not 0 <= count <= MAX_MEMBERS:
+            raise invalid(where, f"A count of users is a whole number from 0 to {MAX_MEMBERS:,}.")
+        members[int(key)] = count
+    return _Company(None, traits, members)
+
+
+def _stored_company(
+    end_user: EndUser, nodes: list[tree.Node], now: float, trees: Mapping[int, tree.Group]
+) -> _Company | None:
+    """The stored user's company, with how many of its users are in each segment the
+    definition's company conditions count: one aggregate over the company's users, each
+    segment by the SQL compiler at ``now``, as the serve counts (the users as stored: their
+    traits and activity today, time rules read at ``now``). None without a company."""
+    company = end_user.company
+    if company is None:
+        return None
+    members = company_members(
+        end_user.application_id,
+        company.pk,
+        {n.segment for n in nodes if isinstance(n, CompanyUsersCondition)},
+        now,
+        trees=trees,
+    )
+    return _Company(company.external_id, company.traits or {}, members)
 
 
 def _reachable(group: tree.Group, trees: Mapping[int, tree.Group]) -> list[tree.Node]:
@@ -220,8 +285,19 @@ def _iso(when: float | None) -> str | None:
     return None if when is None else datetime.fromtimestamp(when, UTC).isoformat()
 
 
-def _actual(node: tree.Node, now: float, activity: Any, history: History | None) -> Any:
-    """What the user did or saw that the node reads (event and experience nodes), or None."""
+def _actual(
+    node: tree.Node,
+    now: float,
+    activity: Any,
+    history: History | None,
+    company: _Company | None = None,
+) -> Any:
+    """What the user did or saw that the node reads (event and experience nodes), or their
+    company's trait value or count (company nodes), or None."""
+    if isinstance(node, CompanyTraitCondition):
+        return {"value": company.traits.get(node.condition.trait) if company else None}
+    if isinstance(node, CompanyUsersCondition):
+        return {"count": company.members.get(node.segment, 0) if company else 0}
     if isinstance(node, EventCondition):
         found = entry(activity, node.event)
         out: dict[str, Any] = {
@@ -242,19 +318,24 @@ def _actual(node: tree.Node, now: float, activity: Any, history: History | None)
 
 
 def _explained(
-    verdict: tree.Verdict, path: str, now: float, activity: Any, history: History | None
+    verdict: tree.Verdict,
+    path: str,
+    now: float,
+    activity: Any,
+    history: History | None,
+    company: _Company | None = None,
 ) -> dict[str, Any]:
     node = verdict.node
     out: dict[str, Any] = {"path": path, "matches": verdict.passed}
     if isinstance(node, tree.Group):
         out["match"] = node.match
         out["rules"] = [
-            _explained(child, f"{path}.rules[{i}]", now, activity, history)
+            _explained(child, f"{path}.rules[{i}]", now, activity, history, company)
             for i, child in enumerate(verdict.children)
         ]
     else:
         out["node"] = tree.as_json(node)
-        actual = _actual(node, now, activity, history)
+        actual = _actual(node, now, activity, history, company)
         if actual is not None:
             out["actual"] = actual
     return out
@@ -263,8 +344,9 @@ def _explained(
 @manage_view("POST")
 def evaluate(request: HttpRequest) -> HttpResponse:
     """The definition for one user at ``now``: a stored user's traits and their history as
-    it stood then (the raw events up to ``now``, summarised as the serve summarises them), or
-    inline traits (a user with no history)."""
+    it stood then (the raw events up to ``now``, summarised as the serve summarises them) and
+    their company (its traits, and its users counted in the segments company conditions
+    count), or inline traits (a user with no history) with, optionally, a made-up company."""
     data = body(request)
     group = _definition(request, data)
     (traits, end_user), when = _user(request, data), _now(data)
@@ -273,12 +355,32 @@ def evaluate(request: HttpRequest) -> HttpResponse:
     activity: dict[str, Any] = {}
     history = None
     if end_user is not None:
+        if data.get("company") is not None:
+            message = "A stored user's company is read with them: company goes with user.traits."
+            raise invalid("company", message)
         nodes = _reachable(group, trees)
         history = _history(end_user, nodes, when)
         activity = history.summary(_kept(request.application, nodes))
-    verdict = tree.explain(group, traits, now, trees.get, activity=activity)
+        company = _stored_company(end_user, nodes, now, trees)
+    else:
+        company = _inline_company(data, trees)
+    verdict = tree.explain(
+        group,
+        traits,
+        now,
+        trees.get,
+        activity=activity,
+        company=company.traits if company else None,
+        members=company.members if company else None,
+    )
     explain = [
-        _explained(child, f"definition.rules[{i}]", now, activity, history)
+        _explained(child, f"definition.rules[{i}]", now, activity, history, company)
         for i, child in enumerate(verdict.children)
     ]
-    return json_response({"matches": verdict.passed, "explain": explain})
+    return json_response(
+        {
+            "matches": verdict.passed,
+            "explain": explain,
+            "company": company.as_json() if company else None,
+        }
+    )

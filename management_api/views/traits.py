@@ -1,4 +1,6 @@
-"""/api/v1/manage/traits: the application's trait definitions."""
+"""/api/v1/manage/traits and /api/v1/manage/company-traits: the application's trait
+definitions of its users, and of its companies. The two answer alike (same fields, errors and
+roles); a key may be defined in both."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from segments.models import TraitDefinition
 
 from ..http import body, in_use, json_response, manage_view, no_content, text
 
+USER, COMPANY = TraitDefinition.Scope.USER, TraitDefinition.Scope.COMPANY
+
 
 def trait_json(trait: TraitDefinition) -> dict[str, Any]:
     return {
@@ -23,15 +27,15 @@ def trait_json(trait: TraitDefinition) -> dict[str, Any]:
     }
 
 
-@manage_view("GET", "POST")
-def traits(request: HttpRequest) -> HttpResponse:
+def _definitions(request: HttpRequest, scope: str) -> HttpResponse:
     application = request.application
     if request.method == "GET":
-        rows = application.trait_definitions.order_by("key")
+        rows = application.trait_definitions.filter(scope=scope).order_by("key")
         return json_response({"results": [trait_json(t) for t in rows], "next": None})
     data = body(request)
     trait = actions.trait_definition_create(
         application=application,
+        scope=scope,
         key=text(data, "key", required=True),
         type=text(data, "type", required=True),
         label=text(data, "label") or "",
@@ -40,9 +44,10 @@ def traits(request: HttpRequest) -> HttpResponse:
     return json_response(trait_json(trait), status=201)
 
 
-@manage_view("GET", "PATCH", "DELETE")
-def trait(request: HttpRequest, key: str) -> HttpResponse:
-    found = get_object_or_404(TraitDefinition, application=request.application, key=key)
+def _definition(request: HttpRequest, scope: str, key: str) -> HttpResponse:
+    found = get_object_or_404(
+        TraitDefinition, application=request.application, scope=scope, key=key
+    )
     if request.method == "GET":
         return json_response(trait_json(found))
     if request.method == "PATCH":
@@ -57,6 +62,27 @@ def trait(request: HttpRequest, key: str) -> HttpResponse:
     using = actions.segments_using(found)
     if using:
         names = ", ".join(f'"{s.name}"' for s in using)
-        raise in_use(f'Trait "{key}" is used by the rules of {names}.', segments=using)
+        message = f'{actions.trait_noun(found)} "{key}" is used by the rules of {names}.'
+        raise in_use(message, segments=using)
     actions.trait_definition_delete(trait=found)
     return no_content()
+
+
+@manage_view("GET", "POST")
+def traits(request: HttpRequest) -> HttpResponse:
+    return _definitions(request, USER)
+
+
+@manage_view("GET", "PATCH", "DELETE")
+def trait(request: HttpRequest, key: str) -> HttpResponse:
+    return _definition(request, USER, key)
+
+
+@manage_view("GET", "POST")
+def company_traits(request: HttpRequest) -> HttpResponse:
+    return _definitions(request, COMPANY)
+
+
+@manage_view("GET", "PATCH", "DELETE")
+def company_trait(request: HttpRequest, key: str) -> HttpResponse:
+    return _definition(request, COMPANY, key)

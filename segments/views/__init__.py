@@ -1,6 +1,7 @@
-"""Engage > Segments, Traits, Events, Users: one module per screen, re-exported here for the URLconf
-(``segments/urls.py``) and ``callout/urls.py`` (``home``)."""
+"""Engage > Segments, Traits, Events, Users, Companies: one module per screen, re-exported here
+for the URLconf (``segments/urls.py``) and ``callout/urls.py`` (``home``)."""
 
+from .companies import company_detail, company_list
 from .events import event_create, event_delete, event_edit, event_list, event_row
 from .segments import (
     home,
@@ -17,6 +18,8 @@ from .traits import trait_create, trait_delete, trait_edit, trait_list, trait_ro
 from .users import user_detail, user_list
 
 __all__ = [
+    "company_detail",
+    "company_list",
     "event_create",
     "event_delete",
     "event_edit",

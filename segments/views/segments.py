@@ -74,6 +74,21 @@ def _traits(request: HttpRequest) -> dict[str, TraitDefinition]:
     return {t.key: t for t in request.application.trait_definitions.users()}
 
 
+def _company_traits(request: HttpRequest) -> dict[str, TraitDefinition]:
+    """What a company condition's trait may be: the application's company traits."""
+    return {t.key: t for t in request.application.trait_definitions.companies()}
+
+
+def _company_choices(
+    request: HttpRequest, segment_choices: list[Segment]
+) -> builder.CompanyChoices:
+    """What a company condition may name: a company trait, or a segment a segment condition
+    may name (the same cycle checks: tree.clean treats the counted segment as a reference)."""
+    return builder.CompanyChoices(
+        traits=_company_traits(request), segments={s.pk: s.name for s in segment_choices}
+    )
+
+
 def _experiences(request: HttpRequest) -> dict[int, str]:
     """The application's experiences by id, by name: what an experience condition may name."""
     return dict(request.application.experiences.order_by("name").values_list("pk", "name"))
@@ -139,10 +154,12 @@ def _preview_context(
     )
     conditions = {n.index: r.condition for n, r in zip(rule_nodes, cleaned, strict=True) if r}
     reasons = {n.index: _skip_reasons(errors, i) for i, n in enumerate(rule_nodes)}
-    segment_ids = [s.pk for s in _segment_choices(request, segment)]
+    choices = _segment_choices(request, segment)
+    segment_ids = [s.pk for s in choices]
     experiences = _experiences(request)
-    counted = builder.countable(top, conditions, reasons, segment_ids, experiences)
-    builder.describe_leaves(top.walk(), experiences)
+    company = _company_choices(request, choices)
+    counted = builder.countable(top, conditions, reasons, segment_ids, experiences, company)
+    builder.describe_leaves(top.walk(), experiences, company)
     if builder.is_flat(top):
         # Rules AND'd: the rule-by-rule funnel, as before groups.
         rows = builder.flat_rows(top)
@@ -189,6 +206,7 @@ def _render_form(
         "segment": segment,
         "errors": errors or {},
         "segment_choices": _segment_choices(request, segment),
+        "company_traits": list(_company_traits(request).values()),
         "event_names": _event_names(request),
         "leaf_buttons": builder.LEAF_BUTTONS,
         **_preview_context(request, top, segment),
@@ -215,7 +233,7 @@ def _segment_form(request: HttpRequest, segment: Segment | None) -> HttpResponse
 
     form = SegmentForm(data)
     form.is_valid()
-    top = builder.parse_tree(data, traits)
+    top = builder.parse_tree(data, traits, _company_traits(request))
     shaping = "add_rule" in data or "op" in data
     if request.method == "GET" or shaping:
         # Prefilled from a preview link, or a builder button without JavaScript: the form
@@ -253,8 +271,8 @@ def _segment_form(request: HttpRequest, segment: Segment | None) -> HttpResponse
             for node in top.walk():
                 for key, value in node.errors.items():
                     errors.setdefault(f"{node.path}.{key}", value)
-                if node.row is not None:
-                    for key, value in node.row.errors.items():
+                if node.trait_row is not None:
+                    for key, value in node.trait_row.errors.items():
                         errors.setdefault(f"{node.path}.{key}", value)
         return _render_form(request, form, top, segment, errors, status=400)
     return redirect("segments:detail", app_id=request.application.pk, pk=segment.pk)
@@ -310,7 +328,7 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
     segment = _segment_param(request)
     if not request.htmx:
         return redirect(_form_url(request, request.GET))
-    top = builder.parse_tree(request.GET, _traits(request))
+    top = builder.parse_tree(request.GET, _traits(request), _company_traits(request))
     context = _preview_context(request, top, segment)
     return render(request, "segments/segment_form.html#preview", context)
 
@@ -338,19 +356,26 @@ def segment_rule_row(request: HttpRequest) -> HttpResponse:
 @require_GET
 @application_view
 def segment_node(request: HttpRequest) -> HttpResponse:
-    """One event or experience condition, re-shaped for its operator; with ``add=event`` or
-    ``add=experience`` (and ``parent``, a group's index), a new one with an index none of the
-    form's nodes uses. Without htmx, the form prefilled."""
+    """One event, experience or company condition, re-shaped for its operator (a company
+    condition: for what it is about, its trait and operator); with ``add=event``,
+    ``add=experience`` or ``add=company`` (and ``parent``, a group's index), a new one with an
+    index none of the form's nodes uses. Without htmx, the form prefilled."""
     segment = _segment_param(request)
     if not request.htmx:
         return redirect(_form_url(request, request.GET))
-    node = builder.fragment_leaf(request.GET, _traits(request))
+    company_traits = _company_traits(request)
+    node = builder.fragment_leaf(request.GET, _traits(request), company_traits)
     if node is None:
-        return HttpResponse("No event or experience condition to show.", status=400)
+        return HttpResponse("No event, experience or company condition to show.", status=400)
     experiences = _experiences(request)
-    builder.describe_leaves([node], experiences)
     # Numbered in the page by static/js/app.js, as rule rows are.
-    context = {"node": node, "segment": segment, "experience_choices": experiences}
+    context: dict[str, Any] = {"node": node, "segment": segment, "experience_choices": experiences}
+    company = None
+    if node.company is not None:
+        choices = _segment_choices(request, segment)
+        company = builder.CompanyChoices(company_traits, {s.pk: s.name for s in choices})
+        context |= {"segment_choices": choices, "company_traits": list(company_traits.values())}
+    builder.describe_leaves([node], experiences, company)
     response = render(request, "segments/_node.html", context)
     # After the swap, so that the preview reads the new node.
     return trigger_client_event(response, "rules-changed", after="settle")
@@ -365,7 +390,9 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     application = request.application
     segment = get_in_application(selectors.segments_with_rules(application), request, pk=pk)
     filterset = EndUserFilter(
-        request.GET, queryset=segment.members().order_by("external_id"), application=application
+        request.GET,
+        queryset=segment.members().select_related("company").order_by("external_id"),
+        application=application,
     )
     page = Paginator(filterset.qs, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
     context = {

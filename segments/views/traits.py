@@ -1,5 +1,7 @@
 """Engage > Traits: the definitions with their statistics, a page at a time; add, edit and
-delete inline (htmx swaps one row), every link working without JavaScript too."""
+delete inline (htmx swaps one row), every link working without JavaScript too. Two tabs, one
+per scope: the users' traits and the companies' (``scope``, from the URL), each with the same
+statistics, read from the users or from the companies."""
 
 from __future__ import annotations
 
@@ -22,6 +24,12 @@ from .errors import error_dict
 
 TRAITS_PER_PAGE = 100  # one statistics query a page (selectors.STATS_BATCH)
 CREATE = "trait-create"  # the Add a trait form's id: htmx swaps it (hx-target="this")
+USER, COMPANY = TraitDefinition.Scope.USER, TraitDefinition.Scope.COMPANY
+LIST_URL = {USER: "segments:traits", COMPANY: "segments:traits_company"}
+
+
+def _to_list(request: HttpRequest, scope: str) -> HttpResponse:
+    return redirect(LIST_URL[scope], app_id=request.application.pk)
 
 
 def _row_id(trait: TraitDefinition) -> str:
@@ -29,11 +37,17 @@ def _row_id(trait: TraitDefinition) -> str:
     return f"trait-{trait.pk}"
 
 
-def _trait_page_of(request: HttpRequest, number: Any) -> Page:
-    """One page of the definitions, by key, each with its statistics."""
-    # The definitions are read in one query and paginated in memory: a row is small, and it
-    # saves the COUNT a paginated queryset costs; the statistics are what must be bounded.
-    definitions = list(request.application.trait_definitions.users().order_by("key", "pk"))
+def _trait_page_of(request: HttpRequest, scope: str, number: Any) -> tuple[Page, dict[str, int]]:
+    """One page of the scope's definitions, by key, each with its statistics; and how many
+    definitions each scope has (the tabs)."""
+    # The definitions of both scopes are read in one query and paginated in memory: a row is
+    # small, and it saves the COUNT a paginated queryset costs (and the tabs' counts); the
+    # statistics are what must be bounded.
+    everything = list(request.application.trait_definitions.order_by("key", "pk"))
+    definitions = [trait for trait in everything if trait.scope == scope]
+    tabs = {USER: 0, COMPANY: 0}
+    for trait in everything:
+        tabs[trait.scope] += 1
     page = Paginator(definitions, TRAITS_PER_PAGE).get_page(number)
     traits = list(page.object_list)
     stats = selectors.trait_stats(request.application, traits)
@@ -41,7 +55,7 @@ def _trait_page_of(request: HttpRequest, number: Any) -> Page:
         trait.stats = stats[trait.pk]
         trait.type_noun = selectors.TYPE_NOUN[trait.type]
     page.object_list = traits
-    return page
+    return page, tabs
 
 
 def _one_trait_row(request: HttpRequest, trait: TraitDefinition) -> TraitDefinition:
@@ -50,9 +64,11 @@ def _one_trait_row(request: HttpRequest, trait: TraitDefinition) -> TraitDefinit
     return trait
 
 
-def _trait_page(request: HttpRequest, number: Any = None, **extra: Any) -> HttpResponse:
-    page = _trait_page_of(request, number or request.GET.get("page"))
+def _trait_page(request: HttpRequest, scope: str, number: Any = None, **extra: Any) -> HttpResponse:
+    page, tabs = _trait_page_of(request, scope, number or request.GET.get("page"))
     context = {
+        "scope": scope,
+        "tabs": tabs,
         "page": page,
         "traits": page.object_list,
         "types": TraitDefinition.Type.choices,
@@ -65,25 +81,31 @@ def _trait_page(request: HttpRequest, number: Any = None, **extra: Any) -> HttpR
 
 @require_GET
 @application_view
-def trait_list(request: HttpRequest) -> HttpResponse:
-    return _trait_page(request)
+def trait_list(request: HttpRequest, scope: str = USER) -> HttpResponse:
+    return _trait_page(request, scope)
 
 
 @require_POST
 @application_view
-def trait_create(request: HttpRequest) -> HttpResponse:
+def trait_create(request: HttpRequest, scope: str = USER) -> HttpResponse:
     new = {name: request.POST.get(name, "") for name in ("key", "label", "type", "description")}
     try:
-        trait = actions.trait_definition_create(application=request.application, **new)
+        trait = actions.trait_definition_create(application=request.application, scope=scope, **new)
     except ValidationError as error:
         errors = error_dict(error)
         if wants_fragment(request, CREATE):
-            context = {"new": new, "create_errors": errors, "types": TraitDefinition.Type.choices}
+            context = {
+                "scope": scope,
+                "new": new,
+                "create_errors": errors,
+                "types": TraitDefinition.Type.choices,
+            }
             return render(request, "segments/trait_list.html#trait-create", context, status=400)
-        return _trait_page(request, new=new, create_errors=errors, status=400)
+        return _trait_page(request, scope, new=new, create_errors=errors, status=400)
     if wants_fragment(request, CREATE):
         # An empty form again, and the new row appended to the table (out of band).
         context = {
+            "scope": scope,
             "new": {},
             "create_errors": {},
             "types": TraitDefinition.Type.choices,
@@ -91,8 +113,8 @@ def trait_create(request: HttpRequest) -> HttpResponse:
             "created": trait,
         }
         return render(request, "segments/trait_list.html#trait-create", context)
-    messages.success(request, f'Trait "{trait.key}" created.')
-    return redirect("segments:traits", app_id=request.application.pk)
+    messages.success(request, f'{actions.trait_noun(trait)} "{trait.key}" created.')
+    return _to_list(request, scope)
 
 
 def _trait_edit_context(
@@ -141,14 +163,17 @@ def trait_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 if wants_fragment(request, _row_id(trait)):
                     context = {"trait": _one_trait_row(request, trait), "saved": True}
                     return render(request, "segments/trait_list.html#trait-row", context)
-                messages.success(request, f'Trait "{trait.key}" saved.')
-                return redirect("segments:traits", app_id=request.application.pk)
+                messages.success(request, f'{actions.trait_noun(trait)} "{trait.key}" saved.')
+                return _to_list(request, trait.scope)
     context = _trait_edit_context(request, trait, data, errors)
     if wants_fragment(request, _row_id(trait)):
         return render(request, "segments/trait_list.html#trait-row", context)
     # The page that holds the trait being edited (without JavaScript).
-    before = request.application.trait_definitions.users().filter(key__lt=trait.key).count()
-    return _trait_page(request, before // TRAITS_PER_PAGE + 1, editing_pk=trait.pk, edit=context)
+    scoped = request.application.trait_definitions.filter(scope=trait.scope)
+    before = scoped.filter(key__lt=trait.key).count()
+    return _trait_page(
+        request, trait.scope, before // TRAITS_PER_PAGE + 1, editing_pk=trait.pk, edit=context
+    )
 
 
 @require_GET
@@ -157,7 +182,7 @@ def trait_row(request: HttpRequest, pk: int) -> HttpResponse:
     """The trait's row as displayed (Cancel in the inline editor)."""
     trait = get_in_application(TraitDefinition.objects, request, pk=pk)
     if not wants_fragment(request, _row_id(trait)):
-        return redirect("segments:traits", app_id=request.application.pk)
+        return _to_list(request, trait.scope)
     return render(
         request, "segments/trait_list.html#trait-row", {"trait": _one_trait_row(request, trait)}
     )
@@ -175,8 +200,8 @@ def trait_delete(request: HttpRequest, pk: int) -> HttpResponse:
             context = {"trait": _one_trait_row(request, trait), "row_error": message}
             return render(request, "segments/trait_list.html#trait-row", context, status=400)
         messages.error(request, message)
-        return redirect("segments:traits", app_id=request.application.pk)
+        return _to_list(request, trait.scope)
     if wants_fragment(request, _row_id(trait)):
         return HttpResponse("")
-    messages.success(request, f'Trait "{trait.key}" deleted.')
-    return redirect("segments:traits", app_id=request.application.pk)
+    messages.success(request, f'{actions.trait_noun(trait)} "{trait.key}" deleted.')
+    return _to_list(request, trait.scope)

@@ -1,5 +1,6 @@
-"""Engage > Users: the list, and a user's page explaining each segment rule by rule and,
-for a URL, which experiences they would be served."""
+"""Engage > Users: the list, and a user's page explaining each segment rule by rule (company
+rules with their company's traits and counts) and, for a URL, which experiences they would be
+served."""
 
 from __future__ import annotations
 
@@ -16,18 +17,18 @@ from experiences.serving import explain_serve
 from .. import selectors
 from ..access import application_view, get_in_application
 from ..filters import EndUserFilter
-from ..models import EndUser
+from ..models import EndUser, TraitDefinition
 
 USERS_PER_PAGE = 25
+USER, COMPANY = TraitDefinition.Scope.USER, TraitDefinition.Scope.COMPANY
 
 
 @require_GET
 @application_view
 def user_list(request: HttpRequest) -> HttpResponse:
     application = request.application
-    filterset = EndUserFilter(
-        request.GET, queryset=application.end_users.order_by("external_id"), application=application
-    )
+    users = application.end_users.select_related("company").order_by("external_id")
+    filterset = EndUserFilter(request.GET, queryset=users, application=application)
     page = Paginator(filterset.qs, USERS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "filter": filterset,
@@ -41,7 +42,8 @@ def user_list(request: HttpRequest) -> HttpResponse:
 @application_view
 def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     application = request.application
-    end_user = get_in_application(EndUser.objects, request, pk=pk)
+    # With their company: its traits are what company rules read, in the explanations.
+    end_user = get_in_application(EndUser.objects.select_related("company"), request, pk=pk)
     url = request.GET.get("url", "").strip()
     decisions, url_error = None, ""
     if url:
@@ -57,10 +59,15 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if wants_fragment(request, "experiences-panel"):
         return render(request, "segments/user_detail.html#experiences", context)
-    definitions = {t.key: t for t in application.trait_definitions.users()}
+    definitions = {(t.scope, t.key): t for t in application.trait_definitions.all()}
     segments = selectors.segments_with_rules(application)
     context["traits"] = [
-        (key, value, definitions.get(key)) for key, value in sorted(end_user.traits.items())
+        (key, value, definitions.get((USER, key))) for key, value in sorted(end_user.traits.items())
     ]
+    if end_user.company is not None:
+        context["company_traits"] = [
+            (key, value, definitions.get((COMPANY, key)))
+            for key, value in sorted(end_user.company.traits.items())
+        ]
     context["verdicts"] = selectors.explain_user(end_user, segments)
     return render(request, "segments/user_detail.html", context)

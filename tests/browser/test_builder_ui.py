@@ -231,3 +231,68 @@ def test_an_event_and_an_experience_condition__added_read_counted_and_saved(
             {"match": "none", "rules": [{"experience": tour.pk, "state": "completed"}]},
         ],
     }
+
+
+def test_company_conditions__a_company_trait_and_a_count_of_its_users__counted_and_saved(
+    page: Page, live_server, teams
+):
+    """'The user's company is on a trial, and at least 2 of its users are admins', built with
+    Add company condition in a browser."""
+    from segments.models import Company, Segment, TraitDefinition
+
+    company = TraitDefinition.Scope.COMPANY
+    TraitDefinition.objects.create(application=teams, scope=company, key="plan", type="string")
+    acme = Company.objects.create(
+        application=teams, external_id="acme", traits={"name": "Acme", "plan": "trial"}
+    )
+    solo = Company.objects.create(application=teams, external_id="solo", traits={"plan": "trial"})
+    # Acme: user-00 and user-01 (admins), user-02 (member); Solo: user-05 (an admin).
+    teams.end_users.filter(external_id__in=["user-00", "user-01", "user-02"]).update(company=acme)
+    teams.end_users.filter(external_id="user-05").update(company=solo)
+    admins = actions.segment_create(
+        application=teams,
+        name="Admins",
+        definition={"match": "all", "rules": [
+            {"trait": "role", "operator": "equals", "value": "admin"}]},
+    )  # fmt: skip
+
+    log_in(page, live_server)
+    page.get_by_role("link", name="Create Segment").click()
+    page.get_by_label("Name").fill("Trial teams with admins")
+    page.get_by_role("button", name="Remove rule 1").click()
+    settled = page.locator(".htmx-request")
+
+    page.get_by_role("button", name="Add company condition").last.click()
+    trait = page.get_by_role("group", name="Company condition 1", exact=True)
+    expect(trait.get_by_label("The user's company, by")).to_be_focused()
+    trait.get_by_label("Company trait").select_option("plan")
+    expect(trait.get_by_label("Operator")).to_be_enabled()
+    expect(settled).to_have_count(0)
+    trait.get_by_label("Value").fill("trial")
+    expect(trait.locator(".node-sentence")).to_have_text('User\'s company plan equals "trial"')
+    expect(page.locator("#preview-count")).to_have_text("Matches 4 of 7 users")
+
+    page.get_by_role("button", name="Add company condition").last.click()
+    count = page.get_by_role("group", name="Company condition 2", exact=True)
+    count.get_by_label("The user's company, by").select_option("users")
+    expect(count.get_by_label("Number of users")).to_be_visible()
+    expect(settled).to_have_count(0)
+    expect(count.get_by_label("Operator")).to_have_value("at_least")
+    count.get_by_label("Number of users").fill("2")
+    count.get_by_label("Users of the company in segment").select_option(label="Admins")
+    expect(count.locator(".node-sentence")).to_have_text(
+        'At least 2 users of the company in segment "Admins"'
+    )
+    expect(page.locator("#preview-count")).to_have_text("Matches 3 of 7 users")
+
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_role("heading", name="Trial teams with admins")).to_be_visible()
+    expect(page.locator("#member-count")).to_have_text("3")
+    assert Segment.objects.get(application=teams, name="Trial teams with admins").definition == {
+        "match": "all",
+        "rules": [
+            {"company_trait": "plan", "operator": "equals", "value": "trial",
+             "case_sensitive": False},
+            {"company_users": {"segment": admins.pk}, "operator": "at_least", "value": 2},
+        ],
+    }  # fmt: skip

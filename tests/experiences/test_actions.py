@@ -5,8 +5,10 @@ from experiences import actions
 from experiences.actions import EmptyAudience
 from experiences.models import Experience
 from experiences.selectors import audience
+from segments import actions as segments_actions
 from tests.factories import (
     ApplicationFactory,
+    CompanyFactory,
     EndUserFactory,
     EventFactory,
     ExperienceFactory,
@@ -135,6 +137,33 @@ def test_audience__is_the_union_of_the_segments():
     assert audience(experience).count() == 3
     actions.experience_update(experience=experience, segments=[])
     assert audience(experience).count() == 0
+
+
+def test_audience__follows_segment_conditions_and_company_counts():
+    """A segment that only references another, or counts a company's users, reaches users:
+    publishing it is not refused as an empty audience."""
+    application = ApplicationFactory()
+    free = plan_segment(application, "free")
+    company = CompanyFactory(application=application)
+    for plan in ("free", "free", "pro"):
+        EndUserFactory(application=application, traits={"plan": plan}, company=company)
+    referencing = segments_actions.segment_create(
+        application=application,
+        name="In free",
+        definition={"match": "all", "rules": [{"segment": free.pk}]},
+    )
+    teams = segments_actions.segment_create(
+        application=application,
+        name="Teams with two free users",
+        definition={
+            "match": "all",
+            "rules": [{"company_users": {"segment": free.pk}, "operator": "at_least", "value": 2}],
+        },
+    )
+    assert audience(create(application, segments=[referencing])).count() == 2
+    experience = create(application, name="Team banner", segments=[teams])
+    assert audience(experience).count() == 3
+    actions.experience_publish(experience=experience)
 
 
 def test_event_record__writes_the_event():

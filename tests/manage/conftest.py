@@ -67,9 +67,11 @@ def viewer_api(client, viewer_token):
 
 @pytest.fixture
 def other(db):
-    """Another application, with a trait, a segment, a user and an experience of its own."""
+    """Another application, with a trait (of its users and of its companies), a segment, a
+    user and an experience of its own."""
     application = ApplicationFactory()
     TraitDefinitionFactory(application=application, key="secret", type="string")
+    TraitDefinitionFactory(application=application, scope="company", key="secret")
     EndUserFactory(application=application, external_id="theirs", traits={"secret": "x"})
     segment = saved_segment(application, "Theirs", [("secret", "equals", "x")])
     experience = ExperienceFactory(application=application)

@@ -161,3 +161,72 @@ def test_schemas__an_evaluate_answer_with_actual_counts_and_times_is_valid():
 
     for answer in (verdict, seen):
         _validator("Verdict").validate(answer)
+
+
+COMPANY = {
+    "match": "all",
+    "rules": [
+        {"company_trait": "plan", "operator": "equals", "value": "trial", "case_sensitive": False},
+        {"company_users": {"segment": 9}, "operator": "at_least", "value": 3},
+    ],
+}
+
+
+def test_schemas__a_definition_with_company_nodes_is_valid():
+    _validator("Definition").validate(COMPANY)
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"company_trait": "plan", "trait": "plan", "operator": "is_set"},
+        {"company_users": {"segment": 9}, "operator": "more_than", "value": 3},
+        {"company_users": {"segment": 9}, "operator": "at_least", "value": -1},
+        {"company_users": {"segment": "9"}, "operator": "at_least", "value": 1},
+        {"company_users": 9, "operator": "at_least", "value": 1},
+    ],
+)
+def test_schemas__a_bad_company_node_is_refused(node):
+    assert not _validator("Definition").is_valid({"match": "all", "rules": [node]})
+
+
+def test_schemas__evaluate_with_a_made_up_company__and_its_answer():
+    evaluation = {
+        "definition": COMPANY,
+        "user": {"traits": {"plan": "pro"}},
+        "company": {"traits": {"plan": "trial"}, "users": {"9": 3}},
+    }
+    _validator("Evaluation").validate(evaluation)
+    for bad in ({"name": "Acme"}, {"users": {"9": -1}}, {"traits": []}):
+        assert not _validator("Evaluation").is_valid({**evaluation, "company": bad})
+
+    answer = document()["paths"]["/api/v1/manage/evaluate"]["post"]["responses"]["200"]
+    schema = answer["content"]["application/json"]["schema"]
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    registry = Registry().with_resource("urn:callout", DRAFT202012.create_resource(document()))
+    validator = Draft202012Validator(_resolved(schema), registry=registry)
+    explain = [
+        {"path": "definition.rules[0]", "matches": True, "node": COMPANY["rules"][0],
+         "actual": {"value": "trial"}},
+        {"path": "definition.rules[1]", "matches": False, "node": COMPANY["rules"][1],
+         "actual": {"count": 2}},
+    ]  # fmt: skip
+    for company in ({"id": "acme", "traits": {"plan": "trial"}}, {"traits": {}}, None):
+        validator.validate({"matches": False, "explain": explain, "company": company})
+    assert not validator.is_valid({"matches": False, "explain": explain})
+
+
+def _resolved(schema):
+    """The schema with its component $refs pointing into the registered document."""
+    if isinstance(schema, dict):
+        out = {k: _resolved(v) for k, v in schema.items()}
+        ref = out.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/"):
+            out["$ref"] = "urn:callout" + ref
+        return out
+    if isinstance(schema, list):
+        return [_resolved(v) for v in schema]
+    return schema

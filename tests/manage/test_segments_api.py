@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -350,14 +351,14 @@ def test_list__warnings_too__in_queries_that_do_not_grow_with_the_page(
             definition = contradiction if n % 2 else never_did
             api("POST", "segments", {"name": f"Never {n}", "definition": definition})
 
-    # 9 whatever the page's size: the token (1; used a moment ago, so not touched), the
-    # segments and their nodes (1 + 5 kinds), which traits some user has (1), which event
+    # 10 whatever the page's size: the token (1; used a moment ago, so not touched), the
+    # segments and their nodes (1 + 6 kinds), which traits some user has (1), which event
     # names are known (1: only when some segment of the page has an event rule).
     add(0, 3)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         api("GET", "segments")
     add(3, 9)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         body = api("GET", "segments").json()
     never = [s for s in body["results"] if s["name"].startswith("Never")]
     assert len(never) == 9 and all(s["warnings"] for s in never)
@@ -617,12 +618,222 @@ def test_evaluate__stored_user__one_query_for_the_history_of_the_events_its_rule
     track(app, "u00", "unread", NOW)
     definition = {"match": "all", "rules": [did("a", "at_least", 3, 7)]}
 
-    # token and its touch (2); definition_check: the trees (6), segment names, trait types,
-    # experiences (3); trait types (1); the user (1); the trees to resolve references (6);
-    # the tracked events (1); no experience node, so no experience events read.
-    with django_assert_num_queries(20) as captured:
+    # token and its touch (2); definition_check: the trees (7), segment names, user and
+    # company trait types, experiences (4); trait types (1); the user and their company (1);
+    # the trees to resolve references (7); the tracked events (1); no experience node, so no
+    # experience events read; no company node, so no company counted.
+    with django_assert_num_queries(23) as captured:
         result = evaluate(api, definition, NOW)
 
     reads = [q["sql"] for q in captured.captured_queries if "trackedevent" in q["sql"].lower()]
     assert len(reads) == 1 and "IN ('a')" in reads[0]
     assert result["explain"][0]["actual"]["count"] == 20
+
+
+# --- Company nodes -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def acme(app):
+    """Company traits plan and seats; Acme (trial, 5 seats) has u00-u02 (pro), Globex (pro)
+    has u03 (pro); u04-u09 have no company. The segment Pros: u00-u03."""
+    from segments.models import Company, TraitDefinition
+
+    for key, type_ in (("plan", "string"), ("seats", "number")):
+        TraitDefinition.objects.create(application=app, scope="company", key=key, type=type_)
+    acme = Company.objects.create(
+        application=app, external_id="acme", traits={"plan": "trial", "seats": 5}
+    )
+    globex = Company.objects.create(application=app, external_id="globex", traits={"plan": "pro"})
+    app.end_users.filter(external_id__in=["u00", "u01", "u02"]).update(company=acme)
+    app.end_users.filter(external_id="u03").update(company=globex)
+    pros = saved_segment(app, "Pros", [("plan", "equals", "pro")])
+    return {"company": acme, "pros": pros}
+
+
+def company_rule(trait, operator, value):
+    return {"company_trait": trait, "operator": operator, "value": value, "case_sensitive": False}
+
+
+def users_in(segment_id, operator, value):
+    return {"company_users": {"segment": segment_id}, "operator": operator, "value": value}
+
+
+def test_evaluate__stored_user__their_companys_traits_and_its_users_counted(api, app, acme):
+    pros = acme["pros"].pk
+    definition = {
+        "match": "all",
+        "rules": [company_rule("plan", "equals", "trial"), users_in(pros, "at_least", 3)],
+    }
+
+    result = evaluate(api, definition, NOW, user="u00")
+
+    assert result["matches"] is True
+    assert [(e["matches"], e["actual"]) for e in result["explain"]] == [
+        (True, {"value": "trial"}),
+        (True, {"count": 3}),
+    ]
+    assert result["explain"][1]["node"] == users_in(pros, "at_least", 3)
+    assert result["company"] == {"id": "acme", "traits": {"plan": "trial", "seats": 5}}
+
+    globex = evaluate(api, definition, NOW, user="u03")
+    assert globex["matches"] is False
+    assert [e["actual"] for e in globex["explain"]] == [{"value": "pro"}, {"count": 1}]
+
+    # No company: every company trait missing, every count 0.
+    alone = evaluate(api, definition, NOW, user="u05")
+    assert [e["actual"] for e in alone["explain"]] == [{"value": None}, {"count": 0}]
+    assert alone["company"] is None and alone["matches"] is False
+    none_of_them = {"match": "none", "rules": definition["rules"]}
+    assert evaluate(api, none_of_them, NOW, user="u05")["matches"] is True
+
+
+def test_evaluate__the_companys_users_counted_at_now(api, app, acme):
+    """The counted segment's time rules read now: u00 signed up on May 30, u01 on May 1."""
+    from segments import actions
+    from segments.models import TraitDefinition
+
+    TraitDefinition.objects.create(application=app, key="signup", type="date")
+    for user_id, day in (("u00", "2026-05-30"), ("u01", "2026-05-01")):
+        user = app.end_users.get(external_id=user_id)
+        user.traits = {**user.traits, "signup": day}
+        user.save()
+    recent = actions.segment_create(
+        application=app,
+        name="Recent",
+        definition={"match": "all", "rules": [
+            {"trait": "signup", "operator": "within_last_days", "value": 7}]},
+    )  # fmt: skip
+    definition = {"match": "all", "rules": [users_in(recent.pk, "at_least", 1)]}
+
+    counts = {
+        when: evaluate(api, definition, when, user="u02")["explain"][0]["actual"]["count"]
+        for when in (NOW, NOW - 30 * DAY, NOW + 30 * DAY)
+    }
+
+    assert counts == {NOW: 1, NOW - 30 * DAY: 1, NOW + 30 * DAY: 0}
+
+
+def test_evaluate__the_counts_in_one_query_however_many_segments_are_counted(
+    api, app, acme, django_assert_num_queries
+):
+    everyone = Segment.objects.get(application=app, is_builtin=True).pk
+    pros = acme["pros"].pk
+    one = {"match": "all", "rules": [users_in(pros, "at_least", 1)]}
+    three = {
+        "match": "any",
+        "rules": [
+            users_in(pros, "at_least", 1),
+            {"match": "none", "rules": [users_in(everyone, "exactly", 3)]},
+            users_in(pros, "at_most", 9),
+        ],
+    }
+
+    def counted(definition):
+        with django_assert_num_queries(100, exact=False) as captured:
+            result = evaluate(api, definition, NOW)
+        queries = [q["sql"] for q in captured.captured_queries]
+        return result, [q for q in queries if "COUNT(" in q and "company_id" in q]
+
+    result, counts = counted(one)
+    assert len(counts) == 1 and result["explain"][0]["actual"] == {"count": 3}
+    result, counts = counted(three)
+    assert len(counts) == 1
+    assert result["explain"][1]["rules"][0]["actual"] == {"count": 3}  # all of Acme's
+
+
+def test_evaluate__inline_traits_with_a_made_up_company(api, app, acme):
+    pros = acme["pros"].pk
+    definition = {
+        "match": "all",
+        "rules": [company_rule("seats", "greater_than", 10), users_in(pros, "exactly", 4)],
+    }
+    company = {"traits": {"seats": 12}, "users": {str(pros): 4}}
+
+    response = api(
+        "POST",
+        "evaluate",
+        {"definition": definition, "user": {"traits": {"plan": "free"}}, "company": company},
+    )
+
+    assert response.status_code == 200, response.json()
+    result = response.json()
+    assert result["matches"] is True
+    assert [e["actual"] for e in result["explain"]] == [{"value": 12}, {"count": 4}]
+    assert result["company"] == {"traits": {"seats": 12}}
+
+    # Left out: no company.
+    alone = api("POST", "evaluate", {"definition": definition, "user": {"traits": {}}}).json()
+    assert alone["matches"] is False and alone["company"] is None
+    # A segment left out of users counts 0.
+    body = {"definition": definition, "user": {"traits": {}}, "company": {"traits": {"seats": 12}}}
+    assert api("POST", "evaluate", body).json()["explain"][1]["actual"] == {"count": 0}
+
+
+@pytest.mark.parametrize(
+    "company, field",
+    [
+        ([], "company"),
+        ({"traits": {}, "name": "Acme"}, "company"),
+        ({"traits": ["plan"]}, "company.traits"),
+        ({"users": [3]}, "company.users"),
+        ({"users": {"999999": 3}}, "company.users.999999"),
+        ({"users": {"pros": 3}}, "company.users.pros"),
+        ({"users": {"PROS": -1}}, "company.users.PROS"),
+        ({"users": {"PROS": 2.5}}, "company.users.PROS"),
+    ],
+)
+def test_evaluate__a_bad_made_up_company__error_on_its_field(api, app, acme, other, company, field):
+    pros = str(acme["pros"].pk)
+    company = json.loads(json.dumps(company).replace("PROS", pros))
+    field = field.replace("PROS", pros)
+    body = {"definition": PRO, "user": {"traits": {}}, "company": company}
+
+    response = api("POST", "evaluate", body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
+    # Another application's segment is as unknown as any other id.
+    theirs = str(other["segment"].pk)
+    body["company"] = {"users": {theirs: 1}}
+    assert api("POST", "evaluate", body).json()["error"]["field"] == f"company.users.{theirs}"
+
+
+def test_evaluate__a_stored_users_company_is_their_own(api, app, acme):
+    body = {"definition": PRO, "user": {"id": "u00"}, "company": {"traits": {"plan": "pro"}}}
+    response = api("POST", "evaluate", body)
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "company"
+
+
+@pytest.mark.parametrize(
+    "node, field",
+    [
+        (company_rule("role", "equals", "admin"), "definition.rules[0].company_trait"),
+        (company_rule("seats", "greater_than", "lots"), "definition.rules[0].value"),
+        (company_rule("seats", "sometimes", 1), "definition.rules[0].operator"),
+        ({"company_trait": "plan", "trait": "plan", "operator": "is_set"}, "definition.rules[0]"),
+        (users_in(999999, "at_least", 1), "definition.rules[0].company_users.segment"),
+        (users_in("PROS", "more_than", 1), "definition.rules[0].operator"),
+        (users_in("PROS", "at_least", -1), "definition.rules[0].value"),
+        (
+            {"company_users": 5, "operator": "at_least", "value": 1},
+            "definition.rules[0].company_users",
+        ),
+    ],
+)
+def test_evaluate__bad_company_nodes__400_with_their_path(api, app, acme, node, field):
+    node = json.loads(json.dumps(node).replace('"PROS"', str(acme["pros"].pk)))
+    body = {"definition": {"match": "all", "rules": [node]}, "user": {"traits": {}}}
+
+    response = api("POST", "evaluate", body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
+
+
+def test_evaluate__another_applications_segment_cannot_be_counted(api, app, acme, other):
+    definition = {"match": "all", "rules": [users_in(other["segment"].pk, "at_least", 1)]}
+    response = api("POST", "evaluate", {"definition": definition, "user": {"id": "u00"}})
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "definition.rules[0].company_users.segment"

@@ -17,6 +17,9 @@ def by_id(other):
         ("GET", "traits/secret", None),
         ("PATCH", "traits/secret", {"label": "mine"}),
         ("DELETE", "traits/secret", None),
+        ("GET", "company-traits/secret", None),
+        ("PATCH", "company-traits/secret", {"label": "mine"}),
+        ("DELETE", "company-traits/secret", None),
         ("GET", f"segments/{s}", None),
         ("PUT", f"segments/{s}", {"name": "mine"}),
         ("DELETE", f"segments/{s}", None),
@@ -50,7 +53,8 @@ def test_every_endpoint_with_another_applications_ids__404_like_an_unknown_id(ap
 
 
 def test_unknown_ids__the_same_404(api):
-    for method, path in [("GET", "traits/nosuch"), ("GET", "segments/999999"),
+    for method, path in [("GET", "traits/nosuch"), ("GET", "company-traits/nosuch"),
+                         ("GET", "segments/999999"),
                          ("GET", "segments/999999/members"), ("GET", "experiences/999999"),
                          ("POST", "experiences/999999/publish")]:  # fmt: skip
         response = api(method, path)
@@ -60,10 +64,12 @@ def test_unknown_ids__the_same_404(api):
 def test_lists_show_only_the_tokens_application(api, app, other):
     segments = api("GET", "segments").json()["results"]
     traits = api("GET", "traits").json()["results"]
+    company_traits = api("GET", "company-traits").json()["results"]
     experiences = api("GET", "experiences").json()["results"]
 
     assert {s["id"] for s in segments} == set(app.segments.values_list("pk", flat=True))
     assert "secret" not in {t["key"] for t in traits}
+    assert company_traits == []
     assert experiences == []
 
 

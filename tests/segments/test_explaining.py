@@ -1,11 +1,22 @@
-"""Event and experience conditions in words, with the user's actual counts and times
-(segments/explaining.py): what the user page and "Preview as a user" show. No database."""
+"""Event, experience and company conditions in words, with the user's actual counts and
+times or their company's trait value and count (segments/explaining.py): what the user page
+and "Preview as a user" show. No database."""
 
 from datetime import UTC, datetime
 
+from segments.accounts import CompanyTraitCondition, CompanyUsersCondition
 from segments.activity import summarise
 from segments.behaviour import EventCondition, ExperienceCondition
-from segments.explaining import ago, event_reason, experience_reason, moment
+from segments.evaluator import Condition
+from segments.explaining import (
+    CompanyFacts,
+    ago,
+    company_trait_reason,
+    company_users_reason,
+    event_reason,
+    experience_reason,
+    moment,
+)
 
 NOW = datetime(2026, 11, 30, 18, 0, tzinfo=UTC).timestamp()
 HOUR, DAY = 3600.0, 86400.0
@@ -83,3 +94,44 @@ def test_an_experience__what_happened_and_when__and_what_did_not():
         f"shown on {moment(shown)}, not dismissed"
     )
     assert experience_reason(ExperienceCondition(9, "seen"), activity) == "never shown"
+
+
+def test_a_company_is_called_by_its_name_trait__else_by_its_id():
+    assert CompanyFacts.of("acme-1", {"name": " Acme "}, {}).label == "Acme"
+    assert CompanyFacts.of("acme-1", {"name": ""}, {}).label == "acme-1"
+    assert CompanyFacts.of("acme-1", {"name": 42}, {}).label == "acme-1"
+    assert CompanyFacts.of("acme-1", None, {}).label == "acme-1"
+
+
+def test_a_company_trait__the_companys_value_not_set_or_not_of_the_type():
+    acme = CompanyFacts("Acme", {"plan": "trial", "seats": "many", "active": True})
+
+    def reason(trait, type_, operator="equals", value="x"):
+        node = CompanyTraitCondition(Condition(trait, type_, operator, value))
+        return company_trait_reason(node, acme)
+
+    assert reason("plan", "string") == 'Acme\'s plan is "trial"'
+    assert reason("active", "boolean", "is_true", None) == "Acme's active is true"
+    assert reason("seats", "number", "greater_than", 3) == 'Acme\'s seats is "many" (not a number)'
+    assert reason("region", "string") == "Acme's region is not set"
+    node = CompanyTraitCondition(Condition("plan", "string", "is_not_set"))
+    assert company_trait_reason(node, None) == "no company (every company trait is missing)"
+
+
+def test_a_company_count__how_many_beside_what_the_rule_needs():
+    names = {7: "Completed setup"}
+    acme = CompanyFacts("Acme", {}, {7: 2, 8: 1})
+
+    def reason(operator, value, segment=7, company=acme):
+        return company_users_reason(CompanyUsersCondition(segment, operator, value), company, names)
+
+    assert reason("at_least", 3) == 'Acme has 2 users in "Completed setup" (needs at least 3)'
+    assert reason("exactly", 1, segment=8) == (
+        "Acme has 1 user in a segment that is gone (needs exactly 1)"
+    )
+    assert reason("at_most", 0, segment=9) == (
+        "Acme has 0 users in a segment that is gone (needs at most 0)"
+    )  # a segment the caller did not count: 0
+    assert reason("at_most", 5, company=None) == (
+        'no company, so 0 users in "Completed setup" (needs at most 5)'
+    )

@@ -268,3 +268,185 @@ def test_lint_segment_trees__event_names_known_from_this_applications_definition
     assert [w.message.split(":")[0] for w in found[2]] == [
         "No event named invited has been tracked or defined in this application"
     ]
+
+
+# --- Company rules ---------------------------------------------------------------------
+
+COMPANY_TRAITS = {"plan": "string", "seats": "number"}
+
+
+def company_warnings(definition, **kwargs):
+    tree = parse(definition, TRAITS, COMPANY_TRAITS)
+    return [(w.path, w.message) for w in lint(tree, now=NOW, **kwargs)]
+
+
+def company(trait, operator, value=None):
+    return {"company_trait": trait, "operator": operator, "value": value}
+
+
+def counted(operator, value, segment=7):
+    return {"company_users": {"segment": segment}, "operator": operator, "value": value}
+
+
+def test_company_trait_rules_that_contradict_each_other__kept_apart_from_user_traits():
+    assert company_warnings(
+        {
+            "match": "all",
+            "rules": [company("plan", "equals", "free"), company("plan", "in", ["pro"])],
+        }
+    ) == [("definition", NEVER)]
+    assert company_warnings(
+        {"match": "all", "rules": [company("seats", "greater_than", 50),
+                                   company("seats", "less_than", 10)]}
+    ) == [("definition", NEVER)]  # fmt: skip
+    # The user's plan and their company's plan are two traits: free and pro may both hold.
+    assert (
+        company_warnings(
+            {
+                "match": "all",
+                "rules": [rule("plan", "equals", "free"), company("plan", "equals", "pro")],
+            }
+        )
+        == []
+    )
+
+
+def test_company_is_set_beside_another_company_rule_on_the_trait__and_a_trait_no_company_has():
+    found = company_warnings(
+        {"match": "all", "rules": [company("plan", "is_set"), company("plan", "equals", "pro"),
+                                   rule("plan", "is_set")]},
+        company_traits_in_use=lambda keys: set(),
+    )  # fmt: skip
+    assert found == [
+        ("definition.rules[0]", "No company has the trait plan yet."),
+        (
+            "definition.rules[0]",
+            "Always true here: the other rules on company plan need a value already.",
+        ),
+        ("definition.rules[1]", "No company has the trait plan yet."),
+    ]
+
+
+def test_company_traits_in_use__asked_once_with_the_company_keys_only():
+    asked = []
+    company_warnings(
+        {"match": "any", "rules": [company("seats", "is_set"), company("plan", "is_set"),
+                                   rule("role", "is_set")]},
+        company_traits_in_use=lambda keys: asked.append(list(keys)) or set(keys),
+    )  # fmt: skip
+    assert asked == [["plan", "seats"]]
+
+
+def test_company_count__at_least_0_always_true__contradictions__an_empty_counted_segment():
+    assert company_warnings({"match": "all", "rules": [counted("at_least", 0)]}) == [
+        (
+            "definition.rules[0]",
+            "Always true: every company has at least 0 users in the segment (a user without a "
+            "company counts 0), so this rule lets everyone through. Did you mean at least 1?",
+        )
+    ]
+    assert company_warnings(
+        {"match": "all", "rules": [counted("at_least", 5), counted("at_most", 2)]}
+    ) == [("definition", NEVER)]
+    # On two segments, or in an any group: no contradiction.
+    assert (
+        company_warnings(
+            {"match": "all", "rules": [counted("at_least", 5), counted("at_most", 2, segment=8)]}
+        )
+        == []
+    )
+    assert (
+        company_warnings({"match": "any", "rules": [counted("exactly", 1), counted("exactly", 2)]})
+        == []
+    )
+
+    empty = company_warnings(
+        {"match": "any", "rules": [counted("at_least", 1), counted("at_most", 3)]},
+        segment_empty=lambda segment: segment == 7,
+    )
+    assert empty == [
+        (
+            "definition.rules[0]",
+            "The segment it counts has no members today: every company counts 0 users in it, "
+            "so nobody passes it for now.",
+        ),
+        (
+            "definition.rules[1]",
+            "The segment it counts has no members today: every company counts 0 users in it, "
+            "so every user passes this rule for now.",
+        ),
+    ]
+
+
+def test_rules_a_user_without_a_company_passes__said_with_how_many_have_none():
+    definition = {
+        "match": "any",
+        "rules": [
+            counted("at_most", 2),  # 0 passes
+            counted("exactly", 0),
+            counted("at_least", 1),  # 0 fails
+            company("plan", "not_equals", "pro"),  # missing passes
+            company("plan", "is_not_set"),
+            company("plan", "equals", "pro"),  # missing fails
+        ],
+    }
+    asked = []
+
+    def without():
+        asked.append(1)
+        return 3
+
+    found = company_warnings(definition, users_without_company=without)
+    assert [path for path, _ in found] == [f"definition.rules[{i}]" for i in (0, 1, 3, 4)]
+    assert found[0][1] == (
+        "Users without a company count 0, so they pass this rule (3 users have no company today)."
+    )
+    assert found[2][1] == (
+        "Users without a company have no company traits, so they pass this rule (3 users "
+        "have no company today)."
+    )
+    assert asked == [1]  # asked once
+    # Everyone has a company: nothing to say.
+    assert company_warnings(definition, users_without_company=lambda: 0) == []
+    # No rule a companyless user passes: not asked.
+    company_warnings(
+        {"match": "all", "rules": [counted("at_least", 1)]},
+        users_without_company=lambda: pytest.fail("asked"),
+    )
+
+
+@pytest.mark.django_db
+def test_lint_segment_trees__company_traits_and_companyless_users_of_this_application(
+    django_assert_num_queries,
+):
+    from segments.lint import lint_segment_trees
+    from segments.models import Company, TraitDefinition
+    from tests.factories import ApplicationFactory, EndUserFactory
+
+    application, other = ApplicationFactory(), ApplicationFactory()
+    for app in (application, other):
+        for key in ("plan", "seats"):
+            TraitDefinition.objects.create(application=app, scope="company", key=key)
+    acme = Company.objects.create(application=application, external_id="acme", traits={"plan": "x"})
+    theirs = Company.objects.create(application=other, external_id="t", traits={"seats": 3})
+    EndUserFactory(application=application, company=acme)
+    EndUserFactory(application=application)  # no company
+    EndUserFactory(application=other, company=theirs)
+    tree = parse(
+        {"match": "any", "rules": [company("plan", "is_set"), company("seats", "is_not_set")]},
+        TRAITS,
+        COMPANY_TRAITS,
+    )
+
+    # Which company traits some user's company has (1); how many users have no company (1).
+    with django_assert_num_queries(2):
+        found = lint_segment_trees(application, {1: tree}, NOW)[1]
+
+    assert [(w.path, w.message) for w in found] == [
+        ("definition.rules[1]", "No company has the trait seats yet."),
+        (
+            "definition.rules[1]",
+            "Users without a company have no company traits, so they pass this rule (1 user "
+            "has no company today).",
+        ),
+    ]

@@ -93,9 +93,9 @@ def test_list__trait_filter_offers_only_this_applications_traits(client, app):
 def test_list__query_count_does_not_grow_with_segments(client, app, django_assert_num_queries):
     saved_segment(app, "Only", [("plan", "equals", "pro")])
     # session, user, application, switcher, page count, segments (+ experience counts),
-    # rules with traits, groups, segment conditions, event and experience rules, user counts
-    # (all segments at once), trait choices
-    with django_assert_num_queries(13):
+    # rules with traits, groups, segment conditions, event, experience and company users
+    # rules, user counts (all segments at once), trait choices
+    with django_assert_num_queries(14):
         client.get(url("list", app))
     experience = PublishedExperienceFactory(application=app)
     for n in range(48):  # 50 with Everyone and "Only"
@@ -103,7 +103,7 @@ def test_list__query_count_does_not_grow_with_segments(client, app, django_asser
             app, f"Segment {n:02d}", [("plan", "equals", "pro"), ("teamSize", "greater_than", n)]
         )
         experience.segments.add(segment)
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         response = client.get(url("list", app))
     assert Segment.objects.filter(application=app).count() == 50
     assert text(response).count("1 experience") == 48
@@ -652,9 +652,9 @@ def test_user_page__query_count_does_not_grow_with_segments(client, app, django_
     user = EndUserFactory(application=app, traits={"plan": "pro"})
     for n in range(20):
         saved_segment(app, f"S{n}", [("plan", "equals", "pro"), ("role", "is_set", None)])
-    # session, user, application, switcher, end user, trait definitions, segments, rules,
-    # groups, segment conditions, event rules, experience rules
-    with django_assert_num_queries(12):
+    # session, user, application, switcher, end user (with their company), trait definitions,
+    # segments, rules, groups, segment conditions, event, experience and company users rules
+    with django_assert_num_queries(13):
         client.get(url("user_detail", app, user.pk))
 
 
