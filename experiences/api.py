@@ -150,7 +150,13 @@ def query(request: HttpRequest) -> dict[str, str]:
 def _experiences(app: Targeting, user: Visitor, url: str) -> str:
     """The served experiences as a JSON array: each one was encoded once, when compiled."""
     served = serving.decide(
-        app, end_user_id=user.id, traits=user.traits, url=url, activity=user.activity, explain=False
+        app,
+        end_user_id=user.id,
+        traits=user.traits,
+        url=url,
+        activity=user.activity,
+        company=user.company,
+        explain=False,
     )
     return "[" + ", ".join(e.json for e in served) + "]"
 

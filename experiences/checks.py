@@ -1,7 +1,8 @@
-"""What a snippet call must carry, checked: the public key, the user id, ``user_hash`` when
-the application requires it, the url. A failed check is an ``ApiError``, which
-``experiences/api.py`` answers as our JSON error; ``experiences/identify.py`` uses the same
-checks to decide whether its one-statement path may stand for the general one.
+"""What a snippet call must carry, checked: the public key, the user id, ``user_hash`` (and
+with a company, ``company_hash``) when the application requires it, the url. A failed check is
+an ``ApiError``, which ``experiences/api.py`` answers as our JSON error;
+``experiences/identify.py`` uses the same checks to decide whether its one-statement path may
+stand for the general one.
 """
 
 from __future__ import annotations
@@ -118,6 +119,40 @@ def verify(app: Targeting, user_id: str, data: dict[str, Any]) -> None:
             "the application's secret key."
             + (" It is missing." if given is None else " It does not match."),
             "user_hash",
+        )
+
+
+def company_hash(secret_key: str, user_id: str, company_id: str) -> str:
+    """What the customer's server computes for identify with a company: hex HMAC-SHA256 of the
+    user id, a NUL character and the company id, with the secret key. Bound to the user, so a
+    member cannot hand their company's hash to another user; the NUL (which no id may hold)
+    keeps it apart from every ``user_hash`` and every other (user, company) pair."""
+    message = f"{user_id}\x00{company_id}".encode()
+    return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_company(app: Targeting, user_id: str, company_id: str, data: dict[str, Any]) -> None:
+    """With identity verification on, identify naming a company must carry ``company_hash``:
+    the user_hash proves who the user is, not which company the customer's server put them in,
+    and a company's traits are read by all its users' targeting (docs/api.md)."""
+    if not app.application.require_user_hash:
+        return
+    given = data.get("company_hash")
+    if (
+        not isinstance(given, str)
+        or not given.isascii()
+        or not hmac.compare_digest(
+            given.lower().encode(),
+            company_hash(app.application.secret_key, user_id, company_id).encode(),
+        )
+    ):
+        raise ApiError(
+            403,
+            "identity_verification_failed",
+            "This application requires company_hash with a company: the hex HMAC-SHA256 of "
+            "the user id, a NUL character and the company id, with the application's secret "
+            "key." + (" It is missing." if given is None else " It does not match."),
+            "company_hash",
         )
 
 

@@ -4,7 +4,7 @@ hot path) and why each is or is not served (``explain_serve``, for previews and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -14,7 +14,7 @@ from segments import activity as summaries
 from segments.coerce import now_seconds
 from segments.models import Application, EndUser
 
-from .lookup import activity_for
+from .lookup import activity_for, company_traits_of
 from .models import Event, Experience
 from .pages import ParsedUrl, UrlPattern, parse_url
 from .targeting import URL_MEMO_MAX, Chooser, CompiledExperience, Targeting, targeting_for
@@ -94,6 +94,7 @@ def decide(
     now: datetime | float | None = None,
     explain: Literal[True] = True,
     activity: Mapping[str, Any] | None = None,
+    company: Mapping[str, Any] | None = None,
 ) -> list[Decision]: ...
 
 
@@ -107,6 +108,7 @@ def decide(
     now: datetime | float | None = None,
     explain: Literal[False],
     activity: Mapping[str, Any] | None = None,
+    company: Mapping[str, Any] | None = None,
 ) -> list[CompiledExperience]: ...
 
 
@@ -119,6 +121,7 @@ def decide(
     now: datetime | float | None = None,
     explain: bool = True,
     activity: Mapping[str, Any] | None = None,
+    company: Mapping[str, Any] | None = None,
 ) -> list[Decision] | list[CompiledExperience]:
     """The one decision path: status, segments, audience, URL, then frequency (one query, for
     the experiences that passed the rest, when one of them counts past events).
@@ -132,20 +135,24 @@ def decide(
 
     ``activity``: the user's activity summary (segments/activity.py: what event and experience
     rules read, and frequency's history) when the caller already has it (``lookup`` reads it in
-    the serve's one query); else it is read here when needed.
+    the serve's one query); else it is read here when needed. ``company``: the traits of the
+    user's company ({} without one), likewise (``lookup`` reads them with the user); else read
+    here when a rule needs them.
     """
     when = now_seconds(now)
     if activity is None:
-        activity = _Lazy(end_user_id)
+        activity = _Lazy(activity_for, end_user_id)
+    if company is None:
+        company = _Lazy(company_traits_of, end_user_id)
     if not explain:
-        return _serve(targeting, traits, url, when, activity)
+        return _serve(targeting, traits, url, when, activity, company)
     in_segment: dict[int, bool] | None = None  # every segment's answer, on the first need
     staged: list[tuple[CompiledExperience, str | None, str | None, str | None]] = []
     for experience, pattern, url_reason in _url_rows(targeting, url):
         segment_name = None
         for segment_id in experience.segment_ids:
             if in_segment is None:
-                in_segment = targeting.in_segments(traits, when, activity)
+                in_segment = targeting.in_segments(traits, when, activity, company)
             if in_segment.get(segment_id):  # absent: a segment deleted since
                 segment_name = targeting.segments[segment_id].name
                 break
@@ -177,11 +184,12 @@ def _serve(
     url: str,
     when: float,
     activity: Mapping[str, Any],
+    company: Mapping[str, Any],
 ) -> list[CompiledExperience]:
     """``decide`` for a serve, the hot path: the same checks in the same order, each only as
     far as it must go, and no reasons. Only servable experiences the URL lets through are
     looked at (remembered per URL), and their audience is one generated function."""
-    served = _url_chooser(targeting, url)(traits, when, activity)
+    served = _url_chooser(targeting, url)(traits, when, activity, company)
     if not served or not activity.get(summaries.EXPERIENCES):
         return served  # most users have dismissed and completed nothing
     history = summaries.history(activity)
@@ -194,15 +202,17 @@ _NONE: frozenset[str] = frozenset()
 
 
 class _Lazy(Mapping[str, Any]):
-    """A stored user's activity summary, read from the database on first use (a decision that
-    needs no rule on it and no frequency history costs no query)."""
+    """A stored user's activity summary, or their company's traits, read from the database on
+    first use by ``read(end_user_id)`` (a decision that needs no rule on it and no frequency
+    history costs no query)."""
 
-    def __init__(self, end_user_id: int | None):
+    def __init__(self, read: Callable[[int | None], dict[str, Any]], end_user_id: int | None):
+        self.read = read
         self.end_user_id = end_user_id
 
     @cached_property
     def _data(self) -> dict[str, Any]:
-        return activity_for(self.end_user_id)
+        return self.read(self.end_user_id)
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -223,6 +233,16 @@ def _as_targeting(application: Application | Targeting) -> Targeting:
     return targeting
 
 
+def _company(end_user: EndUser) -> Mapping[str, Any] | None:
+    """The traits of the user's company when already known (an unsaved user's for a preview, a
+    company loaded with the user), else None: read when a rule needs them."""
+    if EndUser.company.is_cached(end_user):
+        return {} if end_user.company is None else end_user.company.traits
+    if end_user.company_id is None:
+        return {}
+    return None if end_user.pk else end_user.company.traits
+
+
 def explain_serve(
     application: Application | Targeting,
     end_user: EndUser,
@@ -239,6 +259,7 @@ def explain_serve(
         url=url,
         now=now,
         activity=None if end_user.pk else {},  # a stored user's, as stored now
+        company=_company(end_user),
     )
 
 
@@ -258,4 +279,5 @@ def serve(
         now=now,
         explain=False,
         activity=None if end_user.pk else {},  # a stored user's, as stored now
+        company=_company(end_user),
     )

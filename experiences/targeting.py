@@ -112,6 +112,9 @@ class Targeting:
     # has a definition, and making a rule bumps the version), so a key missing from both sets
     # only means "take the general path once", in each process.
     discovered: set[str] = field(default_factory=set, compare=False, repr=False)
+    # The companies' trait keys, as ``trait_keys`` and ``discovered`` are the users'.
+    company_trait_keys: frozenset[str] = frozenset()
+    discovered_company: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @cached_property
     def experience_ids(self) -> frozenset[int]:
@@ -122,10 +125,9 @@ class Targeting:
         return tuple(e for e in self.experiences if e.servable)
 
     def chooser(self, experiences: tuple[CompiledExperience, ...]) -> Chooser:
-        """``(traits, now, activity) -> the experiences whose audience has the user``, in
-        order, as one
-        generated function (``segments.codegen.compile_chooser``); one per set of
-        experiences, which URL patterns make few."""
+        """``(traits, now, activity, company, members) -> the experiences whose audience has
+        the user``, in order, as one generated function (``segments.codegen.compile_chooser``);
+        one per set of experiences, which URL patterns make few."""
         ids = tuple(e.id for e in experiences)
         chooser = self.choosers.get(ids)
         if chooser is None:
@@ -142,9 +144,10 @@ class Targeting:
 
     @cached_property
     def in_segments(self) -> Callable[..., dict[int, bool]]:
-        """``(traits, now, activity) -> {segment id: matches}`` for every segment, in one generated
-        function that reads each trait and computes each distinct rule once (a serve checks
-        most segments, and segments share rules); compiled on the first decision."""
+        """``(traits, now, activity, company, members) -> {segment id: matches}`` for every
+        segment, in one generated function that reads each trait and computes each distinct
+        rule once (a serve checks most segments, and segments share rules); compiled on the
+        first decision."""
         return self._guarded(compile_segments, lambda matching: dict.fromkeys(matching, True))
 
     # --- One broken segment never stops the others ------------------------------------
@@ -195,18 +198,29 @@ class Targeting:
                 compiled = None
 
         def guarded(
-            traits: Mapping[str, Any], now: float | None = None, activity: Any = EMPTY
+            traits: Mapping[str, Any],
+            now: float | None = None,
+            activity: Any = EMPTY,
+            company: Any = EMPTY,
+            members: Any = EMPTY,
         ) -> Any:
             if compiled is not None:
                 try:
-                    return compiled(traits, now, activity)
+                    return compiled(traits, now, activity, company, members)
                 except Exception:
                     self._report("segments together", "raised")
-            return answer(self._alone(traits, now, activity))
+            return answer(self._alone(traits, now, activity, company, members))
 
         return guarded
 
-    def _alone(self, traits: Mapping[str, Any], now: float | None, activity: Any) -> set[int]:
+    def _alone(
+        self,
+        traits: Mapping[str, Any],
+        now: float | None,
+        activity: Any,
+        company: Any = EMPTY,
+        members: Any = EMPTY,
+    ) -> set[int]:
         """The healthy segments that match, each run alone; one that raises matches nobody."""
         matching = set()
         for sid in self._conditions:
@@ -216,7 +230,7 @@ class Targeting:
             try:
                 if one is None:
                     one = self._singles[sid] = compile_segments(self._conditions, [sid])
-                if one(traits, now, activity)[sid]:
+                if one(traits, now, activity, company, members)[sid]:
                     matching.add(sid)
             except Exception:
                 self._report(f"segment {sid}", "raised: it matches nobody for this call")
@@ -288,11 +302,10 @@ def _load(application_id: int) -> dict[str, Any] | None:
     application = Application.objects.filter(pk=application_id).first()
     if application is None:
         return None
-    trait_keys = list(
-        TraitDefinition.objects.users()
-        .filter(application_id=application_id)
-        .values_list("key", flat=True)
-    )
+    trait_keys: dict[str, list[str]] = {scope: [] for scope in TraitDefinition.Scope.values}
+    scoped = TraitDefinition.objects.filter(application_id=application_id)
+    for scope, key in scoped.values_list("scope", "key"):
+        trait_keys.setdefault(scope, []).append(key)
     segments = Segment.objects.filter(application_id=application_id).prefetch_related(
         *tree_prefetches()
     )
@@ -307,7 +320,8 @@ def _load(application_id: int) -> dict[str, Any] | None:
     )
     return {
         "application": application,
-        "trait_keys": trait_keys,
+        "trait_keys": trait_keys[TraitDefinition.Scope.USER],
+        "company_trait_keys": trait_keys[TraitDefinition.Scope.COMPANY],
         "segments": [
             {
                 "id": segment.pk,
@@ -368,6 +382,7 @@ def _compile(data: dict[str, Any], version: str) -> Targeting:
         application=data["application"],
         version=version,
         trait_keys=frozenset(data["trait_keys"]),
+        company_trait_keys=frozenset(data.get("company_trait_keys", ())),
         segments={
             s["id"]: CompiledSegmentEntry(s["id"], s["name"], _conditions(s))
             for s in data["segments"]

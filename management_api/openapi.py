@@ -444,8 +444,24 @@ SCHEMAS: dict[str, Any] = {
             "key": {"type": "string"},
             "id": {"type": ["string", "integer"]},
             "traits": {"type": "object"},
+            "company": {
+                "type": ["object", "null"],
+                "description": "The user's company, created or its traits merged; the user "
+                "belongs to it from now on. null: the user leaves theirs; absent: unchanged.",
+                "required": ["id"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": ["string", "integer"]},
+                    "traits": {"type": "object"},
+                },
+            },
             "url": {"type": "string"},
             "user_hash": {"type": "string"},
+            "company_hash": {
+                "type": "string",
+                "description": "With identity verification and a company: hex HMAC-SHA256 of "
+                "the user id, a NUL character and the company id, with the secret key.",
+            },
         },
     },
     "EventInput": {

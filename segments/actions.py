@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from callout.db import fetchone_prepared
 
-from . import coerce, merge, operators, tree
+from . import coerce, companies, merge, operators, tree
+from .companies import KEEP, CompanyChange
 from .models import (
     Application,
     CompanyUsersRule,
@@ -547,12 +548,19 @@ def segment_delete(*, segment: Segment) -> None:
 # --- End users ---------------------------------------------------------------------------
 
 
-def _new_trait_keys(application: Application, traits: Mapping[str, Any]) -> list[str]:
-    """The keys of ``traits`` (with a value) that have no definition yet, in order."""
+_USER = TraitDefinition.Scope.USER
+_COMPANY = TraitDefinition.Scope.COMPANY
+
+
+def _new_trait_keys(
+    application: Application, traits: Mapping[str, Any], scope: str = _USER
+) -> list[str]:
+    """The keys of ``traits`` (with a value) that have no definition yet in ``scope`` (the
+    users' traits, or the companies'), in order."""
     known = set(
-        application.trait_definitions.users()
-        .filter(key__in=list(traits))
-        .values_list("key", flat=True)
+        application.trait_definitions.filter(scope=scope, key__in=list(traits)).values_list(
+            "key", flat=True
+        )
     )
     return [key for key, value in traits.items() if key not in known and value is not None]
 
@@ -587,19 +595,27 @@ def trait_limit_message(key: str, scope: str = TraitDefinition.Scope.USER) -> st
     )
 
 
-def _discover_traits(application: Application, traits: Mapping[str, Any]) -> None:
+def _discover_traits(
+    application: Application, traits: Mapping[str, Any], scope: str = _USER
+) -> None:
     """Unknown trait keys get a definition with an inferred type, marked auto-discovered;
-    ValidationError (the first key past the limit, as ``traits.<key>``) when they would pass
-    the application's limit of definitions, so that the caller's transaction writes nothing."""
+    ValidationError (the first key past the limit, as ``traits.<key>``, or
+    ``company.traits.<key>`` for a company's) when they would pass the application's limit of
+    definitions in ``scope``, so that the caller's transaction writes nothing."""
     if not traits:
         return
-    keys = _new_trait_keys(application, traits)
-    over = trait_keys_over_limit(application=application, keys=keys)
+    keys = _new_trait_keys(application, traits, scope)
+    over = trait_keys_over_limit(application=application, keys=keys, scope=scope)
     if over:
-        raise ValidationError({f"traits.{over[0]}": [trait_limit_message(over[0])]})
+        within = "company.traits" if scope == _COMPANY else "traits"
+        raise ValidationError({f"{within}.{over[0]}": [trait_limit_message(over[0], scope)]})
     new = [
         TraitDefinition(
-            application=application, key=key, type=infer_type(traits[key]), auto_discovered=True
+            application=application,
+            scope=scope,
+            key=key,
+            type=infer_type(traits[key]),
+            auto_discovered=True,
         )
         for key in keys
     ]
@@ -607,23 +623,30 @@ def _discover_traits(application: Application, traits: Mapping[str, Any]) -> Non
         TraitDefinition.objects.bulk_create(new, ignore_conflicts=True)
 
 
-_RETURNING = "id, application_id, external_id, traits, first_seen, last_seen"
+# In the model's order: ``from_db`` with some fields left out reads the values in that order.
+_FIELDS = ["id", "application_id", "external_id", "traits", "company_id", "first_seen", "last_seen"]
+_RETURNING = ", ".join(_FIELDS)
 
 
-@lru_cache(maxsize=2)
-def _upsert_sql(vendor: str) -> str:
+@lru_cache(maxsize=4)
+def _upsert_sql(vendor: str, company: bool) -> str:
     table = connection.ops.quote_name(EndUser._meta.db_table)
     if vendor == "postgresql":
-        return merge.pg_upsert(table, "VALUES (%s, %s, %s::jsonb, %s, %s)", _RETURNING)
-    return merge.sqlite_upsert(table, _RETURNING)
+        values = "VALUES (%s, %s, %s::jsonb, %s, %s" + (", %s)" if company else ")")
+        return merge.pg_upsert(table, values, _RETURNING, company=company)
+    return merge.sqlite_upsert(table, _RETURNING, company=company)
 
 
 def _upsert_end_user(
-    application: Application, external_id: str, changes: Mapping[str, Any]
+    application: Application,
+    external_id: str,
+    changes: Mapping[str, Any],
+    company_id: Any = KEEP,
 ) -> EndUser | None:
     """Create or merge in one statement (``segments.merge``), so parallel calls for one user
     (each a row-level atomic upsert) lose none of each other's traits, and the refused case
-    (too many traits) writes nothing; None if the merge would exceed MAX_TRAITS."""
+    (too many traits) writes nothing; None if the merge would exceed MAX_TRAITS.
+    ``company_id``: the user's company from now on (None: none), or KEEP it as it is."""
     vendor = connection.vendor
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     if vendor == "postgresql":
@@ -632,22 +655,19 @@ def _upsert_end_user(
         traits, merged = merge.sqlite_params(changes)
     else:  # pragma: no cover - Callout runs on PostgreSQL and SQLite only
         raise NotImplementedError(vendor)
-    sql = _upsert_sql(vendor)
-    params = [application.pk, external_id, traits, now, now, *merged]
+    sql = _upsert_sql(vendor, company_id is not KEEP)
+    company = [] if company_id is KEEP else [company_id]
+    params = [application.pk, external_id, traits, now, now, *company, *merged]
     if vendor == "postgresql":
         # Prepared (planned once per connection); the row as the model, traits decoded (Django
         # reads jsonb as text), the timestamps already aware.
         row = fetchone_prepared(sql, params)
         if row is None:
             return None
-        id_, application_id, external_id, traits, first_seen, last_seen = row
-        if isinstance(traits, str):
-            traits = json.loads(traits)
-        return EndUser.from_db(
-            connection.alias,
-            ["id", "application_id", "external_id", "traits", "first_seen", "last_seen"],
-            [id_, application_id, external_id, traits, first_seen, last_seen],
-        )
+        values = list(row)
+        if isinstance(values[3], str):
+            values[3] = json.loads(values[3])
+        return EndUser.from_db(connection.alias, _FIELDS, values)
     rows = list(EndUser.objects.raw(sql, params))
     return rows[0] if rows else None
 
@@ -678,22 +698,54 @@ def end_user_identify(
     external_id: str,
     traits: Mapping[str, Any] | None = None,
     known_traits: Collection[str] | None = None,
+    company: Any = KEEP,
+    known_company_traits: Collection[str] | None = None,
 ) -> EndUser:
     """Create or update a user; traits merge into what is stored (null removes one).
 
     Unknown trait keys get an auto-discovered definition. ``known_traits`` (the application's
     trait keys, e.g. from the cached targeting) lets the common call skip looking them up: then
     a call whose keys are all known is one SQL statement.
+
+    ``company`` is identify's field of that name (or ``company_clean``'s output):
+    ``{"id", "traits"}`` (the company is created
+    or its traits merged as a user's are, its new keys discovered as company traits, and the
+    user belongs to it from then on: the returned user's ``company`` is it), None (the user
+    leaves their company), or ``KEEP`` (not given: the user's company stays).
+    ``known_company_traits`` is ``known_traits`` for the company's keys. Everything is checked
+    before anything is written, and a refused merge (the user's or the company's) writes
+    nothing at all.
     """
     changes = end_user_clean(external_id=external_id, traits=traits)
+    joined = company
+    if company is not KEEP and not isinstance(company, CompanyChange):
+        joined = companies.company_clean(company)
     present = [key for key, value in changes.items() if value is not None]
     unknown = present if known_traits is None else [k for k in present if k not in known_traits]
-    with transaction.atomic() if unknown else nullcontext():
+    company_unknown: list[str] = []
+    if isinstance(joined, CompanyChange):
+        present = [key for key, value in joined.changes.items() if value is not None]
+        known = known_company_traits
+        company_unknown = present if known is None else [k for k in present if k not in known]
+    writes_company = isinstance(joined, CompanyChange)
+    with transaction.atomic() if unknown or writes_company else nullcontext():
         # Definitions first: discovering locks the application's row (the definition limit),
-        # then the user's row is written; the import takes them in the same order, so the two
-        # cannot deadlock. A refused merge rolls the definitions back.
+        # then the company's row is written, then the user's; the imports take them in the
+        # same order, so none can deadlock with another. A refused merge rolls back the rest.
         _discover_traits(application, {key: changes[key] for key in unknown})
-        user = _upsert_end_user(application, external_id, changes)
+        if isinstance(joined, CompanyChange):
+            _discover_traits(
+                application, {key: joined.changes[key] for key in company_unknown}, _COMPANY
+            )
+            found = companies.company_upsert(application=application, change=joined)
+            if found is None:
+                raise ValidationError({"company.traits": [merge.COMPANY_TOO_MANY]})
+            user = _upsert_end_user(application, external_id, changes, found.pk)
+        else:
+            found = None
+            user = _upsert_end_user(application, external_id, changes, joined)
         if user is None:
             raise ValidationError({"traits": [merge.TOO_MANY]})
+    if joined is not KEEP:
+        user.company = found
     return user

@@ -1,4 +1,5 @@
-"""The one trait merge: what identify and the bulk import do to a user's stored traits.
+"""The one trait merge: what identify and the bulk imports do to a user's stored traits, and
+to a company's (the same merge, the same limit; ``company=``).
 
 Omitted keys are kept, a value replaces what is stored, null removes the trait, and the result
 may hold at most ``MAX_TRAITS`` keys (else nothing is written). Written once per dialect:
@@ -17,6 +18,7 @@ from typing import Any
 from .traits import MAX_TRAITS, TraitError
 
 TOO_MANY = f"A user can have at most {MAX_TRAITS} traits."
+COMPANY_TOO_MANY = f"A company can have at most {MAX_TRAITS} traits."
 
 
 def split(changes: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -25,13 +27,18 @@ def split(changes: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return kept, [key for key, value in changes.items() if value is None]
 
 
-def merge(stored: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """``stored`` with ``changes`` merged in; TraitError past the trait limit."""
+def merge(
+    stored: Mapping[str, Any], changes: Mapping[str, Any], *, company: bool = False
+) -> dict[str, Any]:
+    """``stored`` with ``changes`` merged in; TraitError past the trait limit (a company's
+    traits: ``company``, the same limit, named ``company.traits``)."""
     kept, removed = split(changes)
     merged = {**stored, **kept}
     for key in removed:
         merged.pop(key, None)
     if len(merged) > MAX_TRAITS:
+        if company:
+            raise TraitError(COMPANY_TOO_MANY, "company.traits")
         raise TraitError(TOO_MANY, "traits")
     return merged
 
@@ -52,17 +59,29 @@ def pg_fits(merged: str) -> str:
     return f"(SELECT count(*) FROM jsonb_object_keys({merged})) <= {MAX_TRAITS}"
 
 
-def pg_upsert(table: str, rows: str, returning: str) -> str:
-    """identify's write: insert the user from ``rows`` (a ``VALUES`` or a ``SELECT`` giving
-    application_id, external_id, traits, first_seen, last_seen, whose traits are the third
-    parameter ``pg_params`` gives) or merge into the stored one within the limit; a user the
-    merge would take past the limit is not written (no row returned). ``table`` is quoted."""
+def _columns(company: bool) -> tuple[str, str]:
+    """(the columns an upsert inserts, what it sets besides the traits on a conflict): with
+    ``company``, a user's company_id too, last in ``rows``."""
+    columns = "application_id, external_id, traits, first_seen, last_seen"
+    if company:
+        return f"{columns}, company_id", "last_seen = {x}.last_seen, company_id = {x}.company_id"
+    return columns, "last_seen = {x}.last_seen"
+
+
+def pg_upsert(table: str, rows: str, returning: str, *, company: bool = False) -> str:
+    """identify's write: insert the user (or the company: same columns) from ``rows`` (a
+    ``VALUES`` or a ``SELECT`` giving application_id, external_id, traits, first_seen,
+    last_seen, whose traits are the third parameter ``pg_params`` gives; with ``company``,
+    then the user's company_id, which a conflict sets too) or merge into the stored one within
+    the limit; a row the merge would take past the limit is not written (no row returned).
+    ``table`` is quoted."""
     merged = pg_merged(f"{table}.traits", "%s::jsonb", "%s::text[]")
+    columns, also = _columns(company)
     return f"""
-        INSERT INTO {table} (application_id, external_id, traits, first_seen, last_seen)
+        INSERT INTO {table} ({columns})
         {rows}
         ON CONFLICT (application_id, external_id) DO UPDATE
-        SET traits = {merged}, last_seen = EXCLUDED.last_seen
+        SET traits = {merged}, {also.format(x="EXCLUDED")}
         WHERE {pg_fits(merged)}
         RETURNING {returning}"""
 
@@ -77,15 +96,17 @@ def pg_params(changes: Mapping[str, Any]) -> tuple[str, list[Any]]:
 # --- SQLite ------------------------------------------------------------------------------
 
 
-def sqlite_upsert(table: str, returning: str) -> str:
+def sqlite_upsert(table: str, returning: str, *, company: bool = False) -> str:
     """``pg_upsert`` for SQLite, one row from ``VALUES``. json_patch is RFC 7396 merge-patch:
     a null removes the key, a scalar replaces it (trait values are scalars)."""
     merged = f"json_patch({table}.traits, %s)"
+    columns, also = _columns(company)
+    values = ", ".join(["%s"] * (6 if company else 5))
     return f"""
-        INSERT INTO {table} (application_id, external_id, traits, first_seen, last_seen)
-        VALUES (%s, %s, %s, %s, %s)
+        INSERT INTO {table} ({columns})
+        VALUES ({values})
         ON CONFLICT (application_id, external_id) DO UPDATE
-        SET traits = {merged}, last_seen = excluded.last_seen
+        SET traits = {merged}, {also.format(x="excluded")}
         WHERE (SELECT count(*) FROM json_each({merged})) <= {MAX_TRAITS}
         RETURNING {returning}"""
 

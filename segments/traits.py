@@ -73,10 +73,15 @@ def check_value(key: str, value: Any, *, noun: str = "Trait", within: str = "tra
     )
 
 
-def check_traits(traits: Any) -> dict[str, Any]:
+def check_traits(traits: Any, *, noun: str = "Trait", within: str = "traits") -> dict[str, Any]:
+    """``within``: the field the traits are (a company's: ``company.traits``), which errors
+    name (``company.traits.seats``); ``noun`` words them ("Company trait")."""
     if not isinstance(traits, dict):
-        raise TraitError("traits must be a JSON object.", "traits")
-    return {check_key(key): check_value(key, value) for key, value in traits.items()}
+        raise TraitError(f"{within} must be a JSON object.", within)
+    return {
+        check_key(key, noun=noun, within=within): check_value(key, value, noun=noun, within=within)
+        for key, value in traits.items()
+    }
 
 
 def infer_type(value: Any) -> str:

@@ -133,6 +133,10 @@
     state.user = { id: String(user.id), user_hash: user.user_hash || null };
     var body = credentials();
     body.traits = user.traits || {};
+    // The user's company ({id, traits}; null takes them out of theirs): only when given, so
+    // that an identify without it leaves the company as it is.
+    if (user.company !== undefined) body.company = user.company;
+    if (user.company_hash) body.company_hash = user.company_hash;
     body.url = window.location.href;
     state.url = body.url;
     var seq = ++state.seq;

@@ -50,3 +50,32 @@ def test_identify_and_import__store_what_merge_says(stored, changes):
     line = json.dumps({"id": "u2", "traits": changes})
     users_import(application=app, rows=read_jsonl(io.StringIO(line)))
     assert EndUser.objects.get(application=app, external_id="u2").traits == expected
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(stored=TRAITS, changes=CHANGES)
+def test_a_companys_traits__identify_and_import__store_what_merge_says(stored, changes):
+    from segments.importing import clean_company_row, companies_import
+    from segments.models import Company
+
+    app = ApplicationFactory()
+    expected = merge.merge(stored, changes, company=True)
+    actions.end_user_identify(
+        application=app, external_id="u1", company={"id": "c1", "traits": stored}
+    )
+    user = actions.end_user_identify(
+        application=app, external_id="u2", company={"id": "c1", "traits": changes}
+    )
+    assert user.company.traits == expected
+    assert Company.objects.get(application=app, external_id="c1").traits == expected
+
+    actions.end_user_identify(
+        application=app, external_id="u3", company={"id": "c2", "traits": stored}
+    )
+    line = json.dumps({"id": "c2", "traits": changes})
+    rows = read_jsonl(io.StringIO(line), clean=clean_company_row)
+    companies_import(application=app, rows=rows)
+    assert Company.objects.get(application=app, external_id="c2").traits == expected

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
 from segments import actions, coerce, importing
-from segments.models import Application
+from segments.models import Application, TraitDefinition
 
 HELP = """Import users into an application, exactly as identify would: every row is validated
 like an identify call and merged into the stored traits (omitted traits are kept). Bad rows are
@@ -28,11 +28,17 @@ zero. Declare types with --type teamSize=number. An empty cell leaves the trait 
 
 JSON Lines: {"id": "u1", "traits": {"plan": "pro", "teamSize": 12}} per line; values are
 stored as given, null removes a trait.
+
+Companies: a JSON line's "company" is the id of the user's company ("company": "acme"; null
+takes the user out of theirs; no key leaves it as it is); in CSV, name the column holding it
+with --company-column (an empty cell leaves it as it is). A company not stored yet is created
+without traits; import them, with their traits, with import_companies.
 """
 
 
 class Command(BaseCommand):
     help = HELP
+    scope = TraitDefinition.Scope.USER  # the definitions --type declares
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("file", help="a .csv or .jsonl file (- for standard input)")
@@ -50,6 +56,13 @@ class Command(BaseCommand):
             help="declare a trait's type (string, number, boolean, date) before importing; "
             "creates the definition when there is none",
         )
+        if self.scope == TraitDefinition.Scope.USER:
+            parser.add_argument(
+                "--company-column",
+                metavar="COLUMN",
+                help="CSV: the column holding each user's company id (without it, every column "
+                "but id is a trait, a column named company too)",
+            )
         parser.add_argument("--rejects", help="where rejected rows go (default: FILE.rejects.csv)")
         parser.add_argument("--batch-size", type=int, default=None)
         parser.add_argument("--no-progress", action="store_true")
@@ -58,6 +71,8 @@ class Command(BaseCommand):
         application = self._application(options["app"])
         path = options["file"]
         fmt = options["format"] or ("jsonl" if path.endswith((".jsonl", ".ndjson")) else "csv")
+        if fmt == "jsonl" and options.get("company_column"):
+            raise CommandError("--company-column is for CSV: a JSON line's company is its key.")
         trait_types = self._declare_types(application, options["type"])
         rejects_path = options["rejects"] or (
             "rejects.csv" if path == "-" else f"{path}.rejects.csv"
@@ -70,17 +85,7 @@ class Command(BaseCommand):
         )
         progress = _Progress(None if path == "-" else stream, enabled=not options["no_progress"])
         try:
-            rows = (
-                importing.read_jsonl(stream)
-                if fmt == "jsonl"
-                else importing.read_csv(stream, trait_types)
-            )
-            result = importing.users_import(
-                application=application,
-                rows=rows,
-                batch_size=options["batch_size"],
-                on_batch=progress.update,
-            )
+            result = self.run(stream, fmt, application, trait_types, progress, options)
         except importing.ImportFileError as error:
             raise CommandError(str(error)) from None
         finally:
@@ -98,11 +103,35 @@ class Command(BaseCommand):
             + (f" (see {rejects_path})" if rejected else "")
         )
 
+    def run(
+        self,
+        stream: IO[str],
+        fmt: str,
+        application: Application,
+        trait_types: dict[str, str],
+        progress: _Progress,
+        options: dict[str, Any],
+    ) -> importing.ImportResult:
+        """The file read and imported (import_companies reads and writes companies)."""
+        rows = (
+            importing.read_jsonl(stream)
+            if fmt == "jsonl"
+            else importing.read_csv(
+                stream, trait_types, company_column=options.get("company_column")
+            )
+        )
+        return importing.users_import(
+            application=application,
+            rows=rows,
+            batch_size=options["batch_size"],
+            on_batch=progress.update,
+        )
+
     def _application(self, ref: str) -> Application:
         return application_of(ref)
 
     def _declare_types(self, application: Application, declared: list[str]) -> dict[str, str]:
-        definitions = {t.key: t for t in application.trait_definitions.users()}
+        definitions = {t.key: t for t in application.trait_definitions.filter(scope=self.scope)}
         for item in declared:
             key, _, type_ = item.partition("=")
             if type_ not in coerce.TRAIT_TYPES:
@@ -113,7 +142,7 @@ class Command(BaseCommand):
             if existing is None:
                 try:
                     definitions[key] = actions.trait_definition_create(
-                        application=application, key=key, type=type_
+                        application=application, key=key, type=type_, scope=self.scope
                     )
                 except ValidationError as error:
                     raise CommandError(f"--type {item}: {error.messages[0]}") from None
