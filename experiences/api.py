@@ -156,6 +156,7 @@ def _experiences(app: Targeting, user: Visitor, url: str) -> str:
         url=url,
         activity=user.activity,
         company=user.company,
+        company_id=user.company_id,
         explain=False,
     )
     return "[" + ", ".join(e.json for e in served) + "]"

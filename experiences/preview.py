@@ -94,15 +94,16 @@ def preview(experience: Experience, end_user: EndUser, url: str) -> Preview:
         .values_list("type", "n")
     )
     segments = list(segments)
-    # Why, node by node (groups and segment conditions included), under each segment.
-    for verdict in explain_user(end_user, segments):
+    # Why, node by node (groups, segment and company conditions included), under each segment.
+    verdicts = explain_user(end_user, segments)
+    for verdict in verdicts:
         verdict.segment.why = verdict.rules
     decisions = explain_serve(experience.application, end_user, url)
     decision = next((d for d in decisions if d.experience.id == experience.pk), None)
     return Preview(
         end_user=end_user,
         url=url,
-        segments=[(s, s.matches(end_user.traits, activity=end_user.activity)) for s in segments],
+        segments=[(verdict.segment, verdict.passed) for verdict in verdicts],
         url_test=try_url(url, experience.url_include, experience.url_exclude),
         events=events,
         decision=decision,

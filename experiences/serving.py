@@ -95,6 +95,7 @@ def decide(
     explain: Literal[True] = True,
     activity: Mapping[str, Any] | None = None,
     company: Mapping[str, Any] | None = None,
+    company_id: int | None = None,
 ) -> list[Decision]: ...
 
 
@@ -109,6 +110,7 @@ def decide(
     explain: Literal[False],
     activity: Mapping[str, Any] | None = None,
     company: Mapping[str, Any] | None = None,
+    company_id: int | None = None,
 ) -> list[CompiledExperience]: ...
 
 
@@ -122,6 +124,7 @@ def decide(
     explain: bool = True,
     activity: Mapping[str, Any] | None = None,
     company: Mapping[str, Any] | None = None,
+    company_id: int | None = None,
 ) -> list[Decision] | list[CompiledExperience]:
     """The one decision path: status, segments, audience, URL, then frequency (one query, for
     the experiences that passed the rest, when one of them counts past events).
@@ -137,22 +140,24 @@ def decide(
     rules read, and frequency's history) when the caller already has it (``lookup`` reads it in
     the serve's one query); else it is read here when needed. ``company``: the traits of the
     user's company ({} without one), likewise (``lookup`` reads them with the user); else read
-    here when a rule needs them.
+    here when a rule needs them. ``company_id``: the user's company (None: none), whose users
+    ``company_users`` rules count when one is first checked (``experiences/members.py``).
     """
     when = now_seconds(now)
     if activity is None:
         activity = _Lazy(activity_for, end_user_id)
     if company is None:
         company = _Lazy(company_traits_of, end_user_id)
+    members = targeting.members(company_id, when)
     if not explain:
-        return _serve(targeting, traits, url, when, activity, company)
+        return _serve(targeting, traits, url, when, activity, company, members)
     in_segment: dict[int, bool] | None = None  # every segment's answer, on the first need
     staged: list[tuple[CompiledExperience, str | None, str | None, str | None]] = []
     for experience, pattern, url_reason in _url_rows(targeting, url):
         segment_name = None
         for segment_id in experience.segment_ids:
             if in_segment is None:
-                in_segment = targeting.in_segments(traits, when, activity, company)
+                in_segment = targeting.in_segments(traits, when, activity, company, members)
             if in_segment.get(segment_id):  # absent: a segment deleted since
                 segment_name = targeting.segments[segment_id].name
                 break
@@ -185,11 +190,12 @@ def _serve(
     when: float,
     activity: Mapping[str, Any],
     company: Mapping[str, Any],
+    members: Mapping[int, int],
 ) -> list[CompiledExperience]:
     """``decide`` for a serve, the hot path: the same checks in the same order, each only as
     far as it must go, and no reasons. Only servable experiences the URL lets through are
     looked at (remembered per URL), and their audience is one generated function."""
-    served = _url_chooser(targeting, url)(traits, when, activity, company)
+    served = _url_chooser(targeting, url)(traits, when, activity, company, members)
     if not served or not activity.get(summaries.EXPERIENCES):
         return served  # most users have dismissed and completed nothing
     history = summaries.history(activity)
@@ -260,6 +266,7 @@ def explain_serve(
         now=now,
         activity=None if end_user.pk else {},  # a stored user's, as stored now
         company=_company(end_user),
+        company_id=end_user.company_id,
     )
 
 
@@ -280,4 +287,5 @@ def serve(
         explain=False,
         activity=None if end_user.pk else {},  # a stored user's, as stored now
         company=_company(end_user),
+        company_id=end_user.company_id,
     )

@@ -29,7 +29,9 @@ from segments import tree
 from segments.codegen import compile_chooser, compile_segments
 from segments.evaluator import Condition
 from segments.models import Application, Segment, TraitDefinition, tree_prefetches
+from segments.selectors import counted_segments
 
+from .members import CompanyCounts
 from .models import Experience, TargetingVersion
 from .pages import PatternError, UrlPattern, compile_pattern
 
@@ -141,6 +143,25 @@ class Targeting:
                 self.choosers.clear()
             self.choosers[ids] = chooser
         return chooser
+
+    @cached_property
+    def counted(self) -> frozenset[int]:
+        """The segments that ``company_users`` nodes count (none: no company counts)."""
+        return frozenset(counted_segments(self._conditions.values()))
+
+    def members(self, company_id: int | None, now: float) -> Mapping[int, int]:
+        """What ``company_users`` nodes read for a user of company ``company_id``: counted on
+        first read (``experiences/members.py``); empty when no node counts or without a
+        company."""
+        if company_id is None or not self.counted:
+            return EMPTY
+        return CompanyCounts(
+            application_id=self.application.pk,
+            company_id=company_id,
+            trees=self._conditions,
+            segment_ids=self.counted,
+            now=now,
+        )
 
     @cached_property
     def in_segments(self) -> Callable[..., dict[int, bool]]:

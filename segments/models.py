@@ -293,14 +293,24 @@ class Segment(models.Model):
     def compiled(self) -> CompiledSegment:
         return CompiledSegment(self.conditions)
 
-    def matches(self, traits: dict[str, Any], now: Any = None, *, activity: Any = None) -> bool:
+    def matches(
+        self,
+        traits: dict[str, Any],
+        now: Any = None,
+        *,
+        activity: Any = None,
+        company: Any = None,
+        members: Any = None,
+    ) -> bool:
         """In memory; references read the referenced segments' current definitions.
-        ``activity``: what the user did and saw (``EndUser.activity``; None: nothing yet)."""
+        ``activity``: what the user did and saw (``EndUser.activity``; None: nothing yet);
+        ``company``: their company's traits (None: no company); ``members``: {segment id: users
+        of their company in it} (``selectors.company_members``)."""
         when = None if now is None else coerce.now_seconds(now)
         if self.is_flat:
             return self.compiled.matches(traits, when)
         matches = compile_tree(self.tree, trees_of(self.application_id))
-        return matches(traits, when, activity if activity is not None else {})
+        return matches(traits, when, activity or {}, company or {}, members or {})
 
     def members(self, now: Any = None) -> models.QuerySet[EndUser]:
         """The same definition as one SQL query."""
