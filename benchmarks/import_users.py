@@ -98,6 +98,7 @@ def main() -> None:
             began = time.perf_counter()
             call_command(
                 "import_users", str(path), "--app", str(app.pk), "--no-progress",
+                "--company-column", "",  # its company column is a user trait (the figures')
                 "--type", "teamSize=number", "--type", "beta=boolean", "--type", "signupDate=date",
                 stdout=out, stderr=StringIO(),
             )  # fmt: skip

@@ -193,12 +193,14 @@ def read_csv(
     trait_types: Mapping[str, str],
     *,
     company_column: str | None = None,
+    company_column_required: bool = True,
     clean: Callable[..., Row | Reject] = clean_row,
 ) -> Iterator[Row | Reject]:
     """CSV with a header: an ``id`` column and one column per trait (``trait_types``: key ->
     type of the definitions, which decide how cells convert; see ``cell_value``), and for
     users the ``company_column`` if given (the id of each user's company; an empty cell leaves
-    it as it is). ``clean``: a row's checks, ``clean_row`` (a user's) or ``clean_company_row``.
+    it as it is; a header without it is refused, unless not ``company_column_required``).
+    ``clean``: a row's checks, ``clean_row`` (a user's) or ``clean_company_row``.
 
     A row is refused exactly when identify would refuse it, but identify's checks
     (``end_user_clean``) need not run value by value: the keys were checked once, in the
@@ -214,6 +216,8 @@ def read_csv(
     header = [name.strip() for name in header]
     if ID_COLUMN not in header:
         raise ImportFileError(f'The header has no "{ID_COLUMN}" column: {", ".join(header)}')
+    if company_column not in header and not company_column_required:
+        company_column = None
     if company_column is not None and company_column not in header:
         raise ImportFileError(
             f'The header has no "{company_column}" column (the company column named): '

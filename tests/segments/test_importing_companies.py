@@ -340,6 +340,24 @@ def test_command__company_column_and_jsonl_company(app, tmp_path, capsys):
         call_command("import_users", str(path), "--app", str(app.pk), "--company-column", "org")
 
 
+def test_command__a_column_named_company_attaches_users__unless_told_it_is_a_trait(app, tmp_path):
+    path = tmp_path / "users.csv"
+    path.write_text("id,plan,company\nu1,pro,acme\n")
+    call_command("import_users", str(path), "--app", str(app.pk), "--no-progress")
+    assert members_of(app) == {"u1": "acme"}
+    assert EndUser.objects.get(external_id="u1").traits == {"plan": "pro"}
+    path.write_text("id,plan,company\nu2,pro,Acme Corp\n")
+    call_command(
+        "import_users", str(path), "--app", str(app.pk), "--no-progress", "--company-column", ""
+    )
+    assert EndUser.objects.get(external_id="u2").traits == {"plan": "pro", "company": "Acme Corp"}
+    assert EndUser.objects.get(external_id="u2").company is None
+    # A file without the column imports as before.
+    path.write_text("id,plan\nu3,free\n")
+    call_command("import_users", str(path), "--app", str(app.pk), "--no-progress")
+    assert EndUser.objects.get(external_id="u3").traits == {"plan": "free"}
+
+
 # --- read_csv's shortcut with a company column refuses exactly what the checks refuse ------
 
 COLUMNS = ["id", "plan", "seats", "org"]

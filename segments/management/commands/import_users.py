@@ -30,8 +30,9 @@ JSON Lines: {"id": "u1", "traits": {"plan": "pro", "teamSize": 12}} per line; va
 stored as given, null removes a trait.
 
 Companies: a JSON line's "company" is the id of the user's company ("company": "acme"; null
-takes the user out of theirs; no key leaves it as it is); in CSV, name the column holding it
-with --company-column (an empty cell leaves it as it is). A company not stored yet is created
+takes the user out of theirs; no key leaves it as it is); in CSV, the column named company
+holds it (an empty cell leaves it as it is): --company-column names another column, and
+--company-column "" reads a company column as a user trait. A company not stored yet is created
 without traits; import them, with their traits, with import_companies.
 """
 
@@ -60,8 +61,8 @@ class Command(BaseCommand):
             parser.add_argument(
                 "--company-column",
                 metavar="COLUMN",
-                help="CSV: the column holding each user's company id (without it, every column "
-                "but id is a trait, a column named company too)",
+                help='CSV: the column holding each user\'s company id (default: "company", when '
+                'the header has it; "" for none: every column but id is a trait)',
             )
         parser.add_argument("--rejects", help="where rejected rows go (default: FILE.rejects.csv)")
         parser.add_argument("--batch-size", type=int, default=None)
@@ -116,9 +117,7 @@ class Command(BaseCommand):
         rows = (
             importing.read_jsonl(stream)
             if fmt == "jsonl"
-            else importing.read_csv(
-                stream, trait_types, company_column=options.get("company_column")
-            )
+            else importing.read_csv(stream, trait_types, **_company_column(options))
         )
         return importing.users_import(
             application=application,
@@ -203,3 +202,12 @@ class _Progress:
     def done(self) -> None:
         if self.enabled and self.tty and self.shown:
             sys.stderr.write("\n")
+
+
+def _company_column(options: dict[str, Any]) -> dict[str, Any]:
+    """read_csv's company column: the one named (required in the header), none for "", else
+    the column named company when the header has one."""
+    named = options.get("company_column")
+    if named is None:
+        return {"company_column": "company", "company_column_required": False}
+    return {"company_column": named or None}
