@@ -103,7 +103,7 @@ def preview(experience: Experience, end_user: EndUser, url: str) -> Preview:
     return Preview(
         end_user=end_user,
         url=url,
-        segments=[(verdict.segment, verdict.passed) for verdict in verdicts],
+        segments=[(verdict.segment, verdict.matched) for verdict in verdicts],
         url_test=try_url(url, experience.url_include, experience.url_exclude),
         events=events,
         decision=decision,

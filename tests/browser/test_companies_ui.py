@@ -89,4 +89,4 @@ def test_a_product_manager_finds_a_company_and_sees_why_its_users_are_in_segment
     expect(why).to_be_hidden()
     ann.locator("summary", has_text="Why").click()
     expect(why).to_be_visible()
-    expect(why).to_contain_text('passed: 2 users of the company are in segment "Admins"')
+    expect(why).to_contain_text('passed: acme has 2 users in "Admins" (needs at least 2)')

@@ -661,7 +661,7 @@ def test_a_cold_serve_is_a_constant_number_of_queries(
 ):
     # The lookup, the targeting's reads (application, traits, segments and each kind of node,
     # experiences with their segments).
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         client.get(EXPERIENCES, {"key": big_app.public_key, "id": "u1", "url": "/dashboard"})
 
 

@@ -178,9 +178,10 @@ def test_list__query_count_does_not_grow_with_rows(client, app):
     make(8)
     assert count() == few
     # session, user, application, switcher; paginator count, page with its event counts;
-    # segments, rules with their traits, groups, segment conditions, event and experience
-    # rules (prefetched); reach (one aggregate for the whole page); the segment filter's choices.
-    assert few == 14
+    # segments, rules with their traits, groups, segment conditions, event, experience and
+    # company count rules (prefetched); reach (one aggregate for the whole page); the segment
+    # filter's choices.
+    assert few == 15
 
 
 # --- Editor ------------------------------------------------------------------------------
