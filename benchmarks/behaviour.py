@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -142,7 +143,7 @@ def import_rate(application: object, count: int, users: int) -> str:
                 "event_id": f"bench-{run}-{n}",
             }
             file.write(json.dumps(line) + "\n")
-    began = time.perf_counter()
+    began, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [
             sys.executable,
@@ -159,8 +160,13 @@ def import_rate(application: object, count: int, users: int) -> str:
         stdout=subprocess.DEVNULL,
     )
     seconds = time.perf_counter() - began
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    python = used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime
     os.unlink(file.name)
-    return f"import_events: {count:,} events in {seconds:.1f} s = {count / seconds:,.0f} events/s"
+    return (
+        f"import_events: {count:,} events in {seconds:.1f} s = {count / seconds:,.0f} events/s "
+        f"(the command's CPU: {python:.1f} s, {python / count * 1e6:.1f} us an event)"
+    )
 
 
 def main() -> None:

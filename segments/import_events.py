@@ -519,11 +519,20 @@ def _write_sqlite(
 # quoted table name; the parameters: [[external id, name], ...] as JSON (lists of text go
 # through psycopg's quoting one item at a time; JSON text is written and read in C), and the
 # application.
+#
+# Each lookup is a LATERAL subquery with LIMIT (the key is unique: it changes nothing): it
+# cannot be turned into a join, so it is always a probe of the index, whatever the planner
+# believes of the table. As a join, statistics older than the import (a new application
+# whose users the batches are creating) made it hash every user of the application, batch
+# after batch.
 _READ_USERS = """
 SELECT u.external_id, u.id, u.xmin::text, x.value ->> 1,
        (u.activity -> 'e' -> (x.value ->> 1))::text
 FROM json_array_elements(%s::json) AS x
-JOIN {enduser} AS u ON u.application_id = %s AND u.external_id = x.value ->> 0
+CROSS JOIN LATERAL (
+    SELECT id, external_id, xmin, activity FROM {enduser}
+    WHERE application_id = %s AND external_id = x.value ->> 0 LIMIT 1
+) AS u
 """
 
 # Users unknown so far, created as identify would (no traits; activity: the column's default,
@@ -560,10 +569,16 @@ CREATE TEMPORARY TABLE callout_import_summaries (
 ) ON COMMIT DROP
 """
 
-# Of the batch's event ids, those the application already has: their events are skipped.
+# Of the batch's event ids ([id, ...] as JSON), those the application already has: their
+# events are skipped. A probe of one_event_per_event_id each (LATERAL, as _READ_USERS; its
+# condition implies the index's predicate): as a join or "= ANY", the planner scanned all
+# of the application's event ids, or its events, when its statistics said there were few.
 _STORED_IDS = """
-SELECT event_id FROM {event}
-WHERE application_id = %s AND event_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))
+SELECT x.event_id FROM json_array_elements_text(%s::json) AS x (event_id)
+CROSS JOIN LATERAL (
+    SELECT 1 FROM {event}
+    WHERE application_id = %s AND event_id = x.event_id AND event_id <> '' LIMIT 1
+) AS stored
 """
 
 # The batch's new events. Times: whole microseconds, exactly. An event_id stored since
@@ -649,7 +664,7 @@ def _write_postgresql(
         ids = {external_id: pk for external_id, (pk, _) in found.items()}
         given = [row.event_id for row in batch if row.event_id]
         if given:
-            cursor.execute(_STORED_IDS.format(event=event), [application.pk, dumps(given)])
+            cursor.execute(_STORED_IDS.format(event=event), [dumps(given), application.pk])
             stored = {event_id for (event_id,) in cursor.fetchall()}
             if stored:
                 new = [row for row in batch if not row.event_id or row.event_id not in stored]
