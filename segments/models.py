@@ -442,9 +442,9 @@ class TrackedEvent(models.Model):
     activity summary, for charts and rebuilds; pruned after ``CALLOUT_EVENT_RETENTION_DAYS``."""
 
     # No foreign key constraints in the database: checking them cost more than storing the
-    # event (an index lookup and a lock on the user's row per event); every writer stores a
-    # user's events in the transaction that holds that user's row locked, and deleting a
-    # user or an application deletes their events (Django's cascade). docs/scale.md.
+    # event (a lookup and a lock written on the user's row, per event). Deleting a user or an
+    # application deletes their events (Django's cascade); what that leaves unguarded is in
+    # docs/scale.md (Events).
     application = models.ForeignKey(
         Application,
         on_delete=models.CASCADE,
