@@ -252,8 +252,14 @@ def events_import(
                 _add(result, work(batch))
             else:
                 first = EventImportResult()
+                rows = _first_of_each_id(batch, first)
+                # The batch's new names, discovered once before it is shared: writers each
+                # discovering them would take turns on the application's row, and the second
+                # could count the first's new names against the limit.
+                with tracking.writing():
+                    _within_name_limit(application, rows, first)
                 shares: list[list[EventRow]] = [[] for _ in range(count)]
-                for row in _first_of_each_id(batch, first):
+                for row in rows:
                     shares[hash(row.external_id) % count].append(row)
                 _add(result, first)
                 for done in pool.write(shares):

@@ -533,3 +533,19 @@ def test_import__writers_in_parallel__the_same_as_one_writer():
     distinct = len({line["event_id"] for line in lines if isinstance(line, dict)})
     assert outcomes[0][0] == (200, distinct, 199 - distinct, 12)
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import__writers_in_parallel__new_names_up_to_the_limit_as_one_writer(settings):
+    postgresql_only()
+    settings.CALLOUT_MAX_EVENT_NAMES = 3
+    app = ApplicationFactory()
+    names = ["a", "b", "c", "d", "a", "d"]
+    lines = [{"id": f"u{n}", "name": name, "timestamp": NOW_S} for n, name in enumerate(names)]
+    result = run(app, *lines, batch_size=100, writers=3)
+    assert result.imported == 4
+    assert [(r.line, "'d' is new" in r.reason) for r in sorted(result.rejected)] == [
+        (4, True),
+        (6, True),
+    ]
+    assert sorted(app.event_definitions.values_list("name", flat=True)) == ["a", "b", "c"]
