@@ -15,11 +15,21 @@ too), and only the events stored count into the users' activity summaries. Lines
 are stored again on a re-run.
 
 Each batch is one transaction: its new event names (discovered up to
-``CALLOUT_MAX_EVENT_NAMES``; lines with a name past it are rejected), its users (created, then
-locked in id order), its events and its users' summaries (``activity.record_events``, each user
-once per batch). PostgreSQL: the events are COPYed into a temporary table and inserted by one
-``INSERT ... ON CONFLICT DO NOTHING RETURNING``; the summaries are written by one UPDATE from
-arrays. SQLite: the same steps through the ORM.
+``CALLOUT_MAX_EVENT_NAMES``; lines with a name past it are rejected), its users (created when
+unknown), its users' summaries (``activity.record_events``, each user once per batch), then its
+events, and the daily counts (``rollup``). SQLite: through the ORM.
+
+PostgreSQL (docs/scale.md, Events, has the measurements): of each user's summary only the
+entries of the batch's names are read (``activity -> 'e' -> name``) and written back (merged
+with ``jsonb_set``), where the row is still the version read (``xmin``), else read again,
+locked, and counted again; a summary of a kilobyte was printed and parsed twice per event
+before. The event ids already stored are looked up first, then the summaries written (each
+user locked before its events are stored, as /track does), then the events COPYed into a
+temporary table and inserted by a plain INSERT; an event_id stored meanwhile by another import
+rolls the batch back to run again (``_Again``). Outside a caller's transaction each batch is
+shared by user between ``writers`` connections (``_Writers``; its new names discovered first,
+in a transaction of their own), each share a transaction, committed without waiting for the
+disk; the import's last transaction waits for all of them.
 """
 
 from __future__ import annotations
@@ -644,15 +654,25 @@ class _Again(Exception):
 def _write_postgresql(
     application: Application, batch: list[EventRow], result: EventImportResult
 ) -> None:
-    """The summaries are written first, then the events: every user of the batch is locked
-    (by its summary's UPDATE) before its events are stored, as /track does, so that a user is
-    never deleted between the two."""
+    """The event ids already stored are looked up first (a re-run reads nothing else), then the
+    summaries written, then the events: every user of the batch is locked (by its summary's
+    UPDATE) before its events are stored, as /track does."""
     batch = _first_of_each_id(batch, result)
     enduser, event = _table(EndUser), _table(TrackedEvent)
-    pairs = dict.fromkeys((row.external_id, row.name) for row in batch)
     now = timezone.now()
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     with connection.cursor() as cursor:
+        given = [row.event_id for row in batch if row.event_id]
+        if given:
+            cursor.execute(_STORED_IDS.format(event=event), [dumps(given), application.pk])
+            stored = {event_id for (event_id,) in cursor.fetchall()}
+            if stored:
+                new = [row for row in batch if not row.event_id or row.event_id not in stored]
+                result.duplicates += len(batch) - len(new)
+                batch = new
+                if not batch:
+                    return
+        pairs = dict.fromkeys((row.external_id, row.name) for row in batch)
         sql = _READ_USERS.format(enduser=enduser)
         found = _read_users(cursor, sql, [dumps(list(pairs)), application.pk])
         missing = list(dict.fromkeys(u for u, _ in pairs if u not in found))
@@ -668,14 +688,6 @@ def _write_postgresql(
                 late_pairs = [(u, n) for u, n in pairs if u in late]
                 found.update(_read_users(cursor, sql, [dumps(late_pairs), application.pk]))
         ids = {external_id: pk for external_id, (pk, _) in found.items()}
-        given = [row.event_id for row in batch if row.event_id]
-        if given:
-            cursor.execute(_STORED_IDS.format(event=event), [dumps(given), application.pk])
-            stored = {event_id for (event_id,) in cursor.fetchall()}
-            if stored:
-                new = [row for row in batch if not row.event_id or row.event_id not in stored]
-                result.duplicates += len(batch) - len(new)
-                batch = new
         # Dropped on commit; inside a caller's transaction the previous batch's are still here.
         cursor.execute(
             "DROP TABLE IF EXISTS pg_temp.callout_import_events, pg_temp.callout_import_summaries"
