@@ -2,12 +2,15 @@
 
     export DATABASE_URL=postgres://postgres@127.0.0.1:5432/callout_behaviour_bench
     .venv/bin/python benchmarks/behaviour.py [--users 1000000] [--events-per-user 20] [--reuse]
+        [--import-events 500000] [--no-counts]
 
 Loads users (traits as benchmarks/members.py's) and their raw events by COPY, with the activity
 summaries the rules read (segments/activity.py), then times, warm (one run discarded, the median
 of three), the member count of "did X at least 3 times in the last 30 days AND plan equals pro"
 and a few neighbours, with their access paths. Then times ``manage.py import_events`` on a
-JSON Lines file of fresh events (``--import-events``, default 500,000) and prints events/s.
+JSON Lines file of fresh events (``--import-events``, default 500,000; 0 skips it) and prints
+events/s. ``--no-counts`` skips the member counts (to time the import alone on ``--reuse``d
+data); each run's event ids are new, so a re-run imports its events rather than skipping them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -129,16 +133,17 @@ def import_rate(application: object, count: int, users: int) -> str:
         return "import_events: not available"
     rng = random.Random(7)
     now = time.time()
+    run = int(now)  # event ids new to this run: a --reuse run imports, it does not skip
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as file:
         for n in range(count):
             line = {
                 "id": f"user-{rng.randrange(users)}",
                 "name": rng.choice(NAMES),
                 "timestamp": now - rng.uniform(0, 30 * DAY),
-                "event_id": f"bench-{n}",
+                "event_id": f"bench-{run}-{n}",
             }
             file.write(json.dumps(line) + "\n")
-    began = time.perf_counter()
+    began, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [
             sys.executable,
@@ -155,8 +160,13 @@ def import_rate(application: object, count: int, users: int) -> str:
         stdout=subprocess.DEVNULL,
     )
     seconds = time.perf_counter() - began
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    python = used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime
     os.unlink(file.name)
-    return f"import_events: {count:,} events in {seconds:.1f} s = {count / seconds:,.0f} events/s"
+    return (
+        f"import_events: {count:,} events in {seconds:.1f} s = {count / seconds:,.0f} events/s "
+        f"(the command's CPU: {python:.1f} s, {python / count * 1e6:.1f} us an event)"
+    )
 
 
 def main() -> None:
@@ -165,6 +175,7 @@ def main() -> None:
     parser.add_argument("--events-per-user", type=int, default=20)
     parser.add_argument("--import-events", type=int, default=500_000)
     parser.add_argument("--reuse", action="store_true", help="keep a previous run's data")
+    parser.add_argument("--no-counts", action="store_true", help="time the import alone")
     args = parser.parse_args()
     os.environ.setdefault(
         "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/callout_behaviour_bench"
@@ -185,12 +196,13 @@ def main() -> None:
         total = args.users * args.events_per_user
         print(f"loaded {args.users:,} users and {total:,} events in {seconds:.0f} s")
     segments = {}
-    for name, definition in SEGMENTS.items():
+    for name, definition in () if args.no_counts else SEGMENTS.items():
         Segment.objects.filter(application=application, name=name).delete()
         segments[name] = actions.segment_create(
             application=application, name=name, definition=definition
         )
-    print(f"{'segment':<52} {'members':>9} {'warm count':>12}")
+    if segments:
+        print(f"{'segment':<52} {'members':>9} {'warm count':>12}")
     for name, segment in segments.items():
         members = segment.members()
         seconds, n = _common.timed(members.count)
@@ -198,7 +210,8 @@ def main() -> None:
         sql, params = members.order_by().values("pk").query.sql_with_params()
         for path in _common.access_paths(f"SELECT count(*) FROM ({sql}) AS m", params):
             print(f"    {path}")
-    print(import_rate(application, args.import_events, args.users))
+    if args.import_events:
+        print(import_rate(application, args.import_events, args.users))
     print(f"PostgreSQL {connection.pg_version}, {os.cpu_count()} cores")
 
 

@@ -7,16 +7,20 @@ ORM on SQLite); small batch sizes push lines through several batches."""
 import io
 import json
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, connections, transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from segments import activity, tracking
-from segments.import_events import Window, clean_line, events_import, read_jsonl
+from segments.import_events import Window, clean_line, events_import, quick_row, read_jsonl
 from segments.importing import Reject
-from segments.models import Application, EndUser, EventDefinition, TrackedEvent
+from segments.models import Application, EndUser, EventDay, EventDefinition, TrackedEvent
+from segments.rollup import rollup_rebuild
 from tests.factories import ApplicationFactory, EndUserFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,9 +34,9 @@ def jsonl(*lines):
     return "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
 
 
-def run(app, *lines, batch_size=2, window=None):
+def run(app, *lines, batch_size=2, window=None, writers=None):
     rows = read_jsonl(io.StringIO(jsonl(*lines)), window or Window.at(NOW))
-    return events_import(application=app, rows=rows, batch_size=batch_size)
+    return events_import(application=app, rows=rows, batch_size=batch_size, writers=writers)
 
 
 def summary_of(app, external_id):
@@ -312,3 +316,236 @@ def test_import__a_summary_changed_meanwhile_is_read_again_and_nothing_is_lost(a
     assert u1["e"]["other"] == [1, NOW_S, NOW_S, [NOW_S]]
     assert u1["e"]["a"] == [8, NOW_S - 7, NOW_S, [NOW_S - n for n in range(kept)]]
     assert summary_of(app, "u2")["e"]["a"][activity.RECENT] == [NOW_S - n for n in range(kept)]
+
+
+# --- The quick reading of common lines must be clean_line's, exactly ----------------------
+
+WINDOW = Window(round((NOW_S - 400 * DAY) * 1e6), round((NOW_S + 300) * 1e6), 400)
+
+texts = st.one_of(
+    st.sampled_from(["u1", "user-42", "x" * 128, "x" * 129, "x" * 255, "x" * 256, "", "a\x00b"]),
+    st.sampled_from(["caf\u00e9", "\ud800", "tab\there", "日本"]),
+    st.text(max_size=6),
+    st.integers(-5, 5),
+    st.none(),
+    st.booleans(),
+)
+times = st.one_of(
+    st.floats(NOW_S - 500 * DAY, NOW_S + 900),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(int(NOW_S - 500 * DAY), int(NOW_S + 900)),
+    st.integers().map(lambda n: n * 1000),
+    st.sampled_from(["2026-01-01", "2026-01-01T00:00:00.123456Z", "yesterday", ""]),
+    st.none(),
+    st.booleans(),
+)
+properties = st.one_of(
+    st.none(),
+    st.just({}),
+    st.dictionaries(st.sampled_from(["plan", "n", "bad key", ""]), st.one_of(texts, times)),
+    st.sampled_from([[1], "x", 0, False]),
+)
+lines = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": texts,
+        "name": st.one_of(texts, st.sampled_from(["page_viewed", "a.b-c", "9lives", "x" * 129])),
+        "timestamp": times,
+        "properties": properties,
+        "event_id": texts,
+        "extra": st.just(1),
+    },
+)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(lines, st.lists(st.integers()), st.text()), st.booleans())
+def test_quick_row__takes_a_line_exactly_as_clean_line_or_leaves_it(data, named):
+    names = {"page_viewed"} if named else set()
+    quick = quick_row(7, data, WINDOW, names)
+    if quick is not None:
+        assert quick == clean_line(7, data, WINDOW)
+        assert type(quick.properties) is dict
+
+
+def test_read_jsonl__common_lines_and_odd_ones_read_as_clean_line_reads_them():
+    rows = [
+        {"id": "u1", "name": "a", "timestamp": NOW_S, "event_id": "e1"},
+        {"id": 7, "name": "a", "timestamp": NOW_S},  # a number as the id: clean_line's
+        {"id": "u1", "name": "a", "timestamp": "2026-01-01T00:00:00Z", "properties": {"p": 1}},
+        {"id": "u1", "name": "a", "timestamp": NOW_S, "properties": []},
+        {"id": "caf\u00e9", "name": "a", "timestamp": NOW_S},
+        {"id": "u1", "name": "bad name", "timestamp": NOW_S},
+    ]
+    read = list(read_jsonl(io.StringIO(jsonl(*rows)), WINDOW))
+    assert read == [clean_line(n, row, WINDOW) for n, row in enumerate(rows, start=1)]
+
+
+# --- PostgreSQL: concurrent writers -------------------------------------------------------
+
+
+def postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import__a_track_committed_while_the_batch_waits_for_the_user__both_counted():
+    """The summaries' UPDATE waits for a /track holding the user's row; then that row is a
+    version the batch did not read: it is read again, locked, and counted again."""
+    postgresql_only()
+    app = ApplicationFactory()
+    EventDefinition.objects.create(application=app, name="a")  # no name discovery: no app lock
+    EndUserFactory(application=app, external_id="u1")
+    holding, release = threading.Event(), threading.Event()
+
+    def track() -> None:
+        try:
+            with transaction.atomic():
+                tracking.events_track(
+                    application=app, external_id="u1", events=[{"name": "a", "timestamp": NOW_S}]
+                )
+                holding.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    def release_once_waiting(execute, sql, params, many, context):
+        if sql.lstrip().startswith("UPDATE") and "callout_import_summaries" in sql:
+            threading.Timer(0.5, release.set).start()  # the UPDATE is waiting by then
+        return execute(sql, params, many, context)
+
+    other = threading.Thread(target=track)
+    other.start()
+    assert holding.wait(30)
+    lines = [
+        {"id": "u1", "name": "a", "timestamp": NOW_S - n, "event_id": f"e{n}"} for n in range(3)
+    ]
+    with connection.execute_wrapper(release_once_waiting):  # this connection's: one writer
+        result = run(app, *lines, batch_size=100, writers=1)
+    other.join()
+    assert (result.imported, result.duplicates) == (3, 0)
+    assert activity.entry(summary_of(app, "u1"), "a")[activity.COUNT] == 4
+    assert summary_of(app, "u1") == rebuilt(app, "u1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import__an_event_id_stored_meanwhile_by_another_import__the_batch_runs_again():
+    """Two imports of the same events at once: the one that stores an event_id second finds
+    the constraint broken, rolls its batch back and runs it again, skipping that event: no
+    event is stored or counted twice."""
+    postgresql_only()
+    app = ApplicationFactory()
+    # Committed: the other import must not wait for this one's new users or name.
+    EventDefinition.objects.create(application=app, name="a")
+    for n in range(4):
+        EndUserFactory(application=app, external_id=f"u{n}")
+    lines = [
+        {"id": f"u{n}", "name": "a", "timestamp": NOW_S - n, "event_id": f"e{n}"} for n in range(4)
+    ]
+    done = []
+
+    def other_import() -> None:
+        try:
+            done.append(run(app, lines[2], batch_size=100, writers=1))
+        finally:
+            connections.close_all()
+
+    def meanwhile(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "json_array_elements_text" in sql and "event_id" in sql and not done:
+            thread = threading.Thread(target=other_import)  # its own connection: committed
+            thread.start()
+            thread.join()
+        return result
+
+    with connection.execute_wrapper(meanwhile):  # this connection's: one writer
+        result = run(app, *lines, batch_size=100, writers=1)
+    assert (done[0].imported, result.imported, result.duplicates) == (1, 3, 1)
+    assert TrackedEvent.objects.filter(application=app).count() == 4
+    for n in range(4):
+        assert activity.entry(summary_of(app, f"u{n}"), "a")[activity.COUNT] == 1
+    counted = {
+        (d.name, d.day): (d.events, d.new_users) for d in EventDay.objects.filter(application=app)
+    }
+    rollup_rebuild(application=app)
+    assert counted == {
+        (d.name, d.day): (d.events, d.new_users) for d in EventDay.objects.filter(application=app)
+    }
+
+
+def test_deleting_a_user_or_an_application_deletes_their_events(app):
+    """The events' foreign keys are not checked by the database (import_events): Django's
+    cascade deletes them."""
+    run(
+        app,
+        {"id": "u1", "name": "a", "timestamp": NOW_S},
+        {"id": "u2", "name": "a", "timestamp": NOW_S},
+    )
+    EndUser.objects.get(application=app, external_id="u1").delete()
+    assert list(TrackedEvent.objects.values_list("end_user__external_id", flat=True)) == ["u2"]
+    app.delete()
+    assert not TrackedEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import__writers_in_parallel__the_same_as_one_writer():
+    """Outside a transaction, PostgreSQL writes each batch with several connections, each a
+    share of the users: the events, summaries, daily counts, duplicates and rejects are those
+    one writer makes, and a repeated event_id keeps its first line even across shares."""
+    postgresql_only()
+    rng = random.Random(3)
+    lines = [
+        {
+            "id": f"u{rng.randrange(12)}",
+            "name": rng.choice(["a", "b", "c"]),
+            "timestamp": NOW_S - rng.choice([0, 1, 60.5, DAY, 30 * DAY]),
+            "event_id": f"e{rng.randrange(150)}",
+        }
+        for _ in range(200)
+    ]
+    lines[5] = "not json"
+    outcomes = []
+    for writers in (1, 3):
+        app = ApplicationFactory()
+        rows = read_jsonl(io.StringIO(jsonl(*lines)), Window.at(NOW))
+        result = events_import(application=app, rows=rows, batch_size=37, writers=writers)
+        stored = sorted(
+            TrackedEvent.objects.filter(application=app).values_list(
+                "event_id", "end_user__external_id", "name", "timestamp"
+            )
+        )
+        summaries = {u.external_id: u.activity for u in EndUser.objects.filter(application=app)}
+        for external_id, summary in summaries.items():
+            assert summary == rebuilt(app, external_id)
+        # (Not rollup_rebuild's: with times out of order, a user is counted new on the day of
+        # the first time the import saw, not of the earliest; as with one writer.)
+        days = {(d.name, d.day): (d.events, d.new_users) for d in app.event_days.all()}
+        outcomes.append(
+            (
+                (result.rows, result.imported, result.duplicates, result.users_created),
+                sorted(result.rejected),
+                stored,
+                summaries,
+                days,
+            )
+        )
+    distinct = len({line["event_id"] for line in lines if isinstance(line, dict)})
+    assert outcomes[0][0] == (200, distinct, 199 - distinct, 12)
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import__writers_in_parallel__new_names_up_to_the_limit_as_one_writer(settings):
+    postgresql_only()
+    settings.CALLOUT_MAX_EVENT_NAMES = 3
+    app = ApplicationFactory()
+    names = ["a", "b", "c", "d", "a", "d"]
+    lines = [{"id": f"u{n}", "name": name, "timestamp": NOW_S} for n, name in enumerate(names)]
+    result = run(app, *lines, batch_size=100, writers=3)
+    assert result.imported == 4
+    assert [(r.line, "'d' is new" in r.reason) for r in sorted(result.rejected)] == [
+        (4, True),
+        (6, True),
+    ]
+    assert sorted(app.event_definitions.values_list("name", flat=True)) == ["a", "b", "c"]

@@ -33,6 +33,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rejects", help="where rejected lines go (default: FILE.rejects.csv)")
         parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument(
+            "--writers",
+            type=int,
+            default=None,
+            help="PostgreSQL: connections writing each batch together, each a share of the "
+            f"users (default {import_events.WRITERS}; 1: one at a time)",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -52,6 +59,7 @@ class Command(BaseCommand):
                 application=application,
                 rows=import_events.read_jsonl(stream),
                 batch_size=options["batch_size"],
+                writers=options["writers"],
                 on_batch=progress.update,
             )
         finally:
