@@ -556,23 +556,11 @@ class TrackedEvent(models.Model):
     """One event a user did (``/api/v1/track``, ``import_events``): the raw history behind the
     activity summary, for charts and rebuilds; pruned after ``CALLOUT_EVENT_RETENTION_DAYS``."""
 
-    # No foreign key constraints in the database: checking them cost more than storing the
-    # event (a lookup and a lock written on the user's row, per event). Deleting a user or an
-    # application deletes their events (Django's cascade); what that leaves unguarded is in
-    # docs/scale.md (Events).
     application = models.ForeignKey(
-        Application,
-        on_delete=models.CASCADE,
-        related_name="tracked_events",
-        db_index=False,
-        db_constraint=False,
+        Application, on_delete=models.CASCADE, related_name="tracked_events", db_index=False
     )
     end_user = models.ForeignKey(
-        EndUser,
-        on_delete=models.CASCADE,
-        related_name="tracked_events",
-        db_index=False,
-        db_constraint=False,
+        EndUser, on_delete=models.CASCADE, related_name="tracked_events", db_index=False
     )
     name = models.CharField(max_length=128)
     timestamp = models.DateTimeField()
