@@ -163,7 +163,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--events-per-user", type=int, default=20)
-    parser.add_argument("--import-events", type=int, default=500_000)
+    parser.add_argument(
+        "--import-events", type=int, default=500_000, help="0 skips timing import_events"
+    )
     parser.add_argument("--reuse", action="store_true", help="keep a previous run's data")
     args = parser.parse_args()
     os.environ.setdefault(
@@ -198,7 +200,8 @@ def main() -> None:
         sql, params = members.order_by().values("pk").query.sql_with_params()
         for path in _common.access_paths(f"SELECT count(*) FROM ({sql}) AS m", params):
             print(f"    {path}")
-    print(import_rate(application, args.import_events, args.users))
+    if args.import_events > 0:
+        print(import_rate(application, args.import_events, args.users))
     print(f"PostgreSQL {connection.pg_version}, {os.cpu_count()} cores")
 
 
