@@ -202,7 +202,9 @@ def main() -> None:
             print(f"    {path}")
     if args.import_events > 0:
         print(import_rate(application, args.import_events, args.users))
-    print(f"PostgreSQL {connection.pg_version}, {os.cpu_count()} cores")
+    # The machine may be shared: the load says how much of its cores the counts had.
+    busy = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"PostgreSQL {connection.pg_version}, {os.cpu_count()} cores, load average {busy}")
 
 
 if __name__ == "__main__":
