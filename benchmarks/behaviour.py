@@ -173,7 +173,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--events-per-user", type=int, default=20)
-    parser.add_argument("--import-events", type=int, default=500_000)
+    parser.add_argument(
+        "--import-events", type=int, default=500_000, help="0 skips timing import_events"
+    )
     parser.add_argument("--reuse", action="store_true", help="keep a previous run's data")
     parser.add_argument("--no-counts", action="store_true", help="time the import alone")
     args = parser.parse_args()
@@ -210,9 +212,11 @@ def main() -> None:
         sql, params = members.order_by().values("pk").query.sql_with_params()
         for path in _common.access_paths(f"SELECT count(*) FROM ({sql}) AS m", params):
             print(f"    {path}")
-    if args.import_events:
+    if args.import_events > 0:
         print(import_rate(application, args.import_events, args.users))
-    print(f"PostgreSQL {connection.pg_version}, {os.cpu_count()} cores")
+    # The machine may be shared: the load says how much of its cores the counts had.
+    busy = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"PostgreSQL {connection.pg_version}, {os.cpu_count()} cores, load average {busy}")
 
 
 if __name__ == "__main__":

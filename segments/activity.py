@@ -121,17 +121,19 @@ def count_between(recent: list[float], low: float, high: float) -> int:
 
 
 def at_least_within(entry: list[Any] | None, n: int, low: float, now: float) -> bool:
-    """Whether an event's summary has at least ``n`` times in ``[low, now]``: from the n-th
-    latest time (``recent`` is newest first) when none is ahead of ``now``, the common case,
-    else by counting. What the generated code and SQL compute; the reference counts."""
+    """Whether an event's summary has at least ``n`` times in ``[low, now]``. ``recent`` is
+    newest first, so n times at or after ``low`` need the n-th latest time at or after it:
+    without it, false (most users, at one read); with it and no time ahead of ``now`` (the
+    common case), true; else by counting. What the generated code and SQL compute; the
+    reference counts."""
     if n <= 0:
         return True
     if not entry:
         return False
     recent = entry[RECENT]
-    if recent and recent[0] <= now:
-        return len(recent) >= n and recent[n - 1] >= low
-    return count_between(recent, low, now) >= n
+    if len(recent) < n or recent[n - 1] < low:
+        return False
+    return recent[0] <= now or count_between(recent, low, now) >= n
 
 
 def _number(value: Any) -> bool:

@@ -12,6 +12,7 @@ A window of D days is ``[now - D x 24 h, now]`` (a rolling window, to the second
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -298,26 +299,15 @@ class EventCondition(Leaf):
             ]
             return f"COALESCE({template.format(ge=ge, gt=gt)}, FALSE)", params
         if vendor == "postgresql":
-            path = f"({column} -> '{EVENTS}' -> %s)"
             x, x_params = {
-                COUNT_EVER: (f"COALESCE(({path} ->> {COUNT})::int, 0)", [self.event]),
-                COUNT_WINDOW: (
-                    f"(SELECT count(*) FROM jsonb_array_elements_text({path} -> {RECENT}) t "
-                    "WHERE t::float8 >= %s AND t::float8 <= %s)",
-                    [self.event, bounds.get("lo"), now],
-                ),
-                FIRST_TIME: (f"({path} ->> {FIRST})::float8", [self.event]),
-                LAST_TIME: (f"({path} ->> {LAST})::float8", [self.event]),
+                COUNT_EVER: (f"COALESCE({_pg_read(column, COUNT)}::int, 0)", [self.event]),
+                FIRST_TIME: (f"{_pg_read(column, FIRST)}::float8", [self.event]),
+                LAST_TIME: (f"{_pg_read(column, LAST)}::float8", [self.event]),
             }[reads]
         else:
             path = f'$.{EVENTS}."{self.event}"'
             x, x_params = {
                 COUNT_EVER: (f"COALESCE(json_extract({column}, %s), 0)", [f"{path}[{COUNT}]"]),
-                COUNT_WINDOW: (
-                    f"(SELECT count(*) FROM json_each({column}, %s) "
-                    "WHERE value >= %s AND value <= %s)",
-                    [f"{path}[{RECENT}]", bounds.get("lo"), now],
-                ),
                 FIRST_TIME: (f"json_extract({column}, %s)", [f"{path}[{FIRST}]"]),
                 LAST_TIME: (f"json_extract({column}, %s)", [f"{path}[{LAST}]"]),
             }[reads]
@@ -394,7 +384,7 @@ class ExperienceCondition(Leaf):
             return "(1 = 0)", []
         stored = EXPERIENCE_STATES[self.state][0]
         if vendor == "postgresql":
-            sql = f"COALESCE(jsonb_exists({column} -> '{EXPERIENCES}' -> %s, %s), FALSE)"
+            sql = f"COALESCE(jsonb_exists({column} #> ARRAY['{EXPERIENCES}', %s], %s), FALSE)"
             return sql, [str(self.experience), stored]
         path = f'$.{EXPERIENCES}."{self.experience}".{stored}'
         return f"(json_extract({column}, %s) IS NOT NULL)", [path]
@@ -403,28 +393,45 @@ class ExperienceCondition(Leaf):
 def _at_least_within_sql(
     vendor: str, column: str, event: str, n: int, low: float, now: float
 ) -> tuple[str, list[Any]]:
-    """SQL for "the summary has at least ``n`` times in ``[low, now]``": as
-    ``activity.at_least_within``, from the n-th latest time when none is ahead of ``now``
-    (no counting), else by counting. Never NULL."""
+    """SQL for "the summary has at least ``n`` times in ``[low, now]``", as
+    ``activity.at_least_within``: false unless the n-th latest time is at least ``low`` (one
+    read, which settles most users, including those who never did the event); then true when
+    no time is ahead of ``now``, else by counting. Never NULL.
+
+    On PostgreSQL the count is a JSON path query, not a subquery: a correlated subquery is
+    "parallel restricted" there (PostgreSQL 15, 16), which kept the whole count off parallel
+    workers even though it almost never runs (docs/scale.md)."""
     if n == 0:
         return "TRUE", []
     if vendor == "postgresql":
-        recent = f"({column} -> '{EVENTS}' -> %s -> {RECENT})"
+        nth, newest = (f"{_pg_read(column, RECENT, i)}::float8" for i in (n - 1, 0))
+        # Event names are letters, digits, _ - . (clean_event_name): safe in a quoted key.
+        path = f'$.{EVENTS}."{event}"[{RECENT}][*] ? (@ >= $lo && @ <= $hi)'
+        count = f"jsonb_array_length(jsonb_path_query_array({column}, %s::jsonpath, %s::jsonb))"
         sql = (
-            f"CASE WHEN ({recent} ->> 0)::float8 <= %s "
-            f"THEN COALESCE(({recent} ->> {n - 1})::float8 >= %s, FALSE) "
-            f"ELSE (SELECT count(*) FROM jsonb_array_elements_text({recent}) t "
-            f"WHERE t::float8 >= %s AND t::float8 <= %s) >= {n} END"
+            f"COALESCE({nth} >= %s, FALSE) AND (COALESCE({newest} <= %s, FALSE) OR {count} >= {n})"
         )
-        return f"({sql})", [event, now, event, low, event, low, now]
-    path = f'$.{EVENTS}."{event}"[{RECENT}]'
+        # The JSON numbers compare as decimals, in the order of the floats they were written
+        # from (each is its float's shortest repr, as json.dumps writes the bounds).
+        bounds = json.dumps({"lo": low, "hi": now})
+        return f"({sql})", [event, low, event, now, path, bounds]
+    recent = f'$.{EVENTS}."{event}"[{RECENT}]'
     sql = (
-        f"CASE WHEN json_extract({column}, %s) <= %s "
-        f"THEN COALESCE(json_extract({column}, %s) >= %s, FALSE) "
-        f"ELSE (SELECT count(*) FROM json_each({column}, %s) "
-        f"WHERE value >= %s AND value <= %s) >= {n} END"
+        f"COALESCE(json_extract({column}, %s) >= %s, FALSE) "
+        f"AND (COALESCE(json_extract({column}, %s) <= %s, FALSE) "
+        f"OR (SELECT count(*) FROM json_each({column}, %s) "
+        f"WHERE value >= %s AND value <= %s) >= {n})"
     )
-    return f"({sql})", [f"{path}[0]", now, f"{path}[{n - 1}]", low, path, low, now]
+    return f"({sql})", [f"{recent}[{n - 1}]", low, f"{recent}[0]", now, recent, low, now]
+
+
+def _pg_read(column: str, *steps: int) -> str:
+    """The text at ``e -> NAME -> steps`` of the summary (NAME: the one parameter).
+
+    One path operator, not a chain of ``->``: each ``->`` copies out the value it returns, and
+    ``activity -> 'e'`` is nearly the whole summary (about a kilobyte per user and read)."""
+    path = ", ".join([f"'{EVENTS}'", "%s", *(f"'{step}'" for step in steps)])
+    return f"({column} #>> ARRAY[{path}])"
 
 
 LEAVES: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """The PostgreSQL twins of the coercions in ``segments/coerce.py``, as they are now.
 
-Migrations run ``FUNCTIONS`` (the latest one that changed them: 0008) and the tests read it:
+Migrations run ``FUNCTIONS`` (the latest one that changed them: 0013) and the tests read it:
 one place holds the current definitions. Each function mirrors its Python twin exactly;
 tests/segments/test_parity.py holds them to it. They are IMMUTABLE so that expression indexes
 can be built on them; a change of meaning must REINDEX those indexes (``reindex_dates``).
@@ -84,9 +84,12 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- Python's str.lower() is Unicode's full lowercase mapping; ICU's root locale is the same.
+-- ASCII text (as many bytes as characters: the database is UTF-8, as Django requires) is
+-- lowered in the C collation instead, the same mapping on ASCII at half ICU's cost per row.
 CREATE OR REPLACE FUNCTION callout_fold(s text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT lower(s COLLATE "und-x-icu")
+  SELECT CASE WHEN octet_length(s) = length(s) THEN lower(s COLLATE "C") COLLATE "und-x-icu"
+              ELSE lower(s COLLATE "und-x-icu") END
 $$;
 """
 

@@ -7,7 +7,7 @@ engines read answers what the raw history answers."""
 from datetime import UTC, datetime
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -164,3 +164,24 @@ def test_a_user_who_never_did_the_event__at_least_is_false__at_most_and_exactly_
     assert EventCondition("x", "exactly", 0, 7).test({}, never, T)
     for operator in ("first_within_last_days", "last_more_than_days_ago"):
         assert not EventCondition("x", operator, 3).test({}, never, T)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="parallel query is PostgreSQL's")
+def test_every_event_and_experience_rule__can_run_on_parallel_workers():
+    # A correlated subquery in a rule is "parallel restricted" (PostgreSQL 15, 16): the whole
+    # count then ran in one process even when the subquery never ran (docs/scale.md).
+    rules = [
+        EventCondition("signed_up", op, 1 if EVENT_OPERATORS[op].counts else 3, within)
+        for op in EVENT_OPERATORS
+        for within in ((None, 7) if EVENT_OPERATORS[op].counts else (None,))
+    ]
+    tree = Group("all", (*rules, ExperienceCondition(1, "seen")))
+    users = EndUser.objects.filter(application=ApplicationFactory()).filter(tree_q(tree, NOW))
+    sql, params = users.order_by().values("pk").query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for cost in ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size"):
+            cursor.execute(f"SET LOCAL {cost} = 0")
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 2")
+        cursor.execute(f"EXPLAIN SELECT count(*) FROM ({sql}) AS m", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "SubPlan" not in plan and "Gather" in plan, plan

@@ -60,6 +60,17 @@ def test_the_database_runs_the_current_postgresql_functions():
     assert coerce.ISO_PATTERN in source
 
 
+@pytest.mark.parametrize(
+    "text", ["", "PRO", "Pro-Plan_2.0 %~", "ÜBER", "Straße", "İSTANBUL", "ΣΑΣ", "ǅ", "Abé", "ẞ"]
+)
+def test_callout_fold__ascii_in_c_and_the_rest_in_icu__is_python_lower(text):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite runs the Python coercions themselves")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT callout_fold(%s)", [text])
+        assert cursor.fetchone()[0] == coerce.fold(text)
+
+
 def test_rule_whose_value_no_longer_fits_its_retyped_trait__matches_nobody_in_sql(stored_users):
     application, _ = stored_users
     for operator in ("equals", "not_equals"):
