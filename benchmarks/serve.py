@@ -48,8 +48,14 @@ COUNTRIES = ["US", "DE", "FR", "GB", "IN", "BR", "JP"]
 def run_django(code: str, env: dict[str, str]) -> str:
     """Run ORM code in a fresh interpreter (keeps this process free of Django state)."""
     prelude = "import django; django.setup()\n"
+    # A load is a management task: no statement timeout (the serve's 15 s cancelled a COPY of
+    # 250,000 events on a busy machine).
     result = subprocess.run(
-        [PYTHON, "-c", prelude + code], env=env, cwd=ROOT, capture_output=True, text=True
+        [PYTHON, "-c", prelude + code],
+        env={**env, "DB_STATEMENT_TIMEOUT": "0"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     if result.returncode:
         sys.stderr.write(result.stderr)
