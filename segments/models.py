@@ -481,6 +481,11 @@ class EventDay(models.Model):
     the name for the first time (the sum over days is how many users ever did it). Written with
     the events, in their transaction (``segments/rollup.py``); what the Events page reads, so
     that its cost does not grow with the number of raw events. Kept when raw events are pruned.
+
+    A day's counts are the sum of its rows, one per ``shard``: a /track call adds to its user's
+    shard (``rollup.user_shard``), so that parallel calls do not all update, and wait on, the
+    same row; imports, rebuilds and the daily fold of past days (``rollup.rollup_fold``) write
+    shard 0.
     """
 
     application = models.ForeignKey(
@@ -488,14 +493,17 @@ class EventDay(models.Model):
     )
     name = models.CharField(max_length=128)
     day = models.DateField()
+    shard = models.PositiveSmallIntegerField(default=0)
     events = models.PositiveBigIntegerField(default=0)
     new_users = models.PositiveIntegerField(default=0)
     last_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["name", "day"]
+        ordering = ["name", "day", "shard"]
         constraints = [
-            models.UniqueConstraint(fields=["application", "name", "day"], name="one_event_day")
+            models.UniqueConstraint(
+                fields=["application", "name", "day", "shard"], name="one_event_day_shard"
+            )
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,7 @@ from .actions import _upsert_end_user, end_user_clean
 from .behaviour import EVENT_NAME
 from .events import event_limit_message, event_names_over_limit
 from .models import Application, EndUser, EventDefinition, TrackedEvent
-from .rollup import Rollup, rollup_add
+from .rollup import Rollup, rollup_add, user_shard
 from .traits import MAX_TRAITS, TraitError, check_key, check_value
 
 MAX_EVENTS = 100  # per /track call
@@ -343,7 +343,7 @@ def _track(
         events=done,
         last_seen=now,
     )
-    rollup_add(application_id=application.pk, rollup=rollup)
+    rollup_add(application_id=application.pk, rollup=rollup, shard=user_shard(user_id))
     return len(cleaned)
 
 

@@ -378,6 +378,31 @@ def test_prune_events_command__uses_the_retention_setting(settings, capsys):
     assert not TrackedEvent.objects.exists()
 
 
+@pytest.mark.django_db
+def test_prune_events_command__folds_the_daily_counts_before_yesterday_into_one_row(capsys):
+    from segments.models import EventDay
+    from segments.rollup import day_counts, user_shard
+
+    app = ApplicationFactory()
+    now = datetime.now(UTC)
+    for user in ("u1", "u2"):
+        for days in (0, 1, 2, 3):
+            when = (now - timedelta(days=days)).isoformat()
+            track(app, {"name": "a", "timestamp": when}, external_id=user, now=now)
+    users = EndUser.objects.filter(application=app).order_by("pk")
+    assert {user_shard(user.pk) for user in users} == set(
+        EventDay.objects.values_list("shard", flat=True)
+    )
+    counts = sorted(day_counts(app))
+    call_command("prune_events", "--no-progress")
+    assert "Folded 4 daily count rows of the days before" in capsys.readouterr().out
+    assert sorted(day_counts(app)) == counts
+    today = now.date()
+    shards = EventDay.objects.values_list("day", "shard")
+    assert sorted((today - day).days for day, shard in shards if shard == 0) == [2, 3]
+    assert sorted((today - day).days for day, shard in shards if shard) == [0, 0, 1, 1]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_events_track__on_sqlite__waits_for_another_writer_rather_than_failing():
     """A deferred SQLite transaction that has read cannot wait to write ("database is
