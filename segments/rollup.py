@@ -36,7 +36,7 @@ from django.db.models.functions import TruncDate
 from . import activity
 from .models import Application, EndUser, EventDay, TrackedEvent
 
-SHARDS = 16  # a day's rows for /track (user_shard), besides shard 0
+SHARDS = 64  # a day's rows for /track (user_shard), besides shard 0
 
 
 def user_shard(user_id: int) -> int:
