@@ -159,7 +159,7 @@ def track_at_once(data: dict[str, Any]) -> int | None:
     columns = (
         array_literal([event.name for event in events]),
         array_literal([event.timestamp.isoformat() for event in events]),
-        array_literal([dumps(event.properties) for event in events]),
+        array_literal([dumps(e.properties) if e.properties else "{}" for e in events]),
     )
     summary_params = [dumps(summary), now, user_pk, version, application_id, kept, durable]
     days = sorted(rollup.days.items())

@@ -4,6 +4,8 @@ a day's shards are summed on read and folded into one row once the day is past."
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from segments.models import EventDay
 from segments.rollup import (
@@ -52,6 +54,38 @@ def test_a_user_is_new_to_a_name_once__on_the_day_of_their_first_event():
     again = Rollup()
     again.add_user({"a"}, [("a", t + 5)])
     assert [(d.events, d.new_users) for d in again.days.values()] == [(1, 0)]
+
+
+MIDNIGHT = datetime(2026, 11, 21, tzinfo=UTC).timestamp()
+
+
+@given(
+    known=st.sets(st.sampled_from("abc")),
+    events=st.lists(
+        st.tuples(
+            st.sampled_from("abc"),
+            # Around midnight: whole microseconds (what /track stores) and any float.
+            st.integers(-3, 3).map(lambda n: MIDNIGHT + n / 1e6)
+            | st.floats(MIDNIGHT - 2 * 86_400, MIDNIGHT + 86_400)
+            | st.floats(MIDNIGHT - 1e-5, MIDNIGHT + 1e-5),
+        ),
+        max_size=12,
+    ),
+)
+def test_add_user__each_event_on_its_utc_day__a_new_name_counts_the_user_once(known, events):
+    rollup = Rollup()
+    rollup.add_user(known, events)
+    expected: dict = {}
+    firsts = {n: min(w for m, w in events if m == n) for n, _ in events if n not in known}
+    for name, when in events:
+        day = datetime.fromtimestamp(when, UTC).date()
+        counts = expected.setdefault((name, day), [0, 0, float("-inf")])
+        counts[0] += 1
+        counts[2] = max(counts[2], when)
+        if firsts.get(name) == when:
+            counts[1] += 1
+            del firsts[name]
+    assert {k: [d.events, d.new_users, d.last_at] for k, d in rollup.days.items()} == expected
 
 
 def test_rollup_add_adds_to_the_days_rows():
