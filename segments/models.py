@@ -457,12 +457,11 @@ class TrackedEvent(models.Model):
     class Meta:
         ordering = ["-timestamp", "-pk"]
         indexes = [
-            # Charts and counts per name; a rebuild of one name's recent times.
+            # Charts and counts per name; a rebuild of one name's recent times; retention, name
+            # by name (tracking.events_prune: no index on the time alone for it to maintain).
             models.Index(fields=["application", "name", "timestamp"], name="event_app_name_time"),
             # One user's history (explain, evaluate at a given time).
             models.Index(fields=["end_user", "name", "timestamp"], name="event_user_name_time"),
-            # Retention: the oldest first.
-            models.Index(fields=["timestamp"], name="event_time"),
         ]
         constraints = [
             models.UniqueConstraint(

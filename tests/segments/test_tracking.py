@@ -365,6 +365,28 @@ def test_events_prune__deletes_the_raw_events_older_than_the_cutoff_in_batches__
 
 
 @pytest.mark.django_db
+def test_events_prune__every_application_and_name__only_what_is_older():
+    apps = [ApplicationFactory() for _ in range(3)]
+    for n, app in enumerate(apps):
+        for name in ("a", "b", "c")[: n + 1]:
+            track(app, *[{"name": name, "timestamp": NOW_S - d * DAY} for d in (1, 200, 300)])
+    track(apps[0], {"name": "z", "timestamp": NOW_S - DAY}, external_id="u2")  # nothing old
+    batches = []
+    deleted = tracking.events_prune(
+        before=NOW - timedelta(days=150), batch_size=3, on_batch=batches.append
+    )
+    assert deleted == 2 * (1 + 2 + 3)
+    assert batches == [2, 4, 6, 8, 10, 12]  # one batch per name: 2 old events each
+    kept = TrackedEvent.objects.values_list("application_id", "name", "timestamp")
+    assert sorted((a, name) for a, name, _ in kept) == sorted(
+        [(apps[0].pk, "a"), (apps[0].pk, "z")]
+        + [(apps[1].pk, name) for name in "ab"]
+        + [(apps[2].pk, name) for name in "abc"]
+    )
+    assert {round((NOW - when).days) for _, _, when in kept} == {1}
+
+
+@pytest.mark.django_db
 def test_prune_events_command__uses_the_retention_setting(settings, capsys):
     settings.CALLOUT_EVENT_RETENTION_DAYS = 30
     app = ApplicationFactory()
