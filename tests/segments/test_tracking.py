@@ -346,6 +346,25 @@ def test_events_track__parallel_calls_for_one_user_lose_no_count():
     assert TrackedEvent.objects.count() == 2 * threads_count * rounds
 
 
+@pytest.mark.django_db
+def test_deleting_an_application_or_a_user_deletes_their_events():
+    """TrackedEvent.application has no constraint in the database: Django's cascade does it."""
+    from segments.models import EventDay
+
+    app, other = ApplicationFactory(), ApplicationFactory()
+    for application in (app, other):
+        track(application, {"name": "a"}, {"name": "b"}, external_id="u1")
+        track(application, {"name": "a"}, external_id="u2")
+    EndUser.objects.get(application=other, external_id="u2").delete()
+    assert TrackedEvent.objects.filter(application=other).count() == 2
+    app.delete()
+    assert not TrackedEvent.objects.filter(application_id=app.pk).exists()
+    assert not EventDay.objects.filter(application_id=app.pk).exists()
+    assert set(TrackedEvent.objects.values_list("application_id", "end_user__external_id")) == {
+        (other.pk, "u1")
+    }
+
+
 # --- Retention ---------------------------------------------------------------------------
 
 
