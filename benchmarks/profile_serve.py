@@ -5,8 +5,9 @@ signal connections per request skew a profile, and no network).
         .venv/bin/python benchmarks/profile_serve.py experiences [--requests 2000] [--profile]
 
 Needs the data of ``benchmarks/serve.py`` (run it once; ``--reuse`` keeps it). Prints the mean
-time per request for the target (floor, experiences or identify); ``--profile`` adds cProfile's
-top functions. For a sampling profile without cProfile's overhead:
+time per request for the target (floor, experiences, identify or track), with the CPU time of
+this process and of its PostgreSQL backend; ``--profile`` adds cProfile's top functions. For
+a sampling profile without cProfile's overhead:
 ``py-spy record -f raw -o out.raw -- .venv/bin/python benchmarks/profile_serve.py experiences``.
 """
 
@@ -41,6 +42,7 @@ def requester(target: str, users: int) -> Callable[[], bytes]:
 
     handler = WSGIHandler()
     key = Application.objects.get(name="Bench").public_key
+    events_key = Application.objects.get(name="Bench events").public_key
     rng = random.Random(1)
 
     def environ(method: str, path: str, query: str = "", body: bytes = b"") -> dict[str, Any]:
@@ -64,6 +66,10 @@ def requester(target: str, users: int) -> Callable[[], bytes]:
             env = environ("GET", "/api/v1/floor")
         elif target == "experiences":
             env = environ("GET", "/api/v1/experiences", f"key={key}&id={user}&url=%2Fdashboard")
+        elif target == "track":  # as serve.py's: 20 events of 10 names, the events application
+            events = [{"name": f"event_{rng.randrange(10)}"} for _ in range(20)]
+            body = {"key": events_key, "id": user, "events": events}
+            env = environ("POST", "/api/v1/track", body=json.dumps(body).encode())
         else:
             body = {
                 "key": key,
@@ -81,9 +87,26 @@ def requester(target: str, users: int) -> Callable[[], bytes]:
     return request
 
 
+def backend_cpu() -> Callable[[], float]:
+    """The CPU seconds so far of this process's PostgreSQL backend (same machine, Linux): its
+    share of a request is what a busy machine's wall clock hides."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def seconds() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("target", choices=["floor", "experiences", "identify"])
+    parser.add_argument("target", choices=["floor", "experiences", "identify", "track"])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--profile", action="store_true")
@@ -91,11 +114,17 @@ def main() -> None:
     request = requester(args.target, args.users)
     for _ in range(50):  # compile the targeting, prepare the statements
         request()
-    started = time.perf_counter()
+    backend = backend_cpu()
+    started, cpu, db = time.perf_counter(), time.process_time(), backend()
     for _ in range(args.requests):
         request()
-    elapsed = (time.perf_counter() - started) / args.requests
-    print(f"{args.target}: {elapsed * 1e6:.0f} us per request over {args.requests}")
+    per = 1e6 / args.requests
+    elapsed = (time.perf_counter() - started) * per
+    print(
+        f"{args.target}: {elapsed:.0f} us per request over {args.requests} "
+        f"(CPU: this process {(time.process_time() - cpu) * per:.0f} us, "
+        f"its PostgreSQL backend {(backend() - db) * per:.0f} us)"
+    )
     if args.profile:
         profile = cProfile.Profile()
         profile.enable()

@@ -11,7 +11,7 @@ SQLite, it is Django's ordinary cursor.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -64,6 +64,18 @@ def fetchone_prepared(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
     with db.cursor() as plain:
         plain.execute(sql, params)
         return plain.fetchone()
+
+
+def array_literal(items: Sequence[str]) -> str:
+    """PostgreSQL's text form of a one-dimensional array of ``items`` (none holding a NUL, which
+    PostgreSQL text cannot), each quoted and its quotes and backslashes escaped, for a
+    statement to cast (``%s::timestamptz[]``). psycopg adapts a Python list element by element
+    in Python: the arrays of a /track call of 20 events took it about 0.3 ms of CPU; as text,
+    a few string operations over all the items at once, they take a few microseconds."""
+    if not items:
+        return "{}"
+    joined = "\0".join(items).replace("\\", "\\\\").replace('"', '\\"')
+    return '{"' + joined.replace("\0", '","') + '"}'
 
 
 @contextmanager

@@ -22,10 +22,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from callout.db import fetchone_prepared
+from callout.db import array_literal, fetchone_prepared
 from segments import activity, tracking
 from segments.models import Application, EndUser, EventDay, EventDefinition, TrackedEvent
-from segments.rollup import Rollup
+from segments.rollup import Rollup, user_shard
 
 from . import targeting
 from .checks import ApiError, invalid, key_of, unknown_key, user_id_of, verify
@@ -74,8 +74,9 @@ _READ = """
     WHERE a.public_key = %s AND v.version = %s"""
 
 # The summary written if the row is still the version read and events_kept unchanged; the
-# events inserted only if it was (they join the UPDATE's output). Its commit is asynchronous
-# unless TRACK_DURABLE=1, as identify's one statement.
+# events inserted only if it was (they join the UPDATE's output), and the day's counts added
+# to the user's shard. Its commit is asynchronous unless TRACK_DURABLE=1, as identify's one
+# statement. The arrays are passed as text (callout.db.array_literal).
 _WRITE = """
     WITH written AS (
         UPDATE {end_user} SET activity = %s::jsonb, last_seen = %s
@@ -92,12 +93,12 @@ _WRITE = """
         RETURNING 1
     ), counted AS (
         -- The day's counts (segments/rollup.py), in (name, day) order as rollup_add writes.
-        INSERT INTO {day} AS d (application_id, name, day, events, new_users, last_at)
-        SELECT %s, r.name, r.day, r.events, r.new_users, r.last_at
+        INSERT INTO {day} AS d (application_id, name, day, shard, events, new_users, last_at)
+        SELECT %s, r.name, r.day, %s, r.events, r.new_users, r.last_at
         FROM written w, unnest(%s::text[], %s::date[], %s::bigint[], %s::int[],
                                %s::timestamptz[]) AS r(name, day, events, new_users, last_at)
         ORDER BY r.name, r.day
-        ON CONFLICT (application_id, name, day) DO UPDATE SET
+        ON CONFLICT (application_id, name, day, shard) DO UPDATE SET
             events = d.events + excluded.events,
             new_users = d.new_users + excluded.new_users,
             last_at = GREATEST(d.last_at, excluded.last_at)
@@ -141,7 +142,8 @@ def track_at_once(data: dict[str, Any]) -> int | None:
         return None
     names = list(dict.fromkeys(event.name for event in events))
     read, write = _sql()
-    row = fetchone_prepared(read, [names, user_id, app.application.public_key, app.version])
+    params = [array_literal(names), user_id, app.application.public_key, app.version]
+    row = fetchone_prepared(read, params)
     if row is None or row[4] < len(names):
         return None
     user_pk, stored, version, kept, _ = row
@@ -155,19 +157,20 @@ def track_at_once(data: dict[str, Any]) -> int | None:
     durable = "on" if settings.CALLOUT_TRACK_DURABLE else "off"
     application_id = app.application.pk
     columns = (
-        [event.name for event in events],
-        [event.timestamp for event in events],
-        [dumps(event.properties) for event in events],
+        array_literal([event.name for event in events]),
+        array_literal([event.timestamp.isoformat() for event in events]),
+        array_literal([dumps(e.properties) if e.properties else "{}" for e in events]),
     )
     summary_params = [dumps(summary), now, user_pk, version, application_id, kept, durable]
     days = sorted(rollup.days.items())
     counts = (
-        [name for (name, _), _ in days],
-        [day for (_, day), _ in days],
-        [c.events for _, c in days],
-        [c.new_users for _, c in days],
-        [datetime.fromtimestamp(c.last_at, UTC) for _, c in days],
+        array_literal([name for (name, _), _ in days]),
+        array_literal([day.isoformat() for (_, day), _ in days]),
+        array_literal([str(c.events) for _, c in days]),
+        array_literal([str(c.new_users) for _, c in days]),
+        array_literal([datetime.fromtimestamp(c.last_at, UTC).isoformat() for _, c in days]),
     )
-    params = [*summary_params, application_id, now, *columns, application_id, *counts]
+    shard = user_shard(user_pk)
+    params = [*summary_params, application_id, now, *columns, application_id, shard, *counts]
     (inserted,) = fetchone_prepared(write, params)
     return inserted if inserted == len(events) else None

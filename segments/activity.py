@@ -37,11 +37,14 @@ def record_events(
     """``activity`` with ``events`` ((name, time), in any order) counted in; changed in place
     and returned. Arrival order does not matter: ``recent`` stays the latest ``kept`` times."""
     summaries = activity.setdefault(EVENTS, {})
+    checked: set[str] = set()  # names whose entry is well formed: checked once, or made here
     for name, when in events:
         entry = summaries.get(name)
-        if not _well_formed(entry):
-            summaries[name] = [1, when, when, [when]]
-            continue
+        if name not in checked:
+            checked.add(name)
+            if not _well_formed(entry):
+                summaries[name] = [1, when, when, [when]]
+                continue
         entry[COUNT] += 1
         entry[FIRST] = min(entry[FIRST], when)
         entry[LAST] = max(entry[LAST], when)

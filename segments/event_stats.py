@@ -1,9 +1,10 @@
 """What the Events page shows of each event name: how many times it happened, by how many
 users, when last, and a daily chart of the last 30 UTC days.
 
-Read from the daily counts (``EventDay``, segments/rollup.py), written with the events: one
-query whatever the number of names, and its cost does not grow with the number of raw events.
-The counts are lifetime counts (pruning raw events does not lower them), as the rules' are.
+Read from the daily counts (``EventDay``, segments/rollup.py, each day's shards summed by the
+database), written with the events: one query whatever the number of names, and its cost does
+not grow with the number of raw events. The counts are lifetime counts (pruning raw events
+does not lower them), as the rules' are.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from django.utils import timezone
 
 from callout.charts import DailyChart, daily_chart
 
-from .models import Application, EventDay
+from .models import Application
+from .rollup import day_counts
 
 CHART_DAYS = 30
 
@@ -49,14 +51,12 @@ def event_stats(
     today, start, end = chart_window(now or timezone.now())
     totals: dict[str, dict[str, Any]] = {}
     by_day: dict[str, dict[date, int]] = defaultdict(dict)
-    rows = EventDay.objects.filter(application=application, name__in=names).values_list(
-        "name", "day", "events", "new_users", "last_at"
-    )
+    rows = day_counts(application, names)
     for name, day, events, new_users, last_at in rows:
         row = totals.setdefault(name, {"total": 0, "users": 0, "last": None})
         row["total"] += events
         row["users"] += new_users
-        if events and (row["last"] is None or last_at > row["last"]):
+        if last_at is not None and (row["last"] is None or last_at > row["last"]):
             row["last"] = last_at
         if start.date() <= day < end.date():
             by_day[name][day] = events

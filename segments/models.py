@@ -556,8 +556,16 @@ class TrackedEvent(models.Model):
     """One event a user did (``/api/v1/track``, ``import_events``): the raw history behind the
     activity summary, for charts and rebuilds; pruned after ``CALLOUT_EVENT_RETENTION_DAYS``."""
 
+    # No constraint in the database: an event's application is its user's, which the user's
+    # own constraint already holds to an existing application (and Django cascades a delete).
+    # Checked, it cost each stored event a lookup and a share lock on the application's row at
+    # commit: 20 of them a /track call, from every worker on the same row.
     application = models.ForeignKey(
-        Application, on_delete=models.CASCADE, related_name="tracked_events", db_index=False
+        Application,
+        on_delete=models.CASCADE,
+        related_name="tracked_events",
+        db_index=False,
+        db_constraint=False,
     )
     end_user = models.ForeignKey(
         EndUser, on_delete=models.CASCADE, related_name="tracked_events", db_index=False
@@ -572,12 +580,11 @@ class TrackedEvent(models.Model):
     class Meta:
         ordering = ["-timestamp", "-pk"]
         indexes = [
-            # Charts and counts per name; a rebuild of one name's recent times.
+            # Charts and counts per name; a rebuild of one name's recent times; retention, name
+            # by name (tracking.events_prune: no index on the time alone for it to maintain).
             models.Index(fields=["application", "name", "timestamp"], name="event_app_name_time"),
             # One user's history (explain, evaluate at a given time).
             models.Index(fields=["end_user", "name", "timestamp"], name="event_user_name_time"),
-            # Retention: the oldest first.
-            models.Index(fields=["timestamp"], name="event_time"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -596,6 +603,11 @@ class EventDay(models.Model):
     the name for the first time (the sum over days is how many users ever did it). Written with
     the events, in their transaction (``segments/rollup.py``); what the Events page reads, so
     that its cost does not grow with the number of raw events. Kept when raw events are pruned.
+
+    A day's counts are the sum of its rows, one per ``shard``: a /track call adds to its user's
+    shard (``rollup.user_shard``), so that parallel calls do not all update, and wait on, the
+    same row; imports, rebuilds and the daily fold of past days (``rollup.rollup_fold``) write
+    shard 0.
     """
 
     application = models.ForeignKey(
@@ -603,14 +615,17 @@ class EventDay(models.Model):
     )
     name = models.CharField(max_length=128)
     day = models.DateField()
+    shard = models.PositiveSmallIntegerField(default=0)
     events = models.PositiveBigIntegerField(default=0)
     new_users = models.PositiveIntegerField(default=0)
     last_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["name", "day"]
+        ordering = ["name", "day", "shard"]
         constraints = [
-            models.UniqueConstraint(fields=["application", "name", "day"], name="one_event_day")
+            models.UniqueConstraint(
+                fields=["application", "name", "day", "shard"], name="one_event_day_shard"
+            )
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,7 @@ from .actions import _upsert_end_user, end_user_clean
 from .behaviour import EVENT_NAME
 from .events import event_limit_message, event_names_over_limit
 from .models import Application, EndUser, EventDefinition, TrackedEvent
-from .rollup import Rollup, rollup_add
+from .rollup import Rollup, rollup_add, user_shard
 from .traits import MAX_TRAITS, TraitError, check_key, check_value
 
 MAX_EVENTS = 100  # per /track call
@@ -343,7 +343,7 @@ def _track(
         events=done,
         last_seen=now,
     )
-    rollup_add(application_id=application.pk, rollup=rollup)
+    rollup_add(application_id=application.pk, rollup=rollup, shard=user_shard(user_id))
     return len(cleaned)
 
 
@@ -363,14 +363,42 @@ def events_prune(
 ) -> int:
     """Delete the raw events older than ``before``, ``batch_size`` at a time, each batch its
     own transaction (a prune of millions never holds a long lock or a huge transaction); the
-    activity summaries keep what the events counted. Returns how many were deleted."""
+    activity summaries keep what the events counted. Returns how many were deleted.
+
+    Name by name within each application, on the (application, name, timestamp) index that
+    the Events page and rebuilds read: an index on the time alone served only this, and cost
+    every stored event an entry (a /track call of 20 events, 20 index entries and their WAL)."""
     deleted = 0
-    while True:
-        oldest = TrackedEvent.objects.filter(timestamp__lt=before).order_by().values("pk")
-        with transaction.atomic():
-            count, _ = TrackedEvent.objects.filter(pk__in=oldest[:batch_size]).delete()
-        deleted += count
-        if on_batch:
-            on_batch(deleted)
-        if count < batch_size:
-            return deleted
+    for application_id, name in _event_names():
+        while True:
+            oldest = (
+                TrackedEvent.objects.filter(
+                    application_id=application_id, name=name, timestamp__lt=before
+                )
+                .order_by()
+                .values("pk")
+            )
+            with transaction.atomic():
+                count, _ = TrackedEvent.objects.filter(pk__in=oldest[:batch_size]).delete()
+            deleted += count
+            if count and on_batch:
+                on_batch(deleted)
+            if count < batch_size:
+                break
+    return deleted
+
+
+def _event_names() -> Iterator[tuple[int, str]]:
+    """Each (application id, name) that raw events have, in order: one or two probes of the
+    (application, name, timestamp) index per pair, however many events it has."""
+    events = TrackedEvent.objects.order_by("application_id", "name").values_list(
+        "application_id", "name"
+    )
+    found = events.first()
+    while found is not None:
+        yield found
+        application_id, name = found
+        found = (
+            events.filter(application_id=application_id, name__gt=name).first()
+            or events.filter(application_id__gt=application_id).first()
+        )

@@ -162,7 +162,7 @@ class TrackedEventFactory(factory.django.DjangoModelFactory):
         """The raw row, and what tracking writes with it: the user's summary and the day's
         counts (segments/rollup.py)."""
         from segments.activity import event_names, record_events
-        from segments.rollup import Rollup, rollup_add
+        from segments.rollup import Rollup, rollup_add, user_shard
 
         event = super()._create(model_class, *args, **kwargs)
         user = EndUser.objects.get(pk=event.end_user_id)
@@ -171,7 +171,8 @@ class TrackedEventFactory(factory.django.DjangoModelFactory):
         rollup.add_user(event_names(user.activity), done)
         user.activity = record_events(user.activity, done, user.application.events_kept)
         user.save(update_fields=["activity"])
-        rollup_add(application_id=event.application_id, rollup=rollup)
+        shard = user_shard(event.end_user_id)
+        rollup_add(application_id=event.application_id, rollup=rollup, shard=shard)
         return event
 
 

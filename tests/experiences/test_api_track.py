@@ -3,6 +3,7 @@ identity verification, limits and errors as for identify; a constant number of q
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -201,6 +202,32 @@ def test_track__a_constant_number_of_queries_whatever_the_number_of_events(
     assert TrackedEvent.objects.count() == 103
 
 
+def test_track__any_text_in_names_times_and_properties_is_stored_as_sent(
+    client, app, django_assert_num_queries, track_path
+):
+    """At once passes the events' columns as PostgreSQL array text (callout.db.array_literal):
+    quotes, backslashes, braces, commas, NULL, blanks and any character come back as sent."""
+    post(client, body(app, {"name": "NULL"}, {"name": "a.b-c_d"}))  # the user, the names
+    tricky = ['"', "\\", '\\"', "{}", "a,b", "NULL", "", " x ", "\n\t", "é€😀", '{"a": 1}']
+    when = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=1)
+    sent = [
+        {"name": "NULL", "timestamp": when.isoformat(), "properties": {"t": text}}
+        for text in tricky
+    ]
+    sent.append({"name": "a.b-c_d", "properties": {"k.-_": None, "n": -1.5, "b": True}})
+    at_once = connection.vendor == "postgresql" and track_path == "at once"
+    with django_assert_num_queries(2 if at_once else 8):
+        response = client.post(TRACK, json.dumps(body(app, *sent)), content_type="text/plain")
+    assert response.json() == {"accepted": len(sent)}
+    stored = list(
+        TrackedEvent.objects.order_by("pk").values_list("name", "timestamp", "properties")
+    )
+    assert [(name, props) for name, _, props in stored][2:] == [
+        (e["name"], e["properties"]) for e in sent
+    ]
+    assert {at for _, at, _ in stored[2:-1]} == {when}
+
+
 def test_track__a_summary_written_between_the_two_statements__the_call_goes_in_steps(
     client, app, monkeypatch, track_path
 ):
@@ -312,8 +339,8 @@ def test_any_json__never_a_500__nothing_stored_unless_accepted(client, app, user
 
 
 def test_track__the_days_counts_written_with_the_events_equal_a_rebuild(client, app, track_path):
-    from segments.models import EventDay
-    from segments.rollup import rollup_rebuild
+    from segments.models import EndUser, EventDay
+    from segments.rollup import day_counts, rollup_rebuild, user_shard
 
     for user in ("u1", "u2", "u1"):
         sent = [{"name": "a"}, {"name": "b"}, {"name": "a"}]
@@ -322,17 +349,23 @@ def test_track__the_days_counts_written_with_the_events_equal_a_rebuild(client, 
         )
         assert response.json() == {"accepted": 3}
 
-    def rows():
-        return sorted(
-            EventDay.objects.filter(application=app).values_list(
-                "name", "day", "events", "new_users", "last_at"
-            )
-        )
+    def rows():  # each day's shards summed
+        return sorted(day_counts(app))
 
     written = rows()
     assert [(name, events, users) for name, _, events, users, _ in written] == [
         ("a", 6, 2),
         ("b", 3, 2),
     ]
+    # Each user's calls add to the user's shard of the day's rows.
+    u1, u2 = (EndUser.objects.get(application=app, external_id=u).pk for u in ("u1", "u2"))
+    assert sorted(EventDay.objects.values_list("name", "shard", "events", "new_users")) == sorted(
+        [
+            ("a", user_shard(u1), 4, 1),
+            ("a", user_shard(u2), 2, 1),
+            ("b", user_shard(u1), 2, 1),
+            ("b", user_shard(u2), 1, 1),
+        ]
+    )
     rollup_rebuild(application=app)
     assert rows() == written

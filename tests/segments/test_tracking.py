@@ -346,6 +346,25 @@ def test_events_track__parallel_calls_for_one_user_lose_no_count():
     assert TrackedEvent.objects.count() == 2 * threads_count * rounds
 
 
+@pytest.mark.django_db
+def test_deleting_an_application_or_a_user_deletes_their_events():
+    """TrackedEvent.application has no constraint in the database: Django's cascade does it."""
+    from segments.models import EventDay
+
+    app, other = ApplicationFactory(), ApplicationFactory()
+    for application in (app, other):
+        track(application, {"name": "a"}, {"name": "b"}, external_id="u1")
+        track(application, {"name": "a"}, external_id="u2")
+    EndUser.objects.get(application=other, external_id="u2").delete()
+    assert TrackedEvent.objects.filter(application=other).count() == 2
+    app.delete()
+    assert not TrackedEvent.objects.filter(application_id=app.pk).exists()
+    assert not EventDay.objects.filter(application_id=app.pk).exists()
+    assert set(TrackedEvent.objects.values_list("application_id", "end_user__external_id")) == {
+        (other.pk, "u1")
+    }
+
+
 # --- Retention ---------------------------------------------------------------------------
 
 
@@ -365,6 +384,28 @@ def test_events_prune__deletes_the_raw_events_older_than_the_cutoff_in_batches__
 
 
 @pytest.mark.django_db
+def test_events_prune__every_application_and_name__only_what_is_older():
+    apps = [ApplicationFactory() for _ in range(3)]
+    for n, app in enumerate(apps):
+        for name in ("a", "b", "c")[: n + 1]:
+            track(app, *[{"name": name, "timestamp": NOW_S - d * DAY} for d in (1, 200, 300)])
+    track(apps[0], {"name": "z", "timestamp": NOW_S - DAY}, external_id="u2")  # nothing old
+    batches = []
+    deleted = tracking.events_prune(
+        before=NOW - timedelta(days=150), batch_size=3, on_batch=batches.append
+    )
+    assert deleted == 2 * (1 + 2 + 3)
+    assert batches == [2, 4, 6, 8, 10, 12]  # one batch per name: 2 old events each
+    kept = TrackedEvent.objects.values_list("application_id", "name", "timestamp")
+    assert sorted((a, name) for a, name, _ in kept) == sorted(
+        [(apps[0].pk, "a"), (apps[0].pk, "z")]
+        + [(apps[1].pk, name) for name in "ab"]
+        + [(apps[2].pk, name) for name in "abc"]
+    )
+    assert {round((NOW - when).days) for _, _, when in kept} == {1}
+
+
+@pytest.mark.django_db
 def test_prune_events_command__uses_the_retention_setting(settings, capsys):
     settings.CALLOUT_EVENT_RETENTION_DAYS = 30
     app = ApplicationFactory()
@@ -376,6 +417,31 @@ def test_prune_events_command__uses_the_retention_setting(settings, capsys):
     assert "Deleted 1 event older than 30 days" in capsys.readouterr().out
     call_command("prune_events", "--days", "1", "--no-progress")
     assert not TrackedEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_prune_events_command__folds_the_daily_counts_before_yesterday_into_one_row(capsys):
+    from segments.models import EventDay
+    from segments.rollup import day_counts, user_shard
+
+    app = ApplicationFactory()
+    now = datetime.now(UTC)
+    for user in ("u1", "u2"):
+        for days in (0, 1, 2, 3):
+            when = (now - timedelta(days=days)).isoformat()
+            track(app, {"name": "a", "timestamp": when}, external_id=user, now=now)
+    users = EndUser.objects.filter(application=app).order_by("pk")
+    assert {user_shard(user.pk) for user in users} == set(
+        EventDay.objects.values_list("shard", flat=True)
+    )
+    counts = sorted(day_counts(app))
+    call_command("prune_events", "--no-progress")
+    assert "Folded 4 daily count rows of the days before" in capsys.readouterr().out
+    assert sorted(day_counts(app)) == counts
+    today = now.date()
+    shards = EventDay.objects.values_list("day", "shard")
+    assert sorted((today - day).days for day, shard in shards if shard == 0) == [2, 3]
+    assert sorted((today - day).days for day, shard in shards if shard) == [0, 0, 1, 1]
 
 
 @pytest.mark.django_db(transaction=True)
