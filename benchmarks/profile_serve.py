@@ -5,9 +5,9 @@ signal connections per request skew a profile, and no network).
         .venv/bin/python benchmarks/profile_serve.py experiences [--requests 2000] [--profile]
 
 Needs the data of ``benchmarks/serve.py`` (run it once; ``--reuse`` keeps it). Prints the mean
-time per request for the target (floor, experiences, identify or track), with the CPU time of
-this process and of its PostgreSQL backend; ``--profile`` adds cProfile's top functions. For
-a sampling profile without cProfile's overhead:
+time per request for the target (floor, experiences, identify, track or companies), with the
+CPU time of this process and of its PostgreSQL backend; ``--profile`` adds cProfile's top
+functions. For a sampling profile without cProfile's overhead:
 ``py-spy record -f raw -o out.raw -- .venv/bin/python benchmarks/profile_serve.py experiences``.
 """
 
@@ -43,6 +43,7 @@ def requester(target: str, users: int) -> Callable[[], bytes]:
     handler = WSGIHandler()
     key = Application.objects.get(name="Bench").public_key
     events_key = Application.objects.get(name="Bench events").public_key
+    companies_key = Application.objects.get(name="Bench companies").public_key
     rng = random.Random(1)
 
     def environ(method: str, path: str, query: str = "", body: bytes = b"") -> dict[str, Any]:
@@ -64,8 +65,10 @@ def requester(target: str, users: int) -> Callable[[], bytes]:
         user = f"user-{rng.randrange(users)}"
         if target == "floor":
             env = environ("GET", "/api/v1/floor")
-        elif target == "experiences":
-            env = environ("GET", "/api/v1/experiences", f"key={key}&id={user}&url=%2Fdashboard")
+        elif target in ("experiences", "companies"):
+            app_key = key if target == "experiences" else companies_key
+            query = f"key={app_key}&id={user}&url=%2Fdashboard"
+            env = environ("GET", "/api/v1/experiences", query)
         elif target == "track":  # as serve.py's: 20 events of 10 names, the events application
             events = [{"name": f"event_{rng.randrange(10)}"} for _ in range(20)]
             body = {"key": events_key, "id": user, "events": events}
@@ -106,7 +109,8 @@ def backend_cpu() -> Callable[[], float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("target", choices=["floor", "experiences", "identify", "track"])
+    targets = ["floor", "experiences", "identify", "track", "companies"]
+    parser.add_argument("target", choices=targets)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--profile", action="store_true")

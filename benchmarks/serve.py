@@ -14,6 +14,9 @@ drives it from wrk on loopback against, in turn:
   events       GET /api/v1/experiences of a second application like the first, where 20 of the
                segments also carry an event rule and every user has 50 events (issue 13)
   track        POST /api/v1/track with 20 events per call, to the second application
+  companies    GET /api/v1/experiences of a third application like the first, whose users
+               belong to 5,000 companies, where 20 of the segments also carry a company trait
+               rule and 5 of those a company_users count (issue 14: against experiences)
 It prints requests per second, p50 and p99 latency for each, and the ratios to the floor. The
 targets are interleaved over rounds (the ratios of each round are measured side by side); the
 median round is reported, and each target is judged on its median ratio.
@@ -184,6 +187,71 @@ print(app.public_key)
     return run_django(code, env).strip().splitlines()[-1]
 
 
+COMPANY_PLANS = ["trial", "starter", "business"]
+
+
+def fill_companies(env: dict[str, str], users: int) -> str:
+    """A third application like the first ("Bench companies"): its users, with the same
+    traits, belong to 5,000 companies (every 20th user to none); 20 of the 100 segments also
+    carry a company trait rule, and 5 of those a ``company_users`` count of a segment that
+    holds about a third of the users (a second query on the serve, when a rule reads it)."""
+    code = f"""
+import random
+from django.db import connection
+from segments import actions
+from segments.models import Application
+
+rng = random.Random(3)
+source = Application.objects.get(name="Bench")
+app = actions.application_create(name="Bench companies")
+for trait in source.trait_definitions.users():
+    actions.trait_definition_create(application=app, key=trait.key, type=trait.type)
+for key, type_ in [("plan", "string"), ("seats", "number")]:
+    actions.trait_definition_create(application=app, key=key, type=type_, scope="company")
+with connection.cursor() as cursor:
+    cursor.execute(
+        "INSERT INTO segments_company (application_id, external_id, traits, first_seen, "
+        "last_seen) SELECT %s, 'company-' || n, jsonb_build_object('plan', "
+        "(ARRAY{COMPANY_PLANS!r})[1 + n %% 3], 'seats', 1 + (n * 7919) %% 500), now(), now() "
+        "FROM generate_series(0, 4999) AS n",
+        [app.pk],
+    )
+    cursor.execute(
+        "INSERT INTO segments_enduser (application_id, external_id, traits, activity, "
+        "first_seen, last_seen, company_id) "
+        "SELECT %s, s.external_id, s.traits, s.activity, s.first_seen, s.last_seen, "
+        "CASE WHEN hashtext(s.external_id) %% 20 = 0 THEN NULL ELSE c.id END "
+        "FROM segments_enduser s LEFT JOIN segments_company c ON c.application_id = %s "
+        "AND c.external_id = 'company-' || (abs(hashtext(s.external_id)) %% 5000) "
+        "WHERE s.application_id = %s",
+        [app.pk, app.pk, source.pk],
+    )
+    cursor.execute("ANALYZE segments_company")
+    cursor.execute("ANALYZE segments_enduser")
+admins = actions.segment_create(application=app, name="Admins", rules=[
+    {{"trait": "role", "operator": "equals", "value": "admin"}}])
+for s, segment in enumerate(source.segments.filter(is_builtin=False).order_by("pk")):
+    definition = segment.definition
+    if s < 20:
+        definition["rules"].append({{"company_trait": "plan", "operator": "in",
+            "value": rng.sample({COMPANY_PLANS!r}, 2)}})
+    if s < 5:
+        definition["rules"].append({{"company_users": {{"segment": admins.pk}},
+            "operator": "at_least", "value": rng.randint(1, 5)}})
+    actions.segment_create(application=app, name=segment.name, definition=definition)
+app.refresh_from_db()
+by_name = {{s.name: s for s in app.segments.all()}}
+for experience in source.experiences.all():
+    experience_segments = [by_name[s.name] for s in experience.segments.all()]
+    experience.pk = None
+    experience.application = app
+    experience.save()
+    experience.segments.set(experience_segments)
+print(app.public_key)
+"""
+    return run_django(code, env).strip().splitlines()[-1]
+
+
 def filled_key(env: dict[str, str], name: str = "Bench") -> str | None:
     """The public key of a previous run's data, or None when there is none to reuse."""
     code = f"""
@@ -266,7 +334,8 @@ end
 # identify) and issue 13 (events: the serve with event rules).
 GOALS = {"experiences": 0.65, "identify": 0.5, "events": 0.5}
 # ... and of another target: issue 13, track (20 events per call) against identify.
-RELATIVE_GOALS = {"track": ("identify", 0.5)}
+# issue 14, company rules: no regression beyond 10% against the same serve without them.
+RELATIVE_GOALS = {"track": ("identify", 0.5), "companies": ("experiences", 0.9)}
 
 
 def parse_wrk(output: str) -> dict[str, float]:
@@ -304,10 +373,10 @@ def drive(base: str, target: str, script: str | None, seconds: int, connections:
     return parse_wrk(output)
 
 
-def prepare(users: int, reuse: bool) -> tuple[dict[str, str], str, str]:
+def prepare(users: int, reuse: bool) -> tuple[dict[str, str], str, str, str]:
     """The environment for the benchmark's processes and the filled applications' public keys
-    (without and with event rules): the database (DATABASE_URL, PostgreSQL) is dropped and
-    filled, or reused (``reuse``)."""
+    (trait rules only, with event rules, with company rules): the database (DATABASE_URL,
+    PostgreSQL) is dropped and filled, or reused (``reuse``)."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     database = os.environ.get("DATABASE_URL", DEFAULT_DB)
@@ -356,7 +425,15 @@ def prepare(users: int, reuse: bool) -> tuple[dict[str, str], str, str]:
             f"filled a second application: 20 segments with an event rule, {users:,} users "
             f"x 50 events, in {time.time() - started:.0f}s"
         )
-    return env, key, events_key
+    companies_key = filled_key(env, "Bench companies")
+    if companies_key is None:
+        started = time.time()
+        companies_key = fill_companies(env, users)
+        print(
+            f"filled a third application: {users:,} users in 5,000 companies, 20 segments "
+            f"with a company rule, in {time.time() - started:.0f}s"
+        )
+    return env, key, events_key, companies_key
 
 
 @contextlib.contextmanager
@@ -388,7 +465,9 @@ def gunicorn(env: dict[str, str], workers: int) -> Iterator[str]:
         server.wait(timeout=30)
 
 
-def targets(users: int, key: str, events_key: str) -> dict[str, tuple[str, str]]:
+def targets(
+    users: int, key: str, events_key: str, companies_key: str
+) -> dict[str, tuple[str, str]]:
     """Each target's (path, wrk script)."""
     lua = {"users": users, "key": key}
     names = ", ".join(f'"{name}"' for name in EVENT_NAMES)
@@ -401,6 +480,11 @@ def targets(users: int, key: str, events_key: str) -> dict[str, tuple[str, str]]
             LUA_GET % {**lua, "key": events_key, "seed": 4, "path": "/api/v1/experiences"},
         ),
         "track": ("/", LUA_TRACK % {**lua, "key": events_key, "seed": 5, "names": names}),
+        # The same users (seed) as experiences: the ratio between the two is the company rules'
+        "companies": (
+            "/",
+            LUA_GET % {**lua, "key": companies_key, "seed": 1, "path": "/api/v1/experiences"},
+        ),
     }
 
 
@@ -414,13 +498,13 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the data of a previous run")
     parser.add_argument(
         "--targets",
-        default="experiences,identify,events,track",
+        default="experiences,identify,events,track,companies",
         help="which targets to drive besides the floor, comma-separated (default: all); e.g. "
         "identify,track with short rounds for many side-by-side ratios on a noisy machine",
     )
     args = parser.parse_args()
     wanted = {"floor", *args.targets.split(",")}
-    env, key, events_key = prepare(args.users, args.reuse)
+    env, key, events_key, companies_key = prepare(args.users, args.reuse)
     goals = {name: goal for name, goal in GOALS.items() if name in wanted}
     relative = {
         name: (other, goal)
@@ -430,7 +514,7 @@ def main() -> None:
     with gunicorn(env, args.workers) as base:
         chosen = {
             name: target
-            for name, target in targets(args.users, key, events_key).items()
+            for name, target in targets(args.users, key, events_key, companies_key).items()
             if name in wanted
         }
         for path, script in chosen.values():  # warm every worker's caches

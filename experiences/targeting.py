@@ -31,7 +31,7 @@ from segments.evaluator import Condition
 from segments.models import Application, Segment, TraitDefinition, tree_prefetches
 from segments.selectors import counted_segments
 
-from .members import CompanyCounts
+from .members import CompanyCounts, CountQuery
 from .models import Experience, TargetingVersion
 from .pages import PatternError, UrlPattern, compile_pattern
 
@@ -155,12 +155,12 @@ class Targeting:
         company."""
         if company_id is None or not self.counted:
             return EMPTY
-        return CompanyCounts(
-            application_id=self.application.pk,
-            company_id=company_id,
-            trees=self._conditions,
-            segment_ids=self.counted,
-            now=now,
+        return CompanyCounts(company_id=company_id, query=self._count_query, now=now)
+
+    @cached_property
+    def _count_query(self) -> CountQuery:
+        return CountQuery(
+            application_id=self.application.pk, trees=self._conditions, segment_ids=self.counted
         )
 
     @cached_property

@@ -17,6 +17,8 @@ from typing import Any
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from callout.db import fetchone_prepared
+
 from . import coerce, explaining, tree
 from .accounts import CompanyTraitCondition, CompanyUsersCondition
 from .behaviour import EventCondition, ExperienceCondition
@@ -610,6 +612,52 @@ def counted_segments(trees: Iterable[tree.Node]) -> set[int]:
     return {n.segment for t in trees for n in tree.walk(t) if isinstance(n, CompanyUsersCondition)}
 
 
+@dataclass(frozen=True)
+class MembersQuery:
+    """``company_members`` as SQL for any one company: the company's id is the last parameter
+    (``for_company``), so that the serve compiles it once and runs it prepared."""
+
+    segment_ids: tuple[int, ...]
+    sql: str
+    params: tuple[Any, ...]
+
+    def for_company(self, company_id: int) -> list[Any]:
+        return [*self.params, company_id]
+
+    def read(self, row: Sequence[Any] | None) -> dict[int, int]:
+        """{segment id: count} from the query's row (none when the company has no users)."""
+        counts = row[1:] if row else (0,) * len(self.segment_ids)
+        return dict(zip(self.segment_ids, counts, strict=True))
+
+
+def company_members_query(
+    application_id: int,
+    segment_ids: Iterable[int],
+    now: Any = None,
+    *,
+    trees: Mapping[int, tree.Group],
+) -> MembersQuery | None:
+    """The one query of ``company_members`` (None when no segment of ``segment_ids`` is left:
+    every count is 0): counted by the SQL compiler that ``count_users`` uses, all segments in
+    one aggregate over a company's users (the ``company_id`` index)."""
+    when = now_seconds(now)
+    counted = tuple(sid for sid in sorted(set(segment_ids)) if sid in trees)
+    if not counted:
+        return None
+    aggregates = {
+        f"n{sid}": Count("pk", filter=group_q(trees[sid], when, trees.get, application_id))
+        for sid in counted
+    }
+    placeholder = -1
+    users = EndUser.objects.filter(application_id=application_id, company_id=placeholder)
+    query = users.order_by().values("company_id").annotate(**aggregates).query
+    sql, params = query.sql_with_params()
+    # WHERE's parameters follow the select list's, and company_id is WHERE's last.
+    if not (params and params[-1] == placeholder and '"company_id" = %s)' in sql):
+        raise AssertionError(f"the company's id is not the last parameter of {sql}")
+    return MembersQuery(counted, sql, tuple(params[:-1]))
+
+
 def company_members(
     application_id: int,
     company_id: int | None,
@@ -619,8 +667,7 @@ def company_members(
     trees: Mapping[int, tree.Group] | None = None,
 ) -> dict[int, int]:
     """How many of the company's users are in each segment: what a ``company_users`` node
-    reads (``members`` of ``tree.evaluate``), counted by the SQL compiler that
-    ``count_users`` uses, all segments in one aggregate query over the company's users (none
+    reads (``members`` of ``tree.evaluate``), in one query (``company_members_query``; none
     without a company or a segment). ``trees``: the application's (``trees_of``, read here
     when not given); a segment that is gone counts 0."""
     segment_ids = sorted(set(segment_ids))
@@ -628,20 +675,11 @@ def company_members(
         return dict.fromkeys(segment_ids, 0)
     if trees is None:
         trees = trees_of(application_id)
-    when = now_seconds(now)
-    aggregates = {
-        f"n{sid}": Count("pk", filter=group_q(trees[sid], when, trees.get, application_id))
-        for sid in segment_ids
-        if sid in trees
-    }
-    row = (
-        EndUser.objects.filter(application_id=application_id, company_id=company_id).aggregate(
-            **aggregates
-        )
-        if aggregates
-        else {}
-    )
-    return {sid: row.get(f"n{sid}", 0) for sid in segment_ids}
+    query = company_members_query(application_id, segment_ids, now, trees=trees)
+    if query is None:
+        return dict.fromkeys(segment_ids, 0)
+    counts = query.read(fetchone_prepared(query.sql, query.for_company(company_id)))
+    return {sid: counts.get(sid, 0) for sid in segment_ids}
 
 
 def _trees_for(application_id: int, segments: Sequence[Segment]) -> dict[int, tree.Group]:

@@ -4,6 +4,7 @@ next serve, one more query made only when such a rule is checked, and a teammate
 changes it for everyone in the company."""
 
 import pytest
+from django.utils import timezone
 
 from segments import actions
 from tests.factories import (
@@ -113,4 +114,29 @@ def test_moving_to_another_company_changes_the_next_serve(client, app):
         {"key": app.public_key, "id": "g1", "company": None},
         content_type="application/json",
     )
+    assert served(client, app, "g1") == []
+
+
+def test_a_count_that_depends_on_the_time_is_made_after_the_user_and_exact(
+    client, app, django_assert_num_queries
+):
+    TraitDefinitionFactory(application=app, key="seenAt", type="date")
+    recent = segment(app, "Recent", {"trait": "seenAt", "operator": "within_last_days", "value": 7})
+    active = segment(
+        app,
+        "Active teams",
+        {"company_users": {"segment": recent.pk}, "operator": "at_least", "value": 1},
+    )
+    PublishedExperienceFactory(application=app, name="Team tips", segments=[active])
+    assert served(client, app, "a1") == []
+    with django_assert_num_queries(2):  # the user, then the company's count at this moment
+        assert served(client, app, "a1") == []
+    today = timezone.now().date().isoformat()
+    response = client.post(
+        IDENTIFY,
+        {"key": app.public_key, "id": "a2", "traits": {"seenAt": today}},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    assert served(client, app, "a1") == ["Team tips"]
     assert served(client, app, "g1") == []
