@@ -134,3 +134,31 @@ def access_paths(sql: str, params: Any) -> Iterator[str]:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f} ms"
+
+
+def application_like(source: Any, name: str) -> Any:
+    """A new application with ``source``'s user trait definitions (serve.py's second and
+    third applications; ``copy_targeting`` then copies its segments and experiences)."""
+    from segments import actions
+
+    app = actions.application_create(name=name)
+    for trait in source.trait_definitions.users():
+        actions.trait_definition_create(application=app, key=trait.key, type=trait.type)
+    return app
+
+
+def copy_targeting(source: Any, app: Any, extend: Callable[[int, dict], dict]) -> None:
+    """``source``'s segments (each definition through ``extend(position, definition)``) and
+    published experiences, with the same names, into ``app``."""
+    from segments import actions
+
+    for position, segment in enumerate(source.segments.filter(is_builtin=False).order_by("pk")):
+        definition = extend(position, segment.definition)
+        actions.segment_create(application=app, name=segment.name, definition=definition)
+    by_name = {s.name: s for s in app.segments.all()}
+    for experience in source.experiences.all():
+        segments = [by_name[s.name] for s in experience.segments.all()]
+        experience.pk = None
+        experience.application = app
+        experience.save()
+        experience.segments.set(segments)

@@ -128,30 +128,22 @@ def fill_events(env: dict[str, str], users: int) -> str:
 import io, json, random, time
 from datetime import UTC, datetime, timedelta
 from django.db import connection
-from segments import actions
+from benchmarks._common import application_like, copy_targeting
 from segments.activity import summarise
 from segments.models import Application, EndUser, TrackedEvent
 
 rng = random.Random(2)
 source = Application.objects.get(name="Bench")
-app = actions.application_create(name="Bench events")
-for trait in source.trait_definitions.users():
-    actions.trait_definition_create(application=app, key=trait.key, type=trait.type)
-for s, segment in enumerate(source.segments.filter(is_builtin=False).order_by("pk")):
-    definition = segment.definition
+app = application_like(source, "Bench events")
+
+def with_event(s, definition):
     if s < 20:
         definition["rules"].append({{"event": rng.choice({EVENT_NAMES!r}), "operator": "at_least",
             "value": rng.randint(1, 5), "within_days": rng.randint(7, 60)}})
-    actions.segment_create(application=app, name=segment.name, definition=definition)
+    return definition
+
+copy_targeting(source, app, with_event)
 app.refresh_from_db()
-by_name = {{s.name: s for s in app.segments.all()}}
-for experience in source.experiences.all():
-    names = [s.name for s in experience.segments.all()]
-    experience_segments = [by_name[n] for n in names]
-    experience.pk = None
-    experience.application = app
-    experience.save()
-    experience.segments.set(experience_segments)
 now = time.time()
 table = TrackedEvent._meta.db_table
 for start in range(0, {users}, 5000):
@@ -198,14 +190,13 @@ def fill_companies(env: dict[str, str], users: int) -> str:
     code = f"""
 import random
 from django.db import connection
+from benchmarks._common import application_like, copy_targeting
 from segments import actions
 from segments.models import Application
 
 rng = random.Random(3)
 source = Application.objects.get(name="Bench")
-app = actions.application_create(name="Bench companies")
-for trait in source.trait_definitions.users():
-    actions.trait_definition_create(application=app, key=trait.key, type=trait.type)
+app = application_like(source, "Bench companies")
 for key, type_ in [("plan", "string"), ("seats", "number")]:
     actions.trait_definition_create(application=app, key=key, type=type_, scope="company")
 with connection.cursor() as cursor:
@@ -230,23 +221,17 @@ with connection.cursor() as cursor:
     cursor.execute("ANALYZE segments_enduser")
 admins = actions.segment_create(application=app, name="Admins", rules=[
     {{"trait": "role", "operator": "equals", "value": "admin"}}])
-for s, segment in enumerate(source.segments.filter(is_builtin=False).order_by("pk")):
-    definition = segment.definition
+
+def with_company(s, definition):
     if s < 20:
         definition["rules"].append({{"company_trait": "plan", "operator": "in",
             "value": rng.sample({COMPANY_PLANS!r}, 2)}})
     if s < 5:
         definition["rules"].append({{"company_users": {{"segment": admins.pk}},
             "operator": "at_least", "value": rng.randint(1, 5)}})
-    actions.segment_create(application=app, name=segment.name, definition=definition)
-app.refresh_from_db()
-by_name = {{s.name: s for s in app.segments.all()}}
-for experience in source.experiences.all():
-    experience_segments = [by_name[s.name] for s in experience.segments.all()]
-    experience.pk = None
-    experience.application = app
-    experience.save()
-    experience.segments.set(experience_segments)
+    return definition
+
+copy_targeting(source, app, with_company)
 print(app.public_key)
 """
     return run_django(code, env).strip().splitlines()[-1]
