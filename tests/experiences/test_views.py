@@ -417,9 +417,11 @@ def test_schedule__an_end_before_the_start_is_an_error_next_to_the_end(client, a
     assert not Experience.objects.exists()
 
 
-def test_schedule__a_time_the_clocks_skip_is_an_error(client, app):
-    """2:30 on 29 March 2026 does not exist in Paris (the clocks go from 2:00 to 3:00)."""
-    data = targeting(app, starts_at="2026-03-29T02:30") | {"time_zone": "Europe/Paris"} | SALE
+@pytest.mark.parametrize("typed", ["2026-03-29T02:30", "2026-10-25T02:30"])
+def test_schedule__a_time_the_clocks_skip_or_repeat_is_an_error(client, app, typed):
+    """In Paris 2:30 does not exist on 29 March 2026 (2:00 becomes 3:00) and happens twice on
+    25 October (3:00 becomes 2:00): which moment was meant cannot be known."""
+    data = targeting(app, starts_at=typed) | {"time_zone": "Europe/Paris"} | SALE
     response = client.post(url("create", app, "banner"), data)
     errors = response.context["editor"].targeting.errors
     assert list(errors) == ["starts_at"] and "Europe/Paris" in errors["starts_at"][0]
