@@ -9,6 +9,10 @@ The version lives in the database (``TargetingVersion``), so that every process 
 whatever the cache backend (local memory is per process). ``invalidate`` bumps it;
 ``experiences/signals.py`` calls it on every change, so the next serve in any process sees the
 edit. The serve's SQL is ``experiences/lookup.py``; the decision ``experiences/serving.py``.
+
+Schedules change what is served without any edit: a targeting knows the next moment an
+experience's schedule starts or ends (``changes_at``), and the first serve at or past it, in
+each process, moves its ``window`` on (which experiences are on, a new per-URL memo).
 """
 
 from __future__ import annotations

@@ -225,8 +225,20 @@ def experience_publish(request: HttpRequest, pk: int) -> HttpResponse:
         for message in error.messages:
             messages.error(request, message)
     else:
-        messages.success(request, f'"{experience.name}" is published: it is served from now on.')
+        messages.success(request, _published(request, experience))
     return redirect("experiences:detail", request.application.pk, experience.pk)
+
+
+def _published(request: HttpRequest, experience: Experience) -> str:
+    """What publishing did, with the schedule: from now, from its start, or not (ended)."""
+    now = timezone.now()
+    if experience.ends_at is not None and experience.ends_at <= now:
+        return f'"{experience.name}" is published, but its schedule has ended: it is not served.'
+    if experience.starts_at is not None and experience.starts_at > now:
+        zone = manager_zone(request.session)
+        start = timezone.localtime(experience.starts_at, zone).strftime("%Y-%m-%d %H:%M")
+        return f'"{experience.name}" is published: it is served from {start} ({zone.key}).'
+    return f'"{experience.name}" is published: it is served from now on.'
 
 
 @require_POST

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache
@@ -506,6 +507,24 @@ def test_publish_then_unpublish(client, app):
     assert Experience.objects.get().status == "published"
     client.post(url("unpublish", app, experience.pk))
     assert Experience.objects.get().status == "draft"
+
+
+def test_publish__says_from_when_a_scheduled_experience_is_served(client, app):
+    start = timezone.now().replace(microsecond=0) + timedelta(days=3)
+    soon = ExperienceFactory(application=app, name="Soon", starts_at=start)
+    over = ExperienceFactory(application=app, name="Over", ends_at=timezone.now())
+    for experience in (soon, over):
+        experience.segments.add(app.everyone)
+    EndUserFactory(application=app)
+    session = client.session
+    session["time_zone"] = "Asia/Tokyo"
+    session.save()
+
+    html = client.post(url("publish", app, soon.pk), follow=True).content.decode()
+    local = start.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
+    assert f"&quot;Soon&quot; is published: it is served from {local} (Asia/Tokyo)." in html
+    html = client.post(url("publish", app, over.pk), follow=True).content.decode()
+    assert "but its schedule has ended: it is not served." in html
 
 
 def test_publish__invalid_stored_content_is_refused_with_the_reason(client, app):
