@@ -8,6 +8,7 @@ Keyword-only, atomic and validated, as ``segments/actions.py``: errors are a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -81,6 +82,39 @@ def _clean_priority(priority: Any) -> int:
     return value
 
 
+class _Unchanged:
+    """``experience_update``'s default for the schedule, where None means "no start / end"."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Any = _Unchanged()
+
+
+def _clean_moment(value: Any, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValidationError({field: ["A date and time with its time zone."]})
+    return value.astimezone(UTC)
+
+
+def _clean_schedule(starts_at: Any, ends_at: Any) -> dict[str, datetime | None]:
+    """``starts_at`` / ``ends_at`` in UTC (aware datetimes or None); the end after the start
+    (the database holds that too: ``experience_ends_after_start``)."""
+    cleaned = _collect(
+        {
+            "starts_at": lambda: _clean_moment(starts_at, "starts_at"),
+            "ends_at": lambda: _clean_moment(ends_at, "ends_at"),
+        }
+    )
+    start, end = cleaned["starts_at"], cleaned["ends_at"]
+    if start is not None and end is not None and end <= start:
+        raise ValidationError({"ends_at": ["The end must be after the start."]})
+    return cleaned
+
+
 def _collect(checks: dict[str, Any]) -> dict[str, Any]:
     """Run every check (a callable, or a value to keep) and raise all their errors together."""
     results, errors = {}, {}
@@ -96,6 +130,7 @@ def _collect(checks: dict[str, Any]) -> dict[str, Any]:
 
 def _apply(experience: Experience, fields: dict[str, Any]) -> Experience:
     segments = fields.pop("segments", None)
+    fields.update(fields.pop("schedule", None) or {})
     for field, value in fields.items():
         setattr(experience, field, value)
     taken = f'An experience named "{experience.name}" already exists.'
@@ -118,8 +153,12 @@ def experience_create(
     url_exclude: Any = (),
     frequency: str = Experience.Frequency.ONCE,
     priority: Any = 0,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
 ) -> Experience:
-    """A new draft. ``segments`` None means Everyone; an empty list means nobody."""
+    """A new draft. ``segments`` None means Everyone; an empty list means nobody.
+    ``starts_at`` / ``ends_at``: its schedule (aware datetimes, stored in UTC; None: no start,
+    no end); the end after the start."""
     if segments is None:
         segments = [application.everyone]
     fields = _collect(
@@ -131,6 +170,7 @@ def experience_create(
             "url_exclude": lambda: clean_url_patterns(url_exclude, "url_exclude"),
             "frequency": lambda: _clean_frequency(frequency),
             "priority": lambda: _clean_priority(priority),
+            "schedule": lambda: _clean_schedule(starts_at, ends_at),
         }
     )
     return _apply(Experience(application=application, kind=kind), fields)
@@ -147,10 +187,14 @@ def experience_update(
     url_exclude: Any = None,
     frequency: str | None = None,
     priority: Any = None,
+    starts_at: datetime | None = UNCHANGED,
+    ends_at: datetime | None = UNCHANGED,
 ) -> Experience:
-    """Change what is given (None keeps a field). The kind is fixed at creation: the content
-    of one kind means nothing to another. A published experience stays published, and the
-    new version is served at once."""
+    """Change what is given (None keeps a field; but ``starts_at`` / ``ends_at`` None removes
+    the start / end, and leaving them out keeps them). The kind is fixed at creation: the
+    content of one kind means nothing to another. A published experience stays published,
+    and the new version is served at once. The end must come after the start, stored or
+    given."""
     application = experience.application
     checks = {
         "name": name is not None and (lambda: _clean_name(application, name, experience)),
@@ -162,6 +206,13 @@ def experience_update(
         and (lambda: clean_url_patterns(url_exclude, "url_exclude")),
         "frequency": frequency is not None and (lambda: _clean_frequency(frequency)),
         "priority": priority is not None and (lambda: _clean_priority(priority)),
+        "schedule": (starts_at is not UNCHANGED or ends_at is not UNCHANGED)
+        and (
+            lambda: _clean_schedule(
+                experience.starts_at if starts_at is UNCHANGED else starts_at,
+                experience.ends_at if ends_at is UNCHANGED else ends_at,
+            )
+        ),
     }
     fields = _collect({field: check for field, check in checks.items() if check})
     return _apply(experience, fields)

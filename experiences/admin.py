@@ -16,7 +16,16 @@ from segments.admin import ActionAdmin, ActionCall, fresh
 from . import actions
 from .models import Event, Experience
 
-TARGETING = ("name", "segments", "url_include", "url_exclude", "frequency", "priority")
+TARGETING = (
+    "name",
+    "segments",
+    "url_include",
+    "url_exclude",
+    "frequency",
+    "priority",
+    "starts_at",
+    "ends_at",
+)
 
 
 class ExperienceAdminForm(forms.ModelForm):

@@ -7,6 +7,7 @@ The forms only read the request; what content may be is decided once, in ``conte
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -19,6 +20,7 @@ from segments.models import Application, tree_prefetches
 
 from . import content as spec
 from .models import Experience
+from .schedules import zone_named
 
 
 def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -33,6 +35,18 @@ class EditorForm(forms.Form):
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
             field.required = False
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    """``<input type="datetime-local">``: a wall-clock time, in the form's time zone (the
+    view makes it the current one); seconds only when the stored time has them."""
+
+    input_type = "datetime-local"
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, datetime):
+            return value.strftime("%Y-%m-%dT%H:%M:%S" if value.second else "%Y-%m-%dT%H:%M")
+        return super().format_value(value)
 
 
 class TargetingForm(EditorForm):
@@ -54,11 +68,25 @@ class TargetingForm(EditorForm):
     )
     frequency = forms.ChoiceField(choices=Experience.Frequency.choices, widget=forms.RadioSelect)
     priority = forms.IntegerField(help_text="Higher is served first.")
+    # Read in the time zone the view makes current: ``time_zone``, which the browser fills.
+    starts_at = forms.DateTimeField(
+        label="Start", widget=LocalDateTimeInput(), help_text="Empty: from when it is published."
+    )
+    ends_at = forms.DateTimeField(
+        label="End", widget=LocalDateTimeInput(), help_text="Empty: no end."
+    )
+    time_zone = forms.CharField(widget=forms.HiddenInput(attrs={"data-time-zone": ""}))
 
     def __init__(self, *args: Any, application: Application, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["segments"].queryset = application.segments.prefetch_related(*tree_prefetches())
         self.fields["name"].widget.attrs["autofocus"] = True
+
+    def clean_time_zone(self) -> str:
+        name = self.cleaned_data.get("time_zone") or ""
+        if zone_named(name) is None:
+            raise ValidationError("Unknown time zone: the times were read as UTC.")
+        return name
 
 
 class BannerForm(EditorForm):
@@ -135,7 +163,16 @@ NEW_CONTENT: dict[str, dict[str, Any]] = {
     spec.TOUR: {"steps": [{"type": "modal"}]},
     spec.CHECKLIST: {"items": [{"complete_on": "click"}]},
 }
-TARGETING_FIELDS = ("name", "segments", "url_include", "url_exclude", "frequency", "priority")
+TARGETING_FIELDS = (
+    "name",
+    "segments",
+    "url_include",
+    "url_exclude",
+    "frequency",
+    "priority",
+    "starts_at",
+    "ends_at",
+)
 
 
 def rows_from_data(data: QueryDict, prefix: str, fields: tuple[str, ...]) -> list[dict[str, str]]:
@@ -189,7 +226,11 @@ class Editor:
         experience: Experience | None = None,
         data: QueryDict | None = None,
         rows: list[dict[str, Any]] | None = None,
+        time_zone: str = "UTC",
     ):
+        """``time_zone``: the one the start and end are shown and read in, which must be the
+        current one (``django.utils.timezone.override``) while the editor is validated and
+        rendered."""
         self.kind = kind
         self.experience = experience
         self.errors: list[str] = []
@@ -201,6 +242,8 @@ class Editor:
                 "url_exclude": "\n".join(experience.url_exclude),
                 "frequency": experience.frequency,
                 "priority": experience.priority,
+                "starts_at": experience.starts_at,
+                "ends_at": experience.ends_at,
             }
             content = experience.content if isinstance(experience.content, dict) else {}
         else:
@@ -210,7 +253,14 @@ class Editor:
                 "priority": 0,
             }
             content = NEW_CONTENT[kind]
+        initial["time_zone"] = time_zone
         self.targeting = TargetingForm(data, initial=initial, application=application)
+        if data is None and experience is not None:
+            # The stored moments, for the browser to show in its own zone if it differs.
+            for name in ("starts_at", "ends_at"):
+                moment = getattr(experience, name)
+                if moment is not None:
+                    self.targeting.fields[name].widget.attrs["data-utc"] = moment.isoformat()
         form_class = CONTENT_FORMS.get(kind)
         self.content_form = (
             form_class(data, initial=content, prefix="content") if form_class else None

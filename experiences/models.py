@@ -40,12 +40,23 @@ class Experience(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # The schedule (docs/experiences.md, Schedules), in UTC: served from starts_at included
+    # until ends_at excluded; None: no start (served once published) or no end.
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-priority", "name"]
         constraints = [
             # Ignoring case, as experiences.actions checks it: see segments.models.Segment.
-            models.UniqueConstraint("application", Lower("name"), name="one_experience_name_ci")
+            models.UniqueConstraint("application", Lower("name"), name="one_experience_name_ci"),
+            # As experiences.actions checks it (a field error on ends_at).
+            models.CheckConstraint(
+                condition=models.Q(starts_at__isnull=True)
+                | models.Q(ends_at__isnull=True)
+                | models.Q(ends_at__gt=models.F("starts_at")),
+                name="experience_ends_after_start",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -69,14 +69,19 @@ def _url_rows(targeting: Targeting, url: str) -> list[_Row]:
     return [(e, *_url_decision(e, page)) for e in targeting.experiences]
 
 
-def _url_chooser(targeting: Targeting, url: str) -> Chooser:
-    """The audience check of the servable experiences this URL lets through, remembered per
-    URL on the targeting; URLs that let the same experiences through share one."""
-    memo = targeting.url_memo
+def _url_chooser(targeting: Targeting, url: str, when: float) -> Chooser:
+    """The audience check of the servable experiences on schedule at ``when`` that this URL
+    lets through, remembered per URL in the targeting's current window (a window of its
+    schedules: a new one, with a new memo, from the moment one starts or ends); URLs that let
+    the same experiences through share one."""
+    window = targeting.window
+    if not window.opens_at <= when < window.changes_at:  # the one check a serve pays
+        window = targeting.window_at(when)
+    memo = window.url_memo
     chooser = memo.get(url)
     if chooser is None:
         page = parse_url(url)
-        passed = tuple(e for e in targeting.servable if _url_decision(e, page)[1] is None)
+        passed = tuple(e for e in window.servable if _url_decision(e, page)[1] is None)
         chooser = targeting.chooser(passed)
         if len(memo) >= URL_MEMO_MAX:
             memo.clear()
@@ -126,12 +131,13 @@ def decide(
     company: Mapping[str, Any] | None = None,
     company_id: int | None = None,
 ) -> list[Decision] | list[CompiledExperience]:
-    """The one decision path: status, segments, audience, URL, then frequency (one query, for
-    the experiences that passed the rest, when one of them counts past events).
+    """The one decision path: status, schedule, segments, audience, URL, then frequency (one
+    query, for the experiences that passed the rest, when one of them counts past events).
 
     ``explain=True``: a ``Decision`` for every experience, with the first reason in that order.
     ``explain=False`` (a serve, ``_serve``): the served experiences only, and each is checked
-    only as far as it must be: unpublished and audience-less ones are skipped outright, the URL
+    only as far as it must be: unpublished, audience-less and off-schedule ones are skipped
+    outright (the targeting's window of schedules, moved on when one starts or ends), the URL
     (cheap and remembered per URL) goes first, then the audience, then frequency; no
     ``Decision`` and no reason text is built. Both answer the same experiences
     (tests/experiences/test_targeting).
@@ -163,6 +169,8 @@ def decide(
                 break
         if not experience.published:
             reason = experience.status
+        elif not experience.on_schedule(when):
+            reason = experience.schedule_reason(when)
         elif not experience.segment_ids:
             reason = "has no segments"
         elif segment_name is None:
@@ -195,7 +203,7 @@ def _serve(
     """``decide`` for a serve, the hot path: the same checks in the same order, each only as
     far as it must go, and no reasons. Only servable experiences the URL lets through are
     looked at (remembered per URL), and their audience is one generated function."""
-    served = _url_chooser(targeting, url)(traits, when, activity, company, members)
+    served = _url_chooser(targeting, url, when)(traits, when, activity, company, members)
     if not served or not activity.get(summaries.EXPERIENCES):
         return served  # most users have dismissed and completed nothing
     history = summaries.history(activity)

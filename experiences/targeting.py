@@ -9,6 +9,10 @@ The version lives in the database (``TargetingVersion``), so that every process 
 whatever the cache backend (local memory is per process). ``invalidate`` bumps it;
 ``experiences/signals.py`` calls it on every change, so the next serve in any process sees the
 edit. The serve's SQL is ``experiences/lookup.py``; the decision ``experiences/serving.py``.
+
+Schedules change what is served without any edit: a targeting knows the next moment an
+experience's schedule starts or ends (``changes_at``), and the first serve at or past it, in
+each process, moves its ``window`` on (which experiences are on, a new per-URL memo).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import json
 import logging
 import re
 import uuid
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -27,6 +33,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from segments import tree
 from segments.codegen import compile_chooser, compile_segments
+from segments.coerce import now_seconds
 from segments.evaluator import Condition
 from segments.models import Application, Segment, TraitDefinition, tree_prefetches
 from segments.selectors import counted_segments
@@ -36,6 +43,7 @@ from .models import Experience, TargetingVersion
 from .pages import PatternError, UrlPattern, compile_pattern
 
 EMPTY: Mapping[str, Any] = {}  # no activity: never written to
+NEVER = float("inf")
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +60,9 @@ class CompiledExperience:
     segment_ids: tuple[int, ...]
     include: tuple[UrlPattern | str, ...]  # a str is a stored pattern that does not compile
     exclude: tuple[UrlPattern | str, ...]
+    # The schedule in Unix seconds: served from starts_at included until ends_at excluded.
+    starts_at: float | None = None  # None: no start (served once published)
+    ends_at: float | None = None  # None: no end
 
     @property
     def published(self) -> bool:
@@ -59,8 +70,23 @@ class CompiledExperience:
 
     @property
     def servable(self) -> bool:
-        """Published and with an audience: the only experiences a serve looks at."""
+        """Published and with an audience: the only experiences a serve looks at (when their
+        schedule has them on: ``on_schedule``)."""
         return self.status == Experience.Status.PUBLISHED and bool(self.segment_ids)
+
+    def on_schedule(self, when: float) -> bool:
+        """Within its schedule at ``when`` (Unix seconds): started, and not yet ended."""
+        return (self.starts_at is None or self.starts_at <= when) and (
+            self.ends_at is None or when < self.ends_at
+        )
+
+    def schedule_reason(self, when: float) -> str | None:
+        """Why the schedule keeps it from being served at ``when`` (None: it does not)."""
+        if self.starts_at is not None and when < self.starts_at:
+            return f"scheduled: starts {moment_words(self.starts_at)}"
+        if self.ends_at is not None and when >= self.ends_at:
+            return f"ended {moment_words(self.ends_at)}"
+        return None
 
     def as_json(self) -> dict[str, Any]:
         """What the snippet receives."""
@@ -87,7 +113,28 @@ class CompiledSegmentEntry:
     conditions: tuple[Condition, ...] | None  # None: the stored rules cannot be read
 
 
+def moment_words(seconds: float) -> str:
+    """A schedule's moment in explanations: ``2026-12-04 09:00 UTC`` (seconds when it has
+    them)."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if moment.second else "%Y-%m-%d %H:%M UTC")
+
+
 Chooser = Callable[..., list["CompiledExperience"]]
+
+
+@dataclass(frozen=True)
+class Window:
+    """The servable experiences on schedule from ``opens_at`` (included) until ``changes_at``
+    (excluded), when no schedule opens or closes, and the serve's per-URL memo for them:
+    ``{url: the audience check of those of them the url lets through}``. A new window comes
+    with a new memo, so a URL's memo never outlives the set of experiences it was made from."""
+
+    opens_at: float
+    changes_at: float
+    servable: tuple[CompiledExperience, ...]
+    url_memo: dict[str, Chooser] = field(default_factory=dict, compare=False, repr=False)
+
 
 # A serve's URL check, per distinct URL string, is kept on the Targeting: most page views of an
 # application hit a few URLs, and the check is pure (patterns in, verdicts out).
@@ -103,8 +150,6 @@ class Targeting:
     trait_keys: frozenset[str]
     segments: Mapping[int, CompiledSegmentEntry]
     experiences: tuple[CompiledExperience, ...]  # highest priority first
-    # {url: the audience check of the servable experiences that url lets through}
-    url_memo: dict[str, Chooser] = field(default_factory=dict, compare=False, repr=False)
     # {ids of the experiences a URL lets through: their audience check}
     choosers: dict[tuple[int, ...], Chooser] = field(
         default_factory=dict, compare=False, repr=False
@@ -117,6 +162,13 @@ class Targeting:
     # The companies' trait keys, as ``trait_keys`` and ``discovered`` are the users'.
     company_trait_keys: frozenset[str] = frozenset()
     discovered_company: set[str] = field(default_factory=set, compare=False, repr=False)
+    # What a serve reads: the servable experiences on schedule now, until ``changes_at``.
+    # Replaced (``window_at``) by the first serve at or past that moment, in each process:
+    # a scheduled experience starts and stops without an edit, a deploy or a restart.
+    window: Window = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.window_at(now_seconds())
 
     @cached_property
     def experience_ids(self) -> frozenset[int]:
@@ -124,7 +176,39 @@ class Targeting:
 
     @cached_property
     def servable(self) -> tuple[CompiledExperience, ...]:
+        """Published with an audience, whatever their schedule."""
         return tuple(e for e in self.experiences if e.servable)
+
+    @cached_property
+    def schedule_changes(self) -> tuple[float, ...]:
+        """Every moment a servable experience's schedule starts or ends, in order."""
+        moments = {e.starts_at for e in self.servable} | {e.ends_at for e in self.servable}
+        return tuple(sorted(m for m in moments if m is not None))
+
+    def next_change(self, when: float) -> float:
+        """The first moment after ``when`` at which the servable set changes (NEVER: none)."""
+        changes = self.schedule_changes
+        index = bisect_right(changes, when)
+        return changes[index] if index < len(changes) else NEVER
+
+    @property
+    def changes_at(self) -> float:
+        """When the current window closes: the next moment a schedule starts or ends (Unix
+        seconds; NEVER when no schedule is ahead)."""
+        return self.window.changes_at
+
+    def window_at(self, when: float) -> Window:
+        """The window holding ``when``, made the current one. Threads may race here: each
+        makes a whole window and one of them stays, all of them right."""
+        changes = self.schedule_changes
+        index = bisect_right(changes, when)
+        window = Window(
+            opens_at=changes[index - 1] if index else -NEVER,
+            changes_at=changes[index] if index < len(changes) else NEVER,
+            servable=tuple(e for e in self.servable if e.on_schedule(when)),
+        )
+        object.__setattr__(self, "window", window)  # frozen: this one field moves on
+        return window
 
     def chooser(self, experiences: tuple[CompiledExperience, ...]) -> Chooser:
         """``(traits, now, activity, company, members) -> the experiences whose audience has
@@ -370,6 +454,8 @@ def _load(application_id: int) -> dict[str, Any] | None:
                 "segment_ids": segment_ids.get(e.pk, []),
                 "include": e.url_include if isinstance(e.url_include, list) else [],
                 "exclude": e.url_exclude if isinstance(e.url_exclude, list) else [],
+                "starts_at": e.starts_at.timestamp() if e.starts_at else None,
+                "ends_at": e.ends_at.timestamp() if e.ends_at else None,
             }
             for e in experiences
         ],
@@ -420,6 +506,8 @@ def _compile(data: dict[str, Any], version: str) -> Targeting:
                 segment_ids=tuple(e["segment_ids"]),
                 include=_compile_patterns(e["include"]),
                 exclude=_compile_patterns(e["exclude"]),
+                starts_at=e.get("starts_at"),
+                ends_at=e.get("ends_at"),
             )
             for e in data["experiences"]
         ),

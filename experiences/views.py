@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from callout.htmx import template_for
@@ -24,6 +25,7 @@ from .filters import ExperienceFilter
 from .forms import ROWS, Editor, apply_row_op, rows_from_data
 from .models import Experience
 from .preview import preview, try_url
+from .schedules import SESSION_KEY, manager_zone
 from .selectors import audience_reach, experiences_for_list, reach_by_experience
 
 PAGE_SIZE = 25
@@ -62,6 +64,17 @@ def experience_list(request: HttpRequest) -> HttpResponse:
 
 
 def _editor(request: HttpRequest, kind: str, experience: Experience | None) -> HttpResponse:
+    """The start and end are read and shown in the manager's time zone: the one the form
+    posts (the browser's, filled in by static/js/app.js), else the last one posted, else UTC."""
+    posted = request.POST.get("time_zone") if request.method == "POST" else None
+    zone = manager_zone(request.session, posted)
+    with timezone.override(zone):
+        return _edit(request, kind, experience, zone.key)
+
+
+def _edit(
+    request: HttpRequest, kind: str, experience: Experience | None, zone: str
+) -> HttpResponse:
     application = request.application
     context: dict[str, Any] = {"kind": kind, "kind_label": Experience.Kind(kind).label}
     op = request.POST.get("op", "") if request.method == "POST" else ""
@@ -77,14 +90,20 @@ def _editor(request: HttpRequest, kind: str, experience: Experience | None) -> H
             experience=experience,
             data=request.POST,
             rows=rows,
+            time_zone=zone,
         )
         context |= {"editor": editor, "experience": experience}
         return render(request, template_for(request, FORM, "rows"), context)
     if request.method == "POST":
         editor = Editor(
-            application=application, kind=kind, experience=experience, data=request.POST
+            application=application,
+            kind=kind,
+            experience=experience,
+            data=request.POST,
+            time_zone=zone,
         )
         if editor.is_valid():
+            request.session[SESSION_KEY] = zone
             try:
                 if experience is None:
                     experience = actions.experience_create(
@@ -99,7 +118,7 @@ def _editor(request: HttpRequest, kind: str, experience: Experience | None) -> H
             else:
                 return redirect("experiences:detail", application.pk, experience.pk)
     else:
-        editor = Editor(application=application, kind=kind, experience=experience)
+        editor = Editor(application=application, kind=kind, experience=experience, time_zone=zone)
     context |= {"editor": editor, "experience": experience}
     return render(request, FORM, context)
 
@@ -175,7 +194,10 @@ def _detail(request: HttpRequest, experience: Experience, **extra: Any) -> HttpR
         if end_user is not None:
             context["preview"] = preview(experience, end_user, url)
         template = template_for(request, DETAIL, "preview")
-    return render(request, template, context)
+    zone = manager_zone(request.session)
+    context["time_zone"] = zone.key
+    with timezone.override(zone):  # the schedule's times
+        return render(request, template, context)
 
 
 def _get(request: HttpRequest, pk: int) -> Experience:
@@ -203,8 +225,20 @@ def experience_publish(request: HttpRequest, pk: int) -> HttpResponse:
         for message in error.messages:
             messages.error(request, message)
     else:
-        messages.success(request, f'"{experience.name}" is published: it is served from now on.')
+        messages.success(request, _published(request, experience))
     return redirect("experiences:detail", request.application.pk, experience.pk)
+
+
+def _published(request: HttpRequest, experience: Experience) -> str:
+    """What publishing did, with the schedule: from now, from its start, or not (ended)."""
+    now = timezone.now()
+    if experience.ends_at is not None and experience.ends_at <= now:
+        return f'"{experience.name}" is published, but its schedule has ended: it is not served.'
+    if experience.starts_at is not None and experience.starts_at > now:
+        zone = manager_zone(request.session)
+        start = timezone.localtime(experience.starts_at, zone).strftime("%Y-%m-%d %H:%M")
+        return f'"{experience.name}" is published: it is served from {start} ({zone.key}).'
+    return f'"{experience.name}" is published: it is served from now on.'
 
 
 @require_POST

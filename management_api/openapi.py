@@ -424,6 +424,17 @@ SCHEMAS: dict[str, Any] = {
             "url_exclude": {"type": "array", "items": {"type": "string"}},
             "frequency": {"type": "string"},
             "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
+            "starts_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "Served from this moment (ISO 8601 with its offset; answered in "
+                "UTC). null: from when it is published. Absent on a PUT: unchanged.",
+            },
+            "ends_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "Not served from this moment on; after starts_at. null: no end.",
+            },
         },
     },
     "ServedExperience": {

@@ -305,6 +305,25 @@ def test_experience__another_applications_segment_is_refused(client, operator):
     assert "Choose segments of this application." in response.content.decode()
 
 
+def test_experience__a_schedule_ending_before_it_starts_is_refused_on_the_end(client, operator):
+    application = ApplicationFactory()
+    schedule = {
+        "starts_at_0": "2026-12-04",
+        "starts_at_1": "09:00:00",
+        "ends_at_0": "2026-12-03",
+        "ends_at_1": "09:00:00",
+    }
+    response = client.post(admin_url(Experience, "add"), experience_post(application, **schedule))
+    assert response.context["adminform"].form.errors == {
+        "ends_at": ["The end must be after the start."]
+    }
+    assert not Experience.objects.exists()
+
+    schedule["ends_at_0"] = "2026-12-05"
+    client.post(admin_url(Experience, "add"), experience_post(application, **schedule))
+    assert Experience.objects.get().ends_at.isoformat() == "2026-12-05T09:00:00+00:00"
+
+
 def test_experience__created_and_changed_through_the_actions(client, operator):
     application = ApplicationFactory()
     response = client.post(admin_url(Experience, "add"), experience_post(application))

@@ -4,6 +4,8 @@ from typing import Any
 
 from django import template
 
+from ..schedules import schedule_words as words
+
 register = template.Library()
 
 
@@ -20,3 +22,9 @@ def where_words(experience: Any) -> str:
     if experience.url_exclude:
         return f"{include} except {', '.join(experience.url_exclude)}"
     return include
+
+
+@register.filter
+def schedule_words(experience: Any) -> str:
+    """The list's words: "starts in 3 days", "ends in 2 hours", "ended", or "" (none)."""
+    return words(experience.starts_at, experience.ends_at)

@@ -3,6 +3,7 @@ validation, same invalidation of the served targeting as the UI)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -29,7 +30,38 @@ def experience_json(experience: Experience) -> dict[str, Any]:
         "url_exclude": experience.url_exclude,
         "frequency": experience.frequency,
         "priority": experience.priority,
+        # ISO 8601 in UTC ("2026-12-04T09:00:00Z"), or null: no start / no end.
+        "starts_at": experience.starts_at,
+        "ends_at": experience.ends_at,
     }
+
+
+def _moment(data: dict[str, Any], field: str) -> datetime | None:
+    """``starts_at`` / ``ends_at``: an ISO 8601 date and time with its offset, or null (none);
+    ``actions.UNCHANGED`` when absent."""
+    if field not in data:
+        return actions.UNCHANGED
+    value = data[field]
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.utcoffset() is not None:
+            return moment
+    raise invalid(
+        field,
+        f"{field} is an ISO 8601 date and time with its offset, such as "
+        '"2026-12-04T09:00:00Z", or null.',
+    )
+
+
+def _schedule(data: dict[str, Any]) -> dict[str, datetime | None]:
+    """The schedule fields given (absent ones are left out: kept on a PUT, none on a POST)."""
+    moments = {field: _moment(data, field) for field in ("starts_at", "ends_at")}
+    return {field: value for field, value in moments.items() if value is not actions.UNCHANGED}
 
 
 def _segments(data: dict[str, Any]) -> list[int] | None:
@@ -69,6 +101,7 @@ def experiences(request: HttpRequest) -> HttpResponse:
         kind=kind,
         segments=_segments(data),
         **given,
+        **_schedule(data),
     )
     return json_response(experience_json(_get(request, experience.pk)), status=201)
 
@@ -89,7 +122,11 @@ def experience(request: HttpRequest, pk: int) -> HttpResponse:
         raise invalid("kind", "The kind is fixed when the experience is created.")
     given = {field: data[field] for field in FIELDS if data.get(field) is not None}
     actions.experience_update(
-        experience=found, name=text(data, "name"), segments=_segments(data), **given
+        experience=found,
+        name=text(data, "name"),
+        segments=_segments(data),
+        **given,
+        **_schedule(data),
     )
     return json_response(experience_json(_get(request, pk)))
 

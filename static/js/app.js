@@ -89,3 +89,31 @@ document.addEventListener("callout:forbidden", function (event) {
   item.textContent = event.detail.message;
   region.replaceChildren(item);
 });
+
+// The editor's schedule: <input type="hidden" data-time-zone> says which time zone the start
+// and end are in (the server's guess: the last one posted, else UTC). The browser's own zone
+// replaces it, and the stored times (data-utc) are shown in it; a time typed but not stored
+// (a form sent back with errors) keeps the zone it was typed in.
+function calloutTimeZone() {
+  var field = document.querySelector("input[data-time-zone]");
+  var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (!field || !zone || field.value === zone) return;
+  var inputs = field.form.querySelectorAll("input[type=datetime-local]");
+  var typed = Array.prototype.some.call(inputs, function (input) {
+    return input.value && !input.hasAttribute("data-utc");
+  });
+  if (typed) return;
+  function pad(n) { return String(n).padStart(2, "0"); }
+  inputs.forEach(function (input) {
+    if (!input.hasAttribute("data-utc")) return;
+    var d = new Date(input.getAttribute("data-utc"));  // shown in the browser's zone
+    input.value = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) +
+      "T" + pad(d.getHours()) + ":" + pad(d.getMinutes()) + (d.getSeconds() ? ":" + pad(d.getSeconds()) : "");
+  });
+  field.value = zone;
+  document.querySelectorAll("[data-time-zone-label]").forEach(function (label) {
+    label.textContent = zone;
+  });
+}
+
+document.addEventListener("DOMContentLoaded", calloutTimeZone);

@@ -1,8 +1,12 @@
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from experiences.models import Experience
 from segments.models import EndUser
@@ -341,6 +345,118 @@ def test_edit__shows_the_stored_content_and_saves_changes(client, app):
     assert tour.name == "New" and tour.content == {"steps": [{"type": "modal", "title": "One"}]}
 
 
+# --- Schedules (experiences/schedules.py) -------------------------------------------------
+
+SALE_CONTENT = {"text": "Winter sale", "position": "top", "style": "info"}
+SALE = {f"content-{key}": value for key, value in SALE_CONTENT.items()}
+
+
+def test_schedule__times_typed_in_the_browsers_zone_are_stored_in_utc(client, app):
+    response = client.post(
+        url("create", app, "banner"),
+        targeting(app, starts_at="2026-12-04T10:00", ends_at="2026-12-06T19:00")
+        | {"time_zone": "Europe/Paris"}
+        | SALE,
+    )
+    assert response.status_code == 302
+    experience = Experience.objects.get()
+    assert experience.starts_at == datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    assert experience.ends_at == datetime(2026, 12, 6, 18, 0, tzinfo=UTC)
+
+
+def test_schedule__without_javascript_the_times_are_utc(client, app):
+    html = client.get(url("create", app, "banner")).content.decode()
+    assert 'name="time_zone" value="UTC"' in html and 'type="datetime-local"' in html
+    client.post(
+        url("create", app, "banner"),
+        targeting(app, starts_at="2026-12-04T10:00") | {"time_zone": "UTC"} | SALE,
+    )
+    assert Experience.objects.get().starts_at == datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+
+
+def test_schedule__the_editor_shows_stored_times_in_the_managers_zone(client, app):
+    experience = ExperienceFactory(
+        application=app,
+        content=SALE_CONTENT,
+        starts_at=datetime(2026, 12, 4, 9, 0, tzinfo=UTC),
+        ends_at=datetime(2026, 12, 6, 18, 0, 30, tzinfo=UTC),
+    )
+    html = client.get(url("edit", app, experience.pk)).content.decode()
+    assert 'value="2026-12-04T09:00"' in html  # UTC until the browser says otherwise
+    assert 'data-utc="2026-12-04T09:00:00+00:00"' in html  # what the browser converts from
+    assert 'value="2026-12-06T18:00:30"' in html  # seconds kept when stored with them
+
+    # Once the editor has posted the browser's zone, pages show times in it.
+    data = targeting(app, starts_at="2026-12-04T10:00", ends_at="") | SALE
+    client.post(url("edit", app, experience.pk), data | {"time_zone": "Europe/Paris"})
+    html = client.get(url("edit", app, experience.pk)).content.decode()
+    assert 'value="2026-12-04T10:00"' in html and 'value="Europe/Paris"' in html
+    assert "<strong data-time-zone-label>Europe/Paris</strong>" in html
+    detail = client.get(url("detail", app, experience.pk)).content.decode()
+    assert "from 2026-12-04 10:00" in detail and "Europe/Paris" in detail
+
+
+def test_schedule__an_empty_field_removes_the_start(client, app):
+    experience = ExperienceFactory(
+        application=app, content=SALE_CONTENT, starts_at=datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    )
+    data = targeting(app, starts_at="", ends_at="") | {"time_zone": "UTC"} | SALE
+    assert client.post(url("edit", app, experience.pk), data).status_code == 302
+    experience.refresh_from_db()
+    assert experience.starts_at is None and experience.ends_at is None
+
+
+def test_schedule__an_end_before_the_start_is_an_error_next_to_the_end(client, app):
+    data = targeting(app, starts_at="2026-12-04T10:00", ends_at="2026-12-04T09:00") | SALE
+    response = client.post(url("create", app, "banner"), data | {"time_zone": "Europe/Paris"})
+    assert response.status_code == 200
+    assert response.context["editor"].targeting.errors == {
+        "ends_at": ["The end must be after the start."]
+    }
+    html = response.content.decode()
+    assert 'value="2026-12-04T10:00"' in html  # as typed, in the zone it was typed in
+    assert not Experience.objects.exists()
+
+
+@pytest.mark.parametrize("typed", ["2026-03-29T02:30", "2026-10-25T02:30"])
+def test_schedule__a_time_the_clocks_skip_or_repeat_is_an_error(client, app, typed):
+    """In Paris 2:30 does not exist on 29 March 2026 (2:00 becomes 3:00) and happens twice on
+    25 October (3:00 becomes 2:00): which moment was meant cannot be known."""
+    data = targeting(app, starts_at=typed) | {"time_zone": "Europe/Paris"} | SALE
+    response = client.post(url("create", app, "banner"), data)
+    errors = response.context["editor"].targeting.errors
+    assert list(errors) == ["starts_at"] and "Europe/Paris" in errors["starts_at"][0]
+    assert not Experience.objects.exists()
+
+
+def test_schedule__an_unknown_time_zone_is_an_error_and_nothing_is_saved(client, app):
+    data = targeting(app, starts_at="2026-12-04T10:00") | {"time_zone": "Mars/Olympus"} | SALE
+    response = client.post(url("create", app, "banner"), data)
+    assert response.context["editor"].targeting.errors == {
+        "time_zone": ["Unknown time zone: the times were read as UTC."]
+    }
+    assert not Experience.objects.exists()
+
+
+def test_list__says_when_a_schedule_starts_or_ends(client, app):
+    now = timezone.now()
+    ExperienceFactory(application=app, name="Soon", starts_at=now + timedelta(days=3, hours=1))
+    ExperienceFactory(
+        application=app,
+        name="Running",
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(hours=2, minutes=30),
+    )
+    ExperienceFactory(application=app, name="Over", ends_at=now - timedelta(minutes=1))
+    ExperienceFactory(application=app, name="Always")
+    html = client.get(url("list", app)).content.decode()
+    rows = {row.split("</a>")[0].rsplit(">", 1)[-1]: row for row in html.split("<tr>")[2:]}
+    assert '<span class="muted schedule-words">starts in 3 days</span>' in rows["Soon"]
+    assert '<span class="muted schedule-words">ends in 2 hours</span>' in rows["Running"]
+    assert '<span class="muted schedule-words">ended</span>' in rows["Over"]
+    assert "schedule-words" not in rows["Always"]
+
+
 # --- Targeting helpers -------------------------------------------------------------------
 
 
@@ -391,6 +507,24 @@ def test_publish_then_unpublish(client, app):
     assert Experience.objects.get().status == "published"
     client.post(url("unpublish", app, experience.pk))
     assert Experience.objects.get().status == "draft"
+
+
+def test_publish__says_from_when_a_scheduled_experience_is_served(client, app):
+    start = timezone.now().replace(microsecond=0) + timedelta(days=3)
+    soon = ExperienceFactory(application=app, name="Soon", starts_at=start)
+    over = ExperienceFactory(application=app, name="Over", ends_at=timezone.now())
+    for experience in (soon, over):
+        experience.segments.add(app.everyone)
+    EndUserFactory(application=app)
+    session = client.session
+    session["time_zone"] = "Asia/Tokyo"
+    session.save()
+
+    html = client.post(url("publish", app, soon.pk), follow=True).content.decode()
+    local = start.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
+    assert f"&quot;Soon&quot; is published: it is served from {local} (Asia/Tokyo)." in html
+    html = client.post(url("publish", app, over.pk), follow=True).content.decode()
+    assert "but its schedule has ended: it is not served." in html
 
 
 def test_publish__invalid_stored_content_is_refused_with_the_reason(client, app):

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from experiences.models import Experience
@@ -7,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 FIELDS = {
     "id", "name", "kind", "status", "content", "segments", "url_include", "url_exclude",
-    "frequency", "priority",
+    "frequency", "priority", "starts_at", "ends_at",
 }  # fmt: skip
 
 
@@ -71,6 +73,74 @@ def test_create__another_applications_segment__400_on_segments(api, app, other):
 
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "segments"
+
+
+# --- Schedules ---------------------------------------------------------------------------
+
+
+def test_create__a_schedule_in_any_offset_is_answered_in_utc(api, app):
+    response = api(
+        "POST",
+        "experiences",
+        banner(app, starts_at="2026-12-04T10:00:00+01:00", ends_at="2026-12-06T18:00:00Z"),
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["starts_at"], body["ends_at"]) == ("2026-12-04T09:00:00Z", "2026-12-06T18:00:00Z")
+    stored = Experience.objects.get(pk=body["id"])
+    assert stored.starts_at == datetime(2026, 12, 4, 9, tzinfo=UTC)
+
+
+def test_create__without_a_schedule__null_both(api, app):
+    body = api("POST", "experiences", banner(app)).json()
+    assert (body["starts_at"], body["ends_at"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ({"starts_at": "2026-12-04T09:00:00"}, "starts_at"),  # no offset: which zone?
+        ({"starts_at": "2026-12-04"}, "starts_at"),
+        ({"starts_at": "next friday"}, "starts_at"),
+        ({"ends_at": 1764838800}, "ends_at"),
+        ({"starts_at": "2026-12-04T09:00:00Z", "ends_at": "2026-12-04T09:00:00Z"}, "ends_at"),
+        ({"starts_at": "2026-12-04T09:00:00Z", "ends_at": "2026-12-04T08:00:00Z"}, "ends_at"),
+    ],
+)
+def test_create__a_bad_schedule__400_on_its_field_and_nothing_saved(api, app, extra, field):
+    response = api("POST", "experiences", banner(app, **extra))
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_field", field)
+    assert not app.experiences.exists()
+
+
+def test_put__an_absent_schedule_is_kept__null_removes_it__the_end_checked_against_the_start(
+    api, app
+):
+    schedule = {"starts_at": "2026-12-04T09:00:00Z", "ends_at": "2026-12-06T18:00:00Z"}
+    created = api("POST", "experiences", banner(app, **schedule)).json()
+    path = f"experiences/{created['id']}"
+
+    assert api("PUT", path, {"priority": 1}).json()["starts_at"] == "2026-12-04T09:00:00Z"
+    refused = api("PUT", path, {"ends_at": "2026-12-01T00:00:00Z"})
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "ends_at"
+    assert refused.json()["error"]["message"] == "The end must be after the start."
+    body = api("PUT", path, {"starts_at": None}).json()
+    assert (body["starts_at"], body["ends_at"]) == (None, "2026-12-06T18:00:00Z")
+
+
+def test_a_published_experience_whose_schedule_ended_is_not_served(api, app, client):
+    created = api("POST", "experiences", banner(app, ends_at="2020-01-01T00:00:00Z")).json()
+    api("POST", f"experiences/{created['id']}/publish")
+    served = f"/api/v1/experiences?key={app.public_key}&id=u00&url=https://x.test/dashboard"
+    assert client.get(served).json()["experiences"] == []
+
+    api("PUT", f"experiences/{created['id']}", {"ends_at": None})
+
+    assert [e["id"] for e in client.get(served).json()["experiences"]] == [created["id"]]
 
 
 def test_list_get_put_delete(api, app):
