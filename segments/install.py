@@ -13,7 +13,7 @@ from .access import Role, application_view
 EMBED = (
     '<script>!function(w,d,h){var c=w.Callout=w.Callout||{q:[]};["init","identify","page",'
     '"reset","track"].forEach(function(m){c[m]=c[m]||function(){c.q.push([m,arguments])}});'
-    'var s=d.createElement("script");s.async=1;s.src=h+"/static/callout.js";'
+    'var s=d.createElement("script");s.async=1;s.src=h+"/static/callout.min.js";'
     'd.head.appendChild(s)}(window,document,"HOST");</script>'
 )
 

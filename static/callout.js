@@ -1,7 +1,8 @@
 /*! Callout snippet: identifies the user, asks the Callout API which experiences to show on
  * this page and renders them (banner, tooltip, tour, checklist) in a Shadow DOM.
- * Plain JavaScript, no dependencies, no build step. Never throws into the host page: every
- * problem goes to console.warn. Embed and API: docs/api.md. Content format: docs/experiences.md.
+ * Plain JavaScript, no dependencies; pages embed its minified build, callout.min.js
+ * (scripts/build-snippet). Never throws into the host page: every problem goes to
+ * console.warn. Embed and API: docs/api.md. Content format: docs/experiences.md.
  */
 (function (window, document) {
   "use strict";
@@ -14,7 +15,7 @@
   var LONG_URL = 6000;
   var state = {
     key: null,
-    host: script && script.src ? script.src.replace(/\/static\/callout\.js.*$/, "") : "",
+    host: script && script.src ? script.src.replace(/\/static\/callout(\.min)?\.js.*$/, "") : "",
     user: null, // {id, user_hash}
     url: null,
     seq: 0,

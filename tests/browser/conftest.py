@@ -1,5 +1,6 @@
 """A fictional customer app ("Acme Tasks") on its own origin that embeds the snippet exactly as
-docs/api.md says, with the Django live server (the Callout API and callout.js) on another."""
+docs/api.md says, with the Django live server (the Callout API and the snippet,
+callout.min.js) on another."""
 
 import html
 import json
@@ -24,7 +25,7 @@ DOCS_KEY = "pk_YOUR_PUBLIC_KEY"
 def docs_embed() -> tuple[str, str]:
     """The one-line embed and the init call, as the docs print them."""
     text = DOCS.read_text()
-    embed = next(line for line in text.splitlines() if "/static/callout.js" in line)
+    embed = next(line for line in text.splitlines() if line.startswith("<script>!function"))
     init = re.search(r"^\s*Callout\.init\(.*\);$", text, re.MULTILINE).group(0).strip()
     return embed, init
 
@@ -114,6 +115,9 @@ class HostApp:
         embed, init = docs_embed()
         host, key = self.config["host"], self.config["key"]
         api_host = self.config.get("api_host", host)  # to point init() elsewhere
+        init = self.config.get("init", init)  # an init call of the test's own
+        if self.config.get("snippet"):  # another file than the embed's (callout.min.js)
+            embed = embed.replace("/static/callout.min.js", self.config["snippet"])
         page = PAGE.format(
             embed=embed.replace(DOCS_HOST, host),
             init=init.replace(DOCS_HOST, api_host).replace(DOCS_KEY, html.escape(key)),

@@ -16,6 +16,10 @@ def test_the_embed_is_the_one_the_api_docs_show():
     assert embed("https://callout.example.com") in docs
 
 
+def test_the_embed_loads_the_minified_snippet():
+    assert 's.src=h+"/static/callout.min.js"' in embed("https://callout.example.com")
+
+
 def test_install_shows_the_key_and_the_snippet_but_the_secret_only_to_owners(client):
     membership = MembershipFactory(role=Membership.Role.EDITOR)
     application = membership.application
