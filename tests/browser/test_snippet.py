@@ -1,4 +1,5 @@
-"""callout.js in headless Chromium, embedded in a host page on another origin than the API."""
+"""The snippet in headless Chromium (callout.min.js, as the embed loads it), embedded in a host
+page on another origin than the API."""
 
 import pytest
 from playwright.sync_api import expect
