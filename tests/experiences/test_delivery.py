@@ -5,14 +5,17 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from django.urls import reverse
 
 from experiences.delivery import DAY, slot_of
 from experiences.serving import decide, explain_serve, serve
 from experiences.targeting import targeting_for
 from segments.activity import SESSION_GAP, record_experience, session_start, started_since
+from segments.models import Membership
 from tests.factories import (
     ApplicationFactory,
     EndUserFactory,
+    MembershipFactory,
     PublishedExperienceFactory,
     segment_with_rules,
 )
@@ -261,3 +264,19 @@ def test_a_gap_of_more_than_30_minutes_starts_a_new_session():
     # Dismissed and completed neither start an experience nor move the session.
     record_experience(activity, 1, "dismissed", 9000.0)
     assert started_since(activity, 5000.0) == set()
+
+
+@pytest.mark.django_db
+def test_the_user_page_and_preview_as_a_user_say_what_was_held_back_and_why(client, app, free):
+    make(app, free, "Welcome tour", "tour", TOUR, priority=2)
+    checklist = make(app, free, "Setup", "checklist", CHECKLIST, priority=1)
+    user = EndUserFactory(application=app, external_id="u7", traits={"plan": "free"})
+    member = MembershipFactory(application=app, role=Membership.Role.VIEWER)
+    client.force_login(member.user)
+    why = "held back: a higher-priority tour runs on this page (Welcome tour)"
+    user_page = reverse("segments:user_detail", args=[app.pk, user.pk])
+    page = client.get(user_page, {"url": "/dashboard"}).content.decode()
+    assert f"<strong>Setup</strong>: not shown — {why}" in page
+    detail = reverse("experiences:detail", args=[app.pk, checklist.pk])
+    page = client.get(detail, {"user": "u7", "url": "/dashboard"}).content.decode()
+    assert f"<strong>Not served</strong> to u7 on <code>/dashboard</code>: {why}." in page
