@@ -17,7 +17,13 @@ from django.db.models import RestrictedError
 from django.utils import timezone
 
 from segments.actions import clean_unique_name, unique_or_field_error
-from segments.activity import EXPERIENCE_STATES, experience_states, record_experience
+from segments.activity import (
+    EXPERIENCE_STATES,
+    experience_states,
+    record_experience,
+    shown_is_stale,
+)
+from segments.coerce import now_seconds
 from segments.models import Application, EndUser, Segment
 
 from .content import clean_content, clean_url_patterns
@@ -298,7 +304,8 @@ def event_record(
     them from its one lookup, and a serve-rate write should not fetch rows to refer to them.
 
     The first shown, dismissed and completed of each experience also go into the user's
-    activity summary (segments/activity.py), which the serve and the experience rules read.
+    activity summary (segments/activity.py), which the serve and the experience rules read,
+    and so do the latest shown and the session (what delivery's caps count), to the minute.
     ``activity``: the summary as the caller read it; when it has this state already (the
     common case) the event is one INSERT, atomic by itself, with no transaction around it."""
     if type not in Event.Type.values:
@@ -308,6 +315,10 @@ def event_record(
     if type == Event.Type.STEP and step is None:
         raise ValidationError({"step": ["A step event needs step (the 0-based step index)."]})
     known = activity is not None and type in experience_states(activity, experience_id)
+    if known and type == Event.Type.SHOWN:
+        # Delivery's caps count the latest shown time and the session (docs/experiences.md):
+        # written again when more than a minute newer than the stored one.
+        known = not shown_is_stale(activity, experience_id, now_seconds())
     try:
         if known or type not in EXPERIENCE_STATES:
             return _event_create(application_id, end_user_id, experience_id, type, step)

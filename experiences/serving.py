@@ -14,6 +14,7 @@ from segments import activity as summaries
 from segments.coerce import now_seconds
 from segments.models import Application, EndUser
 
+from .delivery import deliver
 from .lookup import activity_for, company_traits_of
 from .models import Event, Experience
 from .pages import ParsedUrl, UrlPattern, parse_url
@@ -131,10 +132,13 @@ def decide(
     company: Mapping[str, Any] | None = None,
     company_id: int | None = None,
 ) -> list[Decision] | list[CompiledExperience]:
-    """The one decision path: status, schedule, segments, audience, URL, then frequency (one
-    query, for the experiences that passed the rest, when one of them counts past events).
+    """The one decision path: status, schedule, segments, audience, URL, frequency (one
+    query, for the experiences that passed the rest, when one of them counts past events), then
+    delivery (``experiences/delivery.py``: one modal, banners per edge, one tooltip per element,
+    the caps; from the same activity summary, no query of its own).
 
-    ``explain=True``: a ``Decision`` for every experience, with the first reason in that order.
+    ``explain=True``: a ``Decision`` for every experience, with the first reason in that order
+    (delivery's start "held back: ").
     ``explain=False`` (a serve, ``_serve``): the served experiences only, and each is checked
     only as far as it must be: unpublished, audience-less and off-schedule ones are skipped
     outright (the targeting's window of schedules, moved on when one starts or ends), the URL
@@ -179,10 +183,17 @@ def decide(
             reason = url_reason
         staged.append((experience, reason, segment_name, pattern))
     history = summaries.history(activity)
-    decisions = []
-    for experience, reason, segment_name, pattern in staged:
+    reasons: dict[int, str | None] = {}
+    for experience, reason, _, _ in staged:
         if reason is None:
             reason = _frequency_block(experience.frequency, history.get(experience.id, _NONE))
+        reasons[experience.id] = reason
+    candidates = [e for e, _, _, _ in staged if reasons[e.id] is None]
+    _, held = deliver(candidates, targeting.delivery, activity, when)
+    reasons.update(held)
+    decisions = []
+    for experience, _, segment_name, pattern in staged:
+        reason = reasons[experience.id]
         served = reason is None
         if served:
             where = f"URL matches {pattern}" if pattern else "every page"
@@ -201,15 +212,17 @@ def _serve(
     members: Mapping[int, int],
 ) -> list[CompiledExperience]:
     """``decide`` for a serve, the hot path: the same checks in the same order, each only as
-    far as it must go, and no reasons. Only servable experiences the URL lets through are
-    looked at (remembered per URL), and their audience is one generated function."""
+    far as it must go, and no reasons (delivery builds them only for what it holds back).
+    Only servable experiences the URL lets through are looked at (remembered per URL), and
+    their audience is one generated function."""
     served = _url_chooser(targeting, url, when)(traits, when, activity, company, members)
-    if not served or not activity.get(summaries.EXPERIENCES):
-        return served  # most users have dismissed and completed nothing
-    history = summaries.history(activity)
-    if not history:
-        return served
-    return [e for e in served if _frequency_block(e.frequency, history.get(e.id, _NONE)) is None]
+    if served and activity.get(summaries.EXPERIENCES):  # most users have seen nothing yet
+        history = summaries.history(activity)
+        if history:
+            served = [
+                e for e in served if _frequency_block(e.frequency, history.get(e.id, _NONE)) is None
+            ]
+    return deliver(served, targeting.delivery, activity, when)[0]
 
 
 _NONE: frozenset[str] = frozenset()

@@ -38,6 +38,7 @@ from segments.evaluator import Condition
 from segments.models import Application, Segment, TraitDefinition, tree_prefetches
 from segments.selectors import counted_segments
 
+from .delivery import Delivery, Slot, slot_of
 from .members import CompanyCounts, CountQuery
 from .models import Experience, TargetingVersion
 from .pages import PatternError, UrlPattern, compile_pattern
@@ -98,6 +99,11 @@ class CompiledExperience:
             "priority": self.priority,
             "content": self.content,
         }
+
+    @cached_property
+    def slot(self) -> Slot:
+        """The place it takes on a page, for delivery (``experiences/delivery.py``)."""
+        return slot_of(self.kind, self.content)
 
     @cached_property
     def json(self) -> str:
@@ -162,6 +168,8 @@ class Targeting:
     # The companies' trait keys, as ``trait_keys`` and ``discovered`` are the users'.
     company_trait_keys: frozenset[str] = frozenset()
     discovered_company: set[str] = field(default_factory=set, compare=False, repr=False)
+    # The application's delivery settings (experiences/delivery.py).
+    delivery: Delivery = field(default_factory=Delivery)
     # What a serve reads: the servable experiences on schedule now, until ``changes_at``.
     # Replaced (``window_at``) by the first serve at or past that moment, in each process:
     # a scheduled experience starts and stops without an edit, a deploy or a restart.
@@ -425,6 +433,11 @@ def _load(application_id: int) -> dict[str, Any] | None:
     )
     return {
         "application": application,
+        "delivery": {
+            "max_banners_per_edge": application.max_banners_per_edge,
+            "cap_per_day": application.cap_per_day,
+            "cap_per_session": application.cap_per_session,
+        },
         "trait_keys": trait_keys[TraitDefinition.Scope.USER],
         "company_trait_keys": trait_keys[TraitDefinition.Scope.COMPANY],
         "segments": [
@@ -490,6 +503,7 @@ def _compile(data: dict[str, Any], version: str) -> Targeting:
         version=version,
         trait_keys=frozenset(data["trait_keys"]),
         company_trait_keys=frozenset(data.get("company_trait_keys", ())),
+        delivery=Delivery(**data.get("delivery", {})),  # cached before delivery: the defaults
         segments={
             s["id"]: CompiledSegmentEntry(s["id"], s["name"], _conditions(s))
             for s in data["segments"]

@@ -92,6 +92,32 @@ def application_set_identity_verification(
     return application
 
 
+@transaction.atomic
+def application_set_delivery(
+    *,
+    application: Application,
+    max_banners_per_edge: int,
+    cap_per_day: int | None,
+    cap_per_session: int | None,
+) -> Application:
+    """Delivery's settings (docs/experiences.md, Delivery): banners stacked per edge, and the
+    caps on experiences started per user per day and per session (None: no cap). Refused with
+    a ``ValidationError`` per field, nothing written; saving bumps the targeting version, so
+    every process serves with the new settings on its next request."""
+    application.max_banners_per_edge = max_banners_per_edge
+    application.cap_per_day = cap_per_day
+    application.cap_per_session = cap_per_session
+    fields = ["max_banners_per_edge", "cap_per_day", "cap_per_session"]
+    try:
+        others = [f.name for f in Application._meta.fields if f.name not in fields]
+        application.clean_fields(exclude=others)
+    except ValidationError:
+        application.refresh_from_db(fields=fields)
+        raise
+    application.save(update_fields=fields)
+    return application
+
+
 # --- Trait indexes (PostgreSQL) ----------------------------------------------------------
 
 

@@ -5,14 +5,20 @@ query and its cost does not grow with the length of the user's history.
 Plain data, no database import. The summary is a JSON object::
 
     {"e": {EVENT NAME: [count, first, last, [recent, ...]]},
-     "x": {"EXPERIENCE ID": {"shown": time, "dismissed": time, "completed": time}}}
+     "x": {"EXPERIENCE ID": {"shown": time, "dismissed": time, "completed": time,
+                             "last_shown": time}},
+     "s": [session start, session last]}
 
 Times are Unix seconds (floats). ``count`` is every event of that name the user ever did,
 ``first`` and ``last`` the earliest and latest times, ``recent`` the ``kept`` latest times,
 newest first. ``kept`` is per application (``Application.events_kept``): one more than the
 largest count any of its rules uses, so that a rolling window's count is exact up to the
 largest count a rule compares it with (docs/scale.md). ``x`` has each experience the user was
-shown, dismissed or completed, with the first time of each.
+shown, dismissed or completed, with the first time of each, and ``last_shown`` the latest time
+it was shown (kept to within ``SHOWN_SLACK`` seconds); ``s`` the user's current session of shown
+experiences: when it started and the latest shown time in it (a gap of more than
+``SESSION_GAP`` seconds between two shown experiences starts a new session). What delivery's
+caps count (``started_since``, ``session_start``; docs/experiences.md, Delivery).
 
 The raw events stay in their own table (``TrackedEvent``), for charts and for rebuilding
 ``recent`` when a rule needs more of it.
@@ -29,6 +35,10 @@ COUNT, FIRST, LAST, RECENT = 0, 1, 2, 3
 DEFAULT_KEPT = 4  # "at least 3 times" is exact without a rebuild
 MAX_KEPT = 1001  # one more than the largest count a rule may use
 EXPERIENCE_STATES = ("shown", "dismissed", "completed")
+SESSION = "s"
+LAST_SHOWN = "last_shown"
+SESSION_GAP = 30 * 60  # seconds without a shown experience that end a session
+SHOWN_SLACK = 60  # seconds: a shown event this close to the stored latest one changes nothing
 
 
 def record_events(
@@ -70,7 +80,71 @@ def record_experience(
     states = activity.setdefault(EXPERIENCES, {}).setdefault(str(experience_id), {})
     if state not in states or when < states[state]:
         states[state] = when
+    if state == "shown":
+        if not _number(states.get(LAST_SHOWN)) or when > states[LAST_SHOWN]:
+            states[LAST_SHOWN] = when
+        _record_session(activity, when)
     return activity
+
+
+def _record_session(activity: dict[str, Any], when: float) -> None:
+    session = activity.get(SESSION)
+    if not _is_session(session):
+        activity[SESSION] = [when, when]
+        return
+    start, last = session
+    if when > last + SESSION_GAP:
+        activity[SESSION] = [when, when]  # a new session
+    elif when > last:
+        activity[SESSION] = [start, when]
+    elif start - SESSION_GAP <= when < start:
+        activity[SESSION] = [when, last]  # late news of the session's beginning
+    # else: older than the session; it belonged to one before
+
+
+def shown_is_stale(activity: Any, experience_id: int, when: float) -> bool:
+    """Whether a ``shown`` at ``when`` would change the summary by more than ``SHOWN_SLACK``
+    seconds: the events API writes it then, else records only the event (one INSERT)."""
+    states = experience_states(activity, experience_id)
+    last = states.get(LAST_SHOWN, states.get("shown"))
+    session = activity.get(SESSION) if isinstance(activity, Mapping) else None
+    return (
+        not _number(last)
+        or when - last > SHOWN_SLACK
+        or not _is_session(session)
+        or when - session[1] > SHOWN_SLACK
+    )
+
+
+def _is_session(session: Any) -> bool:
+    return (
+        isinstance(session, list)
+        and len(session) == 2
+        and _number(session[0])
+        and _number(session[1])
+    )
+
+
+def started_since(activity: Any, since: float) -> set[int]:
+    """The experiences shown at or after ``since`` (their latest shown time; a summary from
+    before ``last_shown`` was kept has the first)."""
+    experiences = activity.get(EXPERIENCES) if isinstance(activity, Mapping) else None
+    out: set[int] = set()
+    for key, states in (experiences or {}).items():
+        if isinstance(states, Mapping) and key.isdigit():
+            last = states.get(LAST_SHOWN, states.get("shown"))
+            if _number(last) and last >= since:
+                out.add(int(key))
+    return out
+
+
+def session_start(activity: Any, now: float) -> float | None:
+    """When the user's current session started, or None: no shown experience in the last
+    ``SESSION_GAP`` seconds (the next one starts a new session)."""
+    session = activity.get(SESSION) if isinstance(activity, Mapping) else None
+    if not _is_session(session) or now - session[1] > SESSION_GAP:
+        return None
+    return session[0]
 
 
 def summarise(
@@ -82,7 +156,8 @@ def summarise(
     incremental one with."""
     activity: dict[str, Any] = {}
     record_events(activity, events, kept)
-    for experience_id, state, when in experiences:
+    # In time order: a session is a run of shown experiences without a long gap.
+    for experience_id, state, when in sorted(experiences, key=lambda e: e[2]):
         record_experience(activity, experience_id, state, when)
     return activity
 

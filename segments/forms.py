@@ -26,7 +26,7 @@ from django.http import QueryDict
 
 from .coerce import DATE
 from .evaluator import Condition
-from .models import Segment, TraitDefinition
+from .models import MAX_BANNERS_PER_EDGE, MAX_CAP, Segment, TraitDefinition
 from .operators import (
     DAYS,
     ISODATE,
@@ -308,3 +308,28 @@ def preview_conditions(
         for row, rule in zip(rows, cleaned, strict=True)
         if rule is not None
     ]
+
+
+class DeliverySettingsForm(forms.Form):
+    """The Settings page's delivery settings (``actions.application_set_delivery``)."""
+
+    max_banners_per_edge = forms.IntegerField(
+        label="Banners per edge",
+        min_value=1,
+        max_value=MAX_BANNERS_PER_EDGE,
+        help_text="Banners stacked together at the top of a page, and at the bottom.",
+    )
+    cap_per_day = forms.IntegerField(
+        label="Experiences per user per day",
+        min_value=1,
+        max_value=MAX_CAP,
+        required=False,
+        help_text="Experiences started (shown) per user in 24 hours. Empty: no cap.",
+    )
+    cap_per_session = forms.IntegerField(
+        label="Experiences per user per session",
+        min_value=1,
+        max_value=MAX_CAP,
+        required=False,
+        help_text="A session ends after 30 minutes without an experience shown. Empty: no cap.",
+    )

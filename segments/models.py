@@ -5,6 +5,7 @@ from functools import cached_property
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Lower
@@ -16,6 +17,8 @@ from .evaluator import Condition
 from .sql import conditions_q, tree_q
 
 EVERYONE = "Everyone"
+MAX_BANNERS_PER_EDGE = 5
+MAX_CAP = 1000
 
 
 def generate_public_key() -> str:
@@ -39,6 +42,26 @@ class Application(models.Model):
     # the largest count any rule uses (segments/activity.py); raised, with a rebuild, by a save
     # that needs more.
     events_kept = models.PositiveSmallIntegerField(default=DEFAULT_KEPT, editable=False)
+    # Delivery (docs/experiences.md, "Delivery"): how many banners one edge of a page stacks,
+    # and the caps on experiences started per user (None: no cap), counted by the serve from
+    # the activity summary.
+    max_banners_per_edge = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_BANNERS_PER_EDGE)],
+        help_text="Banners shown together at the top (and at the bottom) of a page.",
+    )
+    cap_per_day = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CAP)],
+        help_text="Experiences started per user in 24 hours; empty for no cap.",
+    )
+    cap_per_session = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CAP)],
+        help_text="Experiences started per user in one session; empty for no cap.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="applications"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import install, views
+from . import app_settings, install, views
 from .models import TraitDefinition
 
 COMPANY = TraitDefinition.Scope.COMPANY
@@ -9,7 +9,7 @@ app_name = "segments"
 
 # The sidebar marks Traits for url names starting "trait", Events for "event", Users for
 # "user", Companies for "compan", Install for "install", "rotate_keys" and
-# "set_identity_verification", else Segments.
+# "set_identity_verification", Settings for "app_settings", else Segments.
 urlpatterns = [
     path("segments/", views.segment_list, name="list"),
     path("segments/new/", views.segment_create, name="create"),
@@ -37,6 +37,7 @@ urlpatterns = [
     path("users/<int:pk>/", views.user_detail, name="user_detail"),
     path("companies/", views.company_list, name="companies"),
     path("companies/<int:pk>/", views.company_detail, name="company_detail"),
+    path("settings/", app_settings.app_settings, name="app_settings"),
     path("install/", install.install, name="install"),
     path("install/rotate-keys/", install.rotate_keys, name="rotate_keys"),
     path(

@@ -23,6 +23,7 @@
     closed: {}, // experience id -> "again" | "never" (see closedFor)
     shadow: null,
     layer: null,
+    edges: {}, // "top" / "bottom" -> the stack of banners at that edge (see edge())
     escStack: []
   };
 
@@ -313,8 +314,11 @@
     ".c-layer *{box-sizing:border-box}",
     ".c-layer button{font:inherit;cursor:pointer;margin:0}",
     ".c-layer :focus-visible{outline:3px solid #ffbf47;outline-offset:2px}",
-    ".c-banner{position:fixed;left:0;right:0;display:flex;align-items:center;justify-content:center;gap:12px;padding:10px 56px 10px 16px;color:#fff;background:#3451d1;box-shadow:0 1px 4px rgba(0,0,0,.2);z-index:1}",
-    ".c-top{top:0}.c-bottom{bottom:0}.c-success{background:#1e7f4f}.c-warning{background:#9a5b00}",
+    ".c-edge{position:fixed;left:0;right:0;display:flex;flex-direction:column;z-index:1}",
+    ".c-edge-top{top:0}.c-edge-bottom{bottom:0}",
+    ".c-banner{position:relative;display:flex;align-items:center;justify-content:center;gap:12px;padding:10px 56px 10px 16px;color:#fff;background:#3451d1;box-shadow:0 1px 4px rgba(0,0,0,.2)}",
+    ".c-banner+.c-banner{border-top:1px solid rgba(255,255,255,.35)}",
+    ".c-success{background:#1e7f4f}.c-warning{background:#9a5b00}",
     ".c-cta{background:#fff;color:#1f2330;border-radius:4px;padding:4px 12px;text-decoration:none;font-weight:600}",
     ".c-x{position:absolute;top:6px;right:8px;width:32px;height:32px;border:0;border-radius:4px;background:transparent;color:inherit;font-size:20px;line-height:1}",
     ".c-banner .c-x{top:50%;transform:translateY(-50%)}",
@@ -558,6 +562,59 @@
     }));
   }
 
+  // --- Banner edges: the banners at one edge of the page, stacked -----------------------
+
+  // The server sends at most a few banners per edge (docs/experiences.md, Delivery); they
+  // stack in one fixed bar per edge, the highest priority nearest the edge, and one spacer in
+  // the host page's flow, as tall as the whole stack, keeps them from covering the page.
+  function edge(side) {
+    var found = state.edges[side];
+    if (found && found.node.isConnected) return found;
+    var node = el("div", { "class": "c-edge c-edge-" + side });
+    layer().appendChild(node);
+    var spacer = document.createElement("callout-spacer");
+    var body = document.body || document.documentElement;
+    if (side === "top") body.insertBefore(spacer, body.firstChild);
+    else body.appendChild(spacer);
+    var fit = safe(function () {
+      spacer.style.cssText = "display:block!important;margin:0!important;padding:0!important;" +
+        "height:" + Math.ceil(node.getBoundingClientRect().height) + "px!important";
+    });
+    var observer = window.ResizeObserver ? new ResizeObserver(fit) : null;
+    if (observer) observer.observe(node);
+    window.addEventListener("resize", fit);
+    var stack = {
+      node: node,
+      add: function (banner) {
+        // Top: highest priority first; bottom: highest priority last (nearest its edge).
+        var before = null;
+        for (var child = node.firstChild; child; child = child.nextSibling) {
+          var p = child.calloutPriority;
+          if (side === "top" ? p < banner.calloutPriority : p > banner.calloutPriority) {
+            before = child;
+            break;
+          }
+        }
+        node.insertBefore(banner, before);
+        fit();
+      },
+      remove: function (banner) {
+        banner.remove();
+        if (node.firstChild) {
+          fit();
+          return;
+        }
+        if (observer) observer.disconnect();
+        window.removeEventListener("resize", fit);
+        spacer.remove();
+        node.remove();
+        if (state.edges[side] === stack) delete state.edges[side];
+      }
+    };
+    state.edges[side] = stack;
+    return stack;
+  }
+
   // --- The four kinds ------------------------------------------------------------------
 
   var KINDS = {
@@ -573,27 +630,13 @@
       node.addEventListener("keydown", safe(function (event) {
         if (event.key === "Escape") close(exp, "dismissed");
       }));
-      layer().appendChild(node);
-      // A spacer in the host page's flow keeps the bar from covering the top (or bottom).
-      var spacer = document.createElement("callout-spacer");
-      var body = document.body || document.documentElement;
-      function fit() {
-        spacer.style.cssText = "display:block!important;margin:0!important;padding:0!important;" +
-          "height:" + Math.ceil(node.getBoundingClientRect().height) + "px!important";
-      }
-      fit();
-      if (position === "c-top") body.insertBefore(spacer, body.firstChild);
-      else body.appendChild(spacer);
-      var onResize = safe(fit);
-      window.addEventListener("resize", onResize);
+      node.calloutPriority = Number(exp.priority) || 0;
+      var stack = edge(position === "c-top" ? "top" : "bottom");
+      stack.add(node);
       send(exp, "shown");
       return {
         exp: exp,
-        destroy: function () {
-          window.removeEventListener("resize", onResize);
-          spacer.remove();
-          node.remove();
-        }
+        destroy: function () { stack.remove(node); }
       };
     },
 

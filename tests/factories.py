@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from experiences.models import Event, Experience
 from segments.models import (
+    MAX_BANNERS_PER_EDGE,
     Application,
     Company,
     EndUser,
@@ -34,6 +35,9 @@ class ApplicationFactory(factory.django.DjangoModelFactory):
         model = Application
 
     name = factory.Sequence(lambda n: f"App {n}")
+    # ExperienceFactory makes top banners: tests about other things serve several together.
+    # Delivery's tests (tests/experiences/test_delivery.py) set the limit they test.
+    max_banners_per_edge = MAX_BANNERS_PER_EDGE
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

@@ -134,6 +134,8 @@ POST_DATA = {
     "segments:event_create": {"name": "new_event", "description": "By hand"},
     "segments:event_edit": {"description": "Redescribed"},
     "segments:set_identity_verification": {"required": "1"},
+    "segments:app_settings": {"max_banners_per_edge": "3", "cap_per_day": "5",
+                              "cap_per_session": ""},
     "experiences:create": {"name": "New tour", "url_include": "/", "frequency": "once",
                            "priority": "0", "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0",
                            "steps-0-type": "modal", "steps-0-title": "Hi"},

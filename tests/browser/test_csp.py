@@ -150,9 +150,11 @@ def test_the_snippet_works_on_a_host_page_with_a_strict_csp(page: Page, acme, ho
     try:
         page.goto(host_app.url + "/dashboard")
         expect(banner(page)).to_be_visible()
-        # The snippet's own styles applied (inside its shadow root): a fixed bar, not text
-        # lying in the page's flow.
-        assert banner(page).evaluate("node => getComputedStyle(node).position") == "fixed"
+        # The snippet's own styles applied (inside its shadow root): a bar in a fixed stack at
+        # the page's edge, not text lying in the page's flow.
+        assert banner(page).evaluate("node => getComputedStyle(node).display") == "flex"
+        edge = "node => getComputedStyle(node.parentNode).position"
+        assert banner(page).evaluate(edge) == "fixed"
         page.wait_for_load_state("networkidle")
         assert violations(page, refused) == []
         assert errors == []

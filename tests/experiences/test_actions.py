@@ -212,16 +212,20 @@ def test_event_record__shown_dismissed_completed__the_first_time_of_each_in_the_
     experience = ExperienceFactory()
     user = EndUserFactory(application=experience.application, activity={"e": {"x": [1, 5, 5, [5]]}})
     ids = {"application_id": experience.application_id, "end_user_id": user.pk}
-    first = {}
+    first, last = {}, {}
     for kind in ("shown", "step", "shown", "dismissed", "completed", "dismissed"):
         event = actions.event_record(
             **ids, experience_id=experience.pk, type=kind, step=0 if kind == "step" else None
         )
         first.setdefault(kind, event.created_at.timestamp())
+        last[kind] = event.created_at.timestamp()
     user.refresh_from_db()
+    states = {k: first[k] for k in ("shown", "dismissed", "completed")}
     assert user.activity == {
         "e": {"x": [1, 5, 5, [5]]},  # what the user did stays as it was
-        "x": {str(experience.pk): {k: first[k] for k in ("shown", "dismissed", "completed")}},
+        # and the latest shown, with the session, for delivery's caps
+        "x": {str(experience.pk): states | {"last_shown": last["shown"]}},
+        "s": [first["shown"], last["shown"]],
     }
     assert experience.events.count() == 6
 

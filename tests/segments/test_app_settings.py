@@ -1,0 +1,103 @@
+"""The Settings page (segments/app_settings.py): delivery's settings, owners only."""
+
+import pytest
+from django.urls import reverse
+
+from experiences.targeting import targeting_for
+from segments.models import Application, Membership
+from tests.factories import ApplicationFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+SETTINGS = {"max_banners_per_edge": "3", "cap_per_day": "10", "cap_per_session": "4"}
+
+
+def _member(client, role):
+    membership = MembershipFactory(role=role)
+    client.force_login(membership.user)
+    return membership.application, reverse(
+        "segments:app_settings", args=[membership.application.pk]
+    )
+
+
+def _stored(application):
+    application.refresh_from_db()
+    return (application.max_banners_per_edge, application.cap_per_day, application.cap_per_session)
+
+
+def test_a_new_application_stacks_two_banners_per_edge_and_has_no_caps():
+    application = Application.objects.create(name="Fresh")
+    assert _stored(application) == (2, None, None)
+
+
+def test_an_owner_saves_the_settings_and_the_serve_uses_them_at_once(client):
+    application, url = _member(client, Membership.Role.OWNER)
+    targeting_for(application)  # compiled before the change
+    response = client.post(url, SETTINGS)
+    assert response.status_code == 302
+    assert _stored(application) == (3, 10, 4)
+    delivery = targeting_for(application).delivery
+    assert (delivery.max_banners_per_edge, delivery.cap_per_day, delivery.cap_per_session) == (
+        3,
+        10,
+        4,
+    )
+    page = client.get(url).content.decode()
+    assert "Delivery settings saved." in page
+    assert 'name="cap_per_day" value="10"' in page
+
+
+def test_empty_caps_turn_them_off(client):
+    application, url = _member(client, Membership.Role.OWNER)
+    client.post(url, SETTINGS)
+    client.post(url, {"max_banners_per_edge": "2", "cap_per_day": "", "cap_per_session": ""})
+    assert _stored(application) == (2, None, None)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_banners_per_edge", "0", "greater than or equal to 1"),
+        ("max_banners_per_edge", "6", "less than or equal to 5"),
+        ("max_banners_per_edge", "", "This field is required."),
+        ("cap_per_day", "0", "greater than or equal to 1"),
+        ("cap_per_session", "two", "Enter a whole number."),
+    ],
+)
+def test_bad_values_are_inline_errors_and_nothing_is_written(client, field, value, message):
+    application, url = _member(client, Membership.Role.OWNER)
+    before = _stored(application)
+    response = client.post(url, {**SETTINGS, field: value})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert message in page
+    assert f'id="id_{field}_error"' in page
+    assert _stored(application) == before
+
+
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.EDITOR])
+def test_viewers_and_editors_read_the_settings_but_cannot_change_them(client, role):
+    application, url = _member(client, role)
+    before = _stored(application)
+    page = client.get(url).content.decode()
+    assert "Only an owner of" in page
+    assert "<fieldset disabled>" in page
+    assert "Save settings" not in page
+    assert client.post(url, SETTINGS).status_code == 403
+    assert _stored(application) == before
+
+
+def test_another_applications_settings_are_a_404(client):
+    _member(client, Membership.Role.OWNER)
+    other = ApplicationFactory()
+    url = reverse("segments:app_settings", args=[other.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url, SETTINGS).status_code == 404
+    assert _stored(other)[1:] == (None, None)
+
+
+def test_the_sidebar_links_the_settings_page(client):
+    application, url = _member(client, Membership.Role.VIEWER)
+    page = client.get(reverse("segments:install", args=[application.pk])).content.decode()
+    assert f'href="{url}"' in page
+    assert f'<a href="{url}" aria-current="page">Settings</a>' in client.get(url).content.decode()
