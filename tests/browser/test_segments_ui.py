@@ -167,3 +167,50 @@ def test_a_manager_made_viewer_while_the_page_is_open_is_told_why_a_delete_is_re
     page.reload()
     expect(page.get_by_role("button", name="Delete plan")).to_have_count(0)
     expect(page.get_by_role("form", name="Add a trait")).to_have_count(0)
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "demo server (DEBUG=1)"])
+def test_inline_errors_and_refusals_stay_in_place_in_both_modes(
+    page: Page, live_server, acme, settings, debug
+):
+    """With DEBUG=1, django-htmx's debug script replaced the whole page with the bare answer
+    to any 400, 403 or 404: the inline errors' own status (base.html no longer loads it)."""
+    from segments import actions
+    from segments.models import Membership
+
+    settings.DEBUG = debug
+    actions.segment_create(
+        application=acme,
+        name="Admins",
+        rules=[{"trait": "role", "operator": "equals", "value": "admin"}],
+    )
+    log_in(page, live_server)
+    nav(page, "Traits").click()
+
+    form = page.get_by_role("form", name="Add a trait")
+    form.get_by_label("Key").fill("9lives")
+    form.get_by_role("button", name="Add trait").click()
+    expect(page.locator("#new-key-error")).to_contain_text("letter")
+    expect(form.get_by_label("Key")).to_have_attribute("aria-invalid", "true")
+    expect(nav(page, "Traits")).to_be_visible()  # the page around the form is still there
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete role").click()
+    row = page.locator("#traits-table tbody", has_text="role")
+    expect(row.get_by_role("alert")).to_contain_text("is used by the rules of")
+    expect(nav(page, "Traits")).to_be_visible()
+
+    # A server error: said in the alert region, not swapped in, not silent.
+    page.route(re.compile(r".*/traits/new/$"), lambda route: route.fulfill(status=500, body="x"))
+    form.get_by_label("Key").fill("lives")
+    form.get_by_role("button", name="Add trait").click()
+    expect(page.locator("#alerts")).to_have_text(
+        "The server could not do this (error 500). Reload the page and try again."
+    )
+    expect(form.get_by_label("Key")).to_have_value("lives")
+
+    Membership.objects.filter(application=acme).update(role=Membership.Role.VIEWER)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete plan").click()
+    expect(page.locator("#alerts")).to_contain_text("You are a viewer of Acme App")
+    expect(nav(page, "Traits")).to_be_visible()
