@@ -82,6 +82,13 @@ class RuleRow:
         return self.trait.key if self.trait else ""
 
     @property
+    def is_blank(self) -> bool:
+        """Nothing chosen or typed: no trait, no operator, no value."""
+        return self.trait is None and not (
+            self.operator or self.value.strip() or self.value_to.strip()
+        )
+
+    @property
     def operators(self) -> list[Operator]:
         return operators_for(self.trait.type) if self.trait else []
 
