@@ -474,7 +474,7 @@ def test_traits__lists_definitions_with_counts_samples_and_origin(client, app):
     assert "teamSize — Number 10" in page
     assert "beta — True / false 0" in page and "never" in page
     assert "Auto-discovered" in page and "Defined" in page
-    sample = re.search(r"plan — Text 10 .*? ago (.*?) Defined", page).group(1).split()
+    sample = re.search(r"plan — Text 10 just now (.*?) Defined", page).group(1).split()
     assert set(sample) <= {"pro", "free"} and sample
 
 
