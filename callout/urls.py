@@ -24,4 +24,5 @@ urlpatterns = [
     path("apps/<int:app_id>/", include("management_api.settings_urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon),
 ]

@@ -1,4 +1,4 @@
-"""Project-level views that belong to no app: the load balancer's health check."""
+"""Project-level views that belong to no app: the load balancer's health check, the icon."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -115,3 +116,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "error", "checks": checks},
         status=200 if healthy else 503,
     )
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """/favicon.ico, asked for by pages that do not link an icon (the admin's): the one in
+    static/, which base.html links."""
+    return HttpResponseRedirect(static("favicon.svg"))
