@@ -9,6 +9,7 @@ from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.middleware import csp
 from django.template.loader import render_to_string
+from django.utils.cache import patch_vary_headers
 
 from . import replica
 
@@ -32,6 +33,21 @@ class ContentSecurityPolicyMiddleware(csp.ContentSecurityPolicyMiddleware):
         if request.path.startswith(JSON_API):
             return response
         return super().process_response(request, response)
+
+
+class VaryOnHtmxMiddleware:
+    """``Vary: HX-Request`` on every page: one URL answers htmx a region (callout/htmx.py) and
+    the browser the whole page, and Back to a URL reloaded from the browser's cache (no
+    back/forward cache) otherwise showed the region htmx had been given, bare, unstyled."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith(JSON_API):
+            patch_vary_headers(response, ["HX-Request"])
+        return response
 
 
 class DatabaseUnavailableMiddleware:

@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "callout.middleware.ContentSecurityPolicyMiddleware",  # Django's, minus the JSON API
     "django_htmx.middleware.HtmxMiddleware",
+    "callout.middleware.VaryOnHtmxMiddleware",  # a page and its htmx regions share URLs
     "callout.replica.ReplicaMiddleware",  # a no-op without DATABASE_REPLICA_URL
     "callout.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: it turns a lockout found during the login into its page.

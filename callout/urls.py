@@ -16,6 +16,7 @@ urlpatterns = [
     # Last under /api/v1/: any other path answers the API's JSON 404, not an HTML page.
     re_path(r"^api/v1/", api_not_found),
     path("api/docs/", api_docs, name="api_docs"),
+    path("api/docs/snippet/", views.snippet_docs, name="snippet_docs"),
     path("", home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -24,4 +25,5 @@ urlpatterns = [
     path("apps/<int:app_id>/", include("management_api.settings_urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon),
 ]

@@ -1,16 +1,22 @@
-"""Project-level views that belong to no app: the load balancer's health check."""
+"""Project-level views that belong to no app: the load balancer's health check, the icon,
+and docs/api.md as a page (the Install page links it)."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import cache as memoize
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -115,3 +121,44 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "error", "checks": checks},
         status=200 if healthy else 503,
     )
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """/favicon.ico, asked for by pages that do not link an icon (the admin's): the one in
+    static/, which base.html links."""
+    return HttpResponseRedirect(static("favicon.svg"))
+
+
+SNIPPET_DOCS = Path(settings.BASE_DIR) / "docs" / "api.md"
+
+
+def _anchor(title: str) -> str:
+    """A heading's anchor as GitHub spells it, so that the document's own links work."""
+    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+
+
+@memoize
+def doc_sections(path: Path = SNIPPET_DOCS) -> list[dict[str, object]]:
+    """A Markdown document cut at its headings (not at a ``#`` inside a code block): each
+    section's level, title, anchor and text, shown as written (no Markdown renderer)."""
+    sections: list[dict[str, object]] = [{"level": 1, "title": "", "anchor": "", "lines": []}]
+    fenced = False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        heading = None if fenced else re.match(r"(#{1,4}) (.+)", line)
+        if heading:
+            level, title = len(heading.group(1)), heading.group(2)
+            sections.append({"level": level, "title": title, "anchor": _anchor(title), "lines": []})
+        else:
+            sections[-1]["lines"].append(line)  # type: ignore[union-attr]
+    for section in sections:
+        section["text"] = "\n".join(section.pop("lines")).strip("\n")  # type: ignore[arg-type]
+    return [s for s in sections if s["title"] or s["text"]]
+
+
+@require_GET
+def snippet_docs(request: HttpRequest) -> HttpResponse:
+    """docs/api.md, the snippet and its JSON API, as a page."""
+    return render(request, "snippet_docs.html", {"sections": doc_sections()})

@@ -80,6 +80,8 @@ class TargetingForm(EditorForm):
     def __init__(self, *args: Any, application: Application, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["segments"].queryset = application.segments.prefetch_related(*tree_prefetches())
+        # An over-long name is refused with its length, not cut short by the browser unsaid.
+        self.fields["name"].widget.attrs.pop("maxlength", None)
         self.fields["name"].widget.attrs["autofocus"] = True
 
     def clean_time_zone(self) -> str:

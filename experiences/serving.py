@@ -36,14 +36,23 @@ class Decision:
     matched_pattern: str | None = None
 
 
+# A frequency in the explanations' words (the user page, an experience's preview).
+FREQUENCY_WORDS = {
+    Experience.Frequency.ONCE: "shown once, until dismissed or completed",
+    Experience.Frequency.UNTIL_COMPLETED: "shown until completed",
+    Experience.Frequency.EVERY_TIME: "shown every time",
+}
+STATUS_WORDS = {Experience.Status.DRAFT: "still a draft"}
+
+
 def _frequency_block(frequency: str, history: set[str]) -> str | None:
     completed = Event.Type.COMPLETED in history
     if frequency == Experience.Frequency.EVERY_TIME:
         return None
     if completed:
-        return f"already completed (frequency: {frequency})"
+        return f"already completed ({FREQUENCY_WORDS.get(frequency, frequency)})"
     if frequency == Experience.Frequency.ONCE and Event.Type.DISMISSED in history:
-        return f"already dismissed (frequency: {frequency})"
+        return f"already dismissed ({FREQUENCY_WORDS[frequency]})"
     return None
 
 
@@ -172,7 +181,7 @@ def decide(
                 segment_name = targeting.segments[segment_id].name
                 break
         if not experience.published:
-            reason = experience.status
+            reason = STATUS_WORDS.get(experience.status, experience.status)
         elif not experience.on_schedule(when):
             reason = experience.schedule_reason(when)
         elif not experience.segment_ids:
@@ -197,7 +206,8 @@ def decide(
         served = reason is None
         if served:
             where = f"URL matches {pattern}" if pattern else "every page"
-            reason = f"in segment {segment_name}; {where}; frequency {experience.frequency}"
+            frequency = FREQUENCY_WORDS.get(experience.frequency, experience.frequency)
+            reason = f"in segment {segment_name}; {where}; {frequency}"
         decisions.append(Decision(experience, served, reason, segment_name, pattern))
     return decisions
 

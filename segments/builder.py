@@ -420,6 +420,22 @@ def parse_tree(
     return top
 
 
+def drop_blank_rules(top: Node) -> None:
+    """Rule rows left entirely blank (an Add rule clicked and not filled in) are not part of
+    the segment being saved: dropped, unless they are all there is (a form saved untouched is
+    asked for a rule, not saved as every user)."""
+    nodes = list(top.walk())[1:]
+    if all(node.kind == RULE and node.row is not None and node.row.is_blank for node in nodes):
+        return
+    for group in list(top.walk()):
+        group.children = [
+            child
+            for child in group.children
+            if not (child.kind == RULE and child.row is not None and child.row.is_blank)
+        ]
+    number(top)
+
+
 def number(top: Node) -> None:
     """Numbers, depths, parents and definition paths, from the tree's shape."""
 

@@ -46,8 +46,9 @@ MAX_ROWS = 50
 
 
 class SegmentForm(forms.Form):
-    # Required-ness and uniqueness are checked by actions.segment_create, in one place.
-    name = forms.CharField(max_length=200, required=False)
+    # Required-ness, length and uniqueness are checked by actions.segment_create, in one place
+    # (a max_length here dropped an over-long name, which was then "missing").
+    name = forms.CharField(required=False)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
 
@@ -80,6 +81,13 @@ class RuleRow:
     @property
     def trait_key(self) -> str:
         return self.trait.key if self.trait else ""
+
+    @property
+    def is_blank(self) -> bool:
+        """Nothing chosen or typed: no trait, no operator, no value."""
+        return self.trait is None and not (
+            self.operator or self.value.strip() or self.value_to.strip()
+        )
 
     @property
     def operators(self) -> list[Operator]:

@@ -1,4 +1,8 @@
+from datetime import datetime
+
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -20,3 +24,13 @@ def trait_value(value: object) -> str:
 def thousands(value: int) -> str:
     """12345 -> "12,345", as the charts' summaries write counts."""
     return f"{value:,}"
+
+
+@register.filter
+def ago(moment: datetime | None) -> str:
+    """ "3 hours ago", or "just now" within a minute (where timesince says "0 minutes")."""
+    if moment is None:
+        return ""
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment)} ago"

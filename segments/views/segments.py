@@ -243,6 +243,7 @@ def _segment_form(request: HttpRequest, segment: Segment | None) -> HttpResponse
         builder.apply_op(top, data.get("op", ""))
         return _render_form(request, form, top, segment)
 
+    builder.drop_blank_rules(top)
     fields: dict[str, Any] = {
         "name": form.cleaned_data.get("name", ""),
         "description": form.cleaned_data.get("description", ""),

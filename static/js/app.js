@@ -79,15 +79,31 @@ document.addEventListener("htmx:afterSettle", function () {
   calloutWidths();
 });
 
-// A write the member's role does not allow answers 403 with a callout:forbidden event (htmx
-// swaps nothing on a 403): say why in the page's alert region.
-document.addEventListener("callout:forbidden", function (event) {
+function calloutAlert(message) {
   var region = document.getElementById("alerts");
   if (!region) return;
   var item = document.createElement("li");
   item.className = "error";
-  item.textContent = event.detail.message;
+  item.textContent = message;
   region.replaceChildren(item);
+}
+
+// A write the member's role does not allow answers 403 with a callout:forbidden event (htmx
+// swaps nothing on a 403): say why in the page's alert region.
+document.addEventListener("callout:forbidden", function (event) {
+  calloutAlert(event.detail.message);
+});
+
+// Any other answer htmx does not swap (a server error, a page gone since it was loaded): say
+// so rather than nothing. (Inline form errors answer 400, which htmx swaps: base.html.)
+document.addEventListener("htmx:responseError", function (event) {
+  var status = event.detail.xhr.status;
+  if (status === 403) return; // callout:forbidden says why
+  calloutAlert(
+    status === 404
+      ? "This is no longer here (error 404): reload the page."
+      : "The server could not do this (error " + status + "). Reload the page and try again."
+  );
 });
 
 // The editor's schedule: <input type="hidden" data-time-zone> says which time zone the start

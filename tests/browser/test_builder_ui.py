@@ -296,3 +296,59 @@ def test_company_conditions__a_company_trait_and_a_count_of_its_users__counted_a
             {"company_users": {"segment": admins.pk}, "operator": "at_least", "value": 2},
         ],
     }  # fmt: skip
+
+
+@pytest.fixture
+def no_javascript(browser, live_server):
+    context = browser.new_context(java_script_enabled=False)
+    yield context.new_page()
+    context.close()
+
+
+def test_without_javascript__rules_are_added_removed_and_saved(no_javascript, live_server, teams):
+    page = no_javascript
+    log_in(page, live_server)
+    page.get_by_role("link", name="Create Segment").click()
+    page.get_by_label("Name").fill("Free plan")
+    rule1 = page.get_by_role("group", name="Rule 1", exact=True)
+    rule1.get_by_label("Trait").select_option("plan")
+    page.get_by_role("button", name="Add rule", exact=True).click()  # re-shapes rule 1 too
+    rule1.get_by_label("Operator").select_option("equals")
+    rule1.get_by_label("Value").fill("free")
+    page.get_by_role("button", name="Add rule", exact=True).click()
+    expect(page.get_by_role("group", name="Rule 3", exact=True)).to_be_visible()
+
+    page.get_by_role("button", name="Remove rule 3").click()
+    expect(page.get_by_role("group", name="Rule 3", exact=True)).to_have_count(0)
+    expect(page.get_by_role("group", name="Rule 2", exact=True)).to_be_visible()
+    expect(rule1.get_by_label("Value")).to_have_value("free")
+    expect(page.get_by_label("Name")).to_have_value("Free plan")
+
+    # Rule 2 was never filled in: it does not stop the save.
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_role("heading", name="Free plan")).to_be_visible()
+    assert teams.segments.get(name="Free plan").describe() == 'plan equals "free"'
+
+
+def test_without_javascript__a_rule_with_match_case_is_removed_on_the_edit_page(
+    no_javascript, live_server, teams
+):
+    """A row with Match case was wider than the form's card: its Remove button sat under the
+    preview card, which took the click."""
+    page = no_javascript
+    rules = [
+        {"trait": "role", "operator": "equals", "value": "admin"},
+        {"trait": "plan", "operator": "equals", "value": "free"},
+    ]
+    segment = actions.segment_create(application=teams, name="Free admins", rules=rules)
+    log_in(page, live_server)
+    page.goto(live_server.url + reverse("segments:edit", args=[teams.pk, segment.pk]))
+    page.screenshot(path="/tmp/edit_nojs.png", full_page=True)
+    page.get_by_role("button", name="Remove rule 1").click(timeout=5000)
+    expect(page.get_by_role("group", name="Rule 2", exact=True)).to_have_count(0)
+    rule1 = page.get_by_role("group", name="Rule 1", exact=True)
+    expect(rule1.get_by_label("Value")).to_have_value("free")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_role("heading", name="Free admins")).to_be_visible()
+    segment.refresh_from_db()
+    assert segment.describe() == 'plan equals "free"'

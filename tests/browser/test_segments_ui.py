@@ -167,3 +167,132 @@ def test_a_manager_made_viewer_while_the_page_is_open_is_told_why_a_delete_is_re
     page.reload()
     expect(page.get_by_role("button", name="Delete plan")).to_have_count(0)
     expect(page.get_by_role("form", name="Add a trait")).to_have_count(0)
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "demo server (DEBUG=1)"])
+def test_inline_errors_and_refusals_stay_in_place_in_both_modes(
+    page: Page, live_server, acme, settings, debug
+):
+    """With DEBUG=1, django-htmx's debug script replaced the whole page with the bare answer
+    to any 400, 403 or 404: the inline errors' own status (base.html no longer loads it)."""
+    from segments import actions
+    from segments.models import Membership
+
+    settings.DEBUG = debug
+    actions.segment_create(
+        application=acme,
+        name="Admins",
+        rules=[{"trait": "role", "operator": "equals", "value": "admin"}],
+    )
+    log_in(page, live_server)
+    nav(page, "Traits").click()
+
+    form = page.get_by_role("form", name="Add a trait")
+    form.get_by_label("Key").fill("9lives")
+    form.get_by_role("button", name="Add trait").click()
+    expect(page.locator("#new-key-error")).to_contain_text("letter")
+    expect(form.get_by_label("Key")).to_have_attribute("aria-invalid", "true")
+    expect(nav(page, "Traits")).to_be_visible()  # the page around the form is still there
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete role").click()
+    row = page.locator("#traits-table tbody", has_text="role")
+    expect(row.get_by_role("alert")).to_contain_text("is used by the rules of")
+    expect(nav(page, "Traits")).to_be_visible()
+
+    # A server error: said in the alert region, not swapped in, not silent.
+    page.route(re.compile(r".*/traits/new/$"), lambda route: route.fulfill(status=500, body="x"))
+    form.get_by_label("Key").fill("lives")
+    form.get_by_role("button", name="Add trait").click()
+    expect(page.locator("#alerts")).to_have_text(
+        "The server could not do this (error 500). Reload the page and try again."
+    )
+    expect(form.get_by_label("Key")).to_have_value("lives")
+
+    Membership.objects.filter(application=acme).update(role=Membership.Role.VIEWER)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete plan").click()
+    expect(page.locator("#alerts")).to_contain_text("You are a viewer of Acme App")
+    expect(nav(page, "Traits")).to_be_visible()
+
+
+def test_back_after_a_live_search_shows_the_urls_filters_in_their_fields(
+    page: Page, live_server, acme
+):
+    """htmx's history snapshot kept the page's markup, not what was typed: Back showed the
+    list filtered by the URL with empty Search and Trait fields."""
+    from segments import actions
+
+    actions.segment_create(
+        application=acme,
+        name="Admins",
+        rules=[{"trait": "role", "operator": "equals", "value": "admin"}],
+    )
+    log_in(page, live_server)
+    results = page.locator("#results")
+
+    # Segments: a search, then a trait filter; Back to the search alone.
+    page.get_by_label("Search").fill("adm")
+    expect(page).to_have_url(re.compile(r"[?&]q=adm"))
+    expect(results).not_to_contain_text("Everyone")
+    page.get_by_label("Trait used by a rule").select_option("plan")
+    expect(page).to_have_url(re.compile(r"[?&]trait=plan"))
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"\?q=adm&trait=$"))
+    expect(page.get_by_label("Search")).to_have_value("adm")
+    expect(page.get_by_label("Trait used by a rule")).to_have_value("")
+    expect(results.get_by_role("link", name="Admins")).to_be_visible()
+    page.go_forward()
+    expect(page.get_by_label("Trait used by a rule")).to_have_value("plan")
+    # Away to a segment's page and Back.
+    page.go_back()
+    results.get_by_role("link", name="Admins").click()
+    expect(page.get_by_role("heading", name="Admins")).to_be_visible()
+    page.go_back()
+    expect(page.get_by_label("Search")).to_have_value("adm")
+
+    # Users: the id search and the trait filter.
+    nav(page, "Users").click()
+    page.get_by_label("User id").fill("user-0")
+    expect(page).to_have_url(re.compile(r"[?&]q=user-0"))
+    page.get_by_label("Trait", exact=True).select_option("plan")
+    expect(page).to_have_url(re.compile(r"[?&]trait=plan"))
+    page.get_by_label("Value").fill("pro")
+    expect(page).to_have_url(re.compile(r"[?&]value=pro"))
+    page.go_back()
+    expect(page.get_by_label("User id")).to_have_value("user-0")
+    expect(page.get_by_label("Trait", exact=True)).to_have_value("plan")
+    expect(page.get_by_label("Value")).to_have_value("")
+
+    # Experiences: the name search.
+    nav(page, "Experiences").click()
+    page.get_by_label("Name").fill("tour")
+    expect(page).to_have_url(re.compile(r"[?&]name=tour"))
+    page.get_by_label("Kind").select_option("banner")
+    expect(page).to_have_url(re.compile(r"[?&]kind=banner"))
+    page.go_back()
+    expect(page.get_by_label("Name")).to_have_value("tour")
+    expect(page.get_by_label("Kind")).to_have_value("")
+
+
+def test_back_to_a_live_search_reloaded_from_the_browsers_cache_is_the_whole_page(
+    playwright, live_server, acme
+):
+    """Without the back/forward cache (a browser may not use it), Back reloads the page's URL
+    from the HTTP cache, where htmx's request had left the results region alone."""
+    from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    no_bfcache = [*CHROMIUM_ARGS, "--disable-features=BackForwardCache"]
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=no_bfcache)
+    try:
+        page = browser.new_page()
+        log_in(page, live_server)
+        page.get_by_label("Search").fill("every")
+        expect(page).to_have_url(re.compile(r"[?&]q=every"))
+        page.locator("#results").get_by_role("link", name="Everyone").click()
+        expect(page.get_by_role("heading", name="Everyone")).to_be_visible()
+        page.go_back()
+        expect(nav(page, "Segments")).to_be_visible()
+        expect(page.get_by_label("Search")).to_have_value("every")
+    finally:
+        browser.close()

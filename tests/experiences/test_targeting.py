@@ -130,13 +130,13 @@ def test_explain__every_reason_in_words(app, free):
     EventFactory(experience=dismissed, end_user=user, type="shown")
     EventFactory(experience=dismissed, end_user=user, type="dismissed")
     assert reasons(app, user, "https://app.example.com/admin/users?x=1") == {
-        "Draft": "draft",
+        "Draft": "still a draft",
         "No segments": "has no segments",
         "Admins only": "not in any of its segments",
         "Dashboard": "URL /admin/users matches no include pattern",
         "Not admin": "excluded by /admin/**",
-        "Done": "already completed (frequency: once)",
-        "Dismissed": "already dismissed (frequency: once)",
+        "Done": "already completed (shown once, until dismissed or completed)",
+        "Dismissed": "already dismissed (shown once, until dismissed or completed)",
     }
 
 
@@ -150,7 +150,9 @@ def test_explain__served__names_the_segment_and_pattern(app, free):
     (decision,) = explain_serve(app, user, "/dashboard")
     assert decision.served
     assert (decision.matched_segment, decision.matched_pattern) == ("Free", "/dash*")
-    assert decision.reason == "in segment Free; URL matches /dash*; frequency once"
+    assert decision.reason == (
+        "in segment Free; URL matches /dash*; shown once, until dismissed or completed"
+    )
     assert (decision.experience.id, decision.experience.name) == (
         Experience.objects.get().pk,
         "Banner",

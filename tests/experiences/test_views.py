@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -234,6 +235,20 @@ def test_create_banner__errors_are_shown_next_to_their_fields(client, app):
     }
     assert set(editor.targeting.errors) == {"name", "url_include"}
     assert 'aria-invalid="true"' in response.content.decode()
+
+
+def test_create_banner__an_over_long_name_is_refused_for_its_length_and_shown_whole(client, app):
+    name = "n" * 5000
+    response = client.post(
+        url("create", app, "banner"),
+        targeting(app, name=name) | {"content-text": "Hi", "content-button_label": ""},
+    )
+
+    assert response.context["editor"].targeting.errors["name"] == [
+        "Ensure this value has at most 100 characters (it has 5000)."
+    ]
+    tag = re.search(r'<input[^>]*name="name"[^>]*>', response.content.decode()).group()
+    assert f'value="{name}"' in tag and "maxlength" not in tag
 
 
 def tour_data(app, steps, **extra):

@@ -604,3 +604,40 @@ def test_tree_from_segment__shows_event_and_experience_nodes_as_stored(app):
     assert event.event == builder.EventRow("project_created", "at_most", "2", "30")
     assert group.children[0].experience == builder.ExperienceRow(str(tour.pk), "dismissed")
     assert builder.definition(top) == definition
+
+
+def test_saving__a_rule_row_left_blank_is_left_out__alone_it_is_still_asked_for(client, app):
+    create = url("create", app)
+    page = client.get(create)  # Rule 1, blank
+    page = press(client, create, page, "add_rule:top")  # Rule 2, blank
+    page = press(client, create, page, "add_group:top")  # Group 3 (Rule 3.1, blank)
+    page = press(client, create, page, f"add_rule:{index_of(page, 'Group 3')}")  # Rule 3.2
+    rule, inner = index_of(page, "Rule 2"), index_of(page, "Rule 3.2")
+    data = fields_of(page) | {
+        "name": ["Pro"],
+        f"rules-{rule}-trait": ["plan"],
+        f"rules-{rule}-operator": ["equals"],
+        f"rules-{rule}-value": ["pro"],
+        f"rules-{inner}-trait": ["role"],
+        f"rules-{inner}-operator": ["equals"],
+        f"rules-{inner}-value": ["admin"],
+    }
+    response = client.post(create, data)
+
+    assert response.status_code == 302, text(response)[:2000]
+    segment = Segment.objects.get(application=app, name="Pro")
+    admin = {"trait": "role", "operator": "equals", "value": "admin"}
+    assert segment.definition == {
+        "match": "all",
+        "rules": [
+            {"trait": "plan", "operator": "equals", "value": "pro", "case_sensitive": False},
+            {"match": "all", "rules": [{**admin, "case_sensitive": False}]},
+        ],
+    }
+
+    # A form saved untouched is asked for a rule, not saved as every user.
+    untouched = fields_of(client.get(create)) | {"name": ["Untouched"]}
+    response = client.post(create, untouched)
+    assert response.status_code == 400
+    assert "Rule 1: choose a trait of this application." in text(response)
+    assert not Segment.objects.filter(name="Untouched").exists()

@@ -1,4 +1,5 @@
 import html
+import re
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,25 @@ def test_install_shows_the_key_and_the_snippet_but_the_secret_only_to_owners(cli
     membership.save()
     page = client.get(reverse("segments:install", args=[application.pk])).content.decode()
     assert application.secret_key in page
+
+
+def test_the_install_page_links_the_api_reference_and_its_identity_verification(client):
+    membership = MembershipFactory(role=Membership.Role.EDITOR)
+    client.force_login(membership.user)
+    page = client.get(reverse("segments:install", args=[membership.application.pk]))
+    page = page.content.decode()
+    links = re.findall(r'<a href="([^"]+)">', page)
+    reference = reverse("snippet_docs")
+    assert reference in links and f"{reference}#identity-verification" in links
+
+    docs = client.get(reference)
+    assert docs.status_code == 200
+    text = docs.content.decode()
+    assert '<h2 id="identity-verification">Identity verification</h2>' in text
+    assert '<h2 id="embed-the-snippet">Embed the snippet</h2>' in text
+    # A "#" inside a code block is not a heading: the error examples stay in their block.
+    assert "# 400 invalid_json: the body is cut short" in text
+    assert 'id="400-invalid_json' not in text
 
 
 def test_only_an_owner_can_rotate_the_keys(client):

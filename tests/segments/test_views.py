@@ -202,6 +202,19 @@ def test_create__errors_show_at_the_field_that_caused_them_and_nothing_is_saved(
             assert f'value="{rule[2]}"' in page
 
 
+@pytest.mark.parametrize("length", [101, 201, 5000])
+def test_create__an_over_long_name_is_refused_for_its_length_and_shown_whole(client, app, length):
+    name = "n" * length
+    response = client.post(url("create", app), rule_data(("plan", "equals", "pro"), name=name))
+
+    assert response.status_code == 400
+    assert "Keep the name under 100 characters." in text(response)
+    assert not Segment.objects.filter(name=name).exists()
+    # The browser does not cut a pasted name short without a word (no maxlength).
+    tag = re.search(r'<input[^>]*id="id_name"[^>]*>', response.content.decode()).group()
+    assert f'value="{name}"' in tag and "maxlength" not in tag
+
+
 def test_create__add_rule_without_javascript_adds_a_row_and_saves_nothing(client, app):
     data = rule_data(("plan", "equals", "pro"), name="Later", add_rule="1")
     response = client.post(url("create", app), data)
@@ -461,7 +474,7 @@ def test_traits__lists_definitions_with_counts_samples_and_origin(client, app):
     assert "teamSize — Number 10" in page
     assert "beta — True / false 0" in page and "never" in page
     assert "Auto-discovered" in page and "Defined" in page
-    sample = re.search(r"plan — Text 10 .*? ago (.*?) Defined", page).group(1).split()
+    sample = re.search(r"plan — Text 10 just now (.*?) Defined", page).group(1).split()
     assert set(sample) <= {"pro", "free"} and sample
 
 
