@@ -59,7 +59,10 @@ def _page(
     return render(request, TEMPLATE, context, status=status)
 
 
-def _row(request: HttpRequest, membership: Membership, status: int = 200, **extra: Any):
+def _row(
+    request: HttpRequest, membership: Membership, status: int = 200, row_error: str = "", **extra
+) -> HttpResponse:
+    membership.row_error = row_error
     context = {"member": membership, "roles": ROLES, **extra}
     return render(request, f"{TEMPLATE}#member-row", context, status=status)
 
