@@ -38,18 +38,18 @@ def test_an_owner_manages_members_and_an_invitee_joins(page: Page, live_server, 
     expect(members.get_by_role("row")).to_have_count(3)  # a header, pm, ed
 
     # Change ed's role in the row (htmx swaps the row only).
-    members.get_by_label("Role of ed").select_option(label="Editor")
+    members.get_by_label("Role of ed", exact=True).select_option(label="Editor")
     members.get_by_role("button", name="Save role of ed").click()
     expect(members.get_by_role("row", name=re.compile(r"^ed\b"))).to_have_class("flash")
     assert Membership.objects.get(user__username="ed").role == "editor"
 
     # The last owner stays an owner: an inline error in the row.
-    members.get_by_label("Role of pm").select_option(label="Viewer")
+    members.get_by_label("Role of pm", exact=True).select_option(label="Viewer")
     members.get_by_role("button", name="Save role of pm").click()
     expect(members.get_by_role("alert")).to_have_text(
         "pm is the last owner of Acme App: make another member an owner first."
     )
-    expect(members.get_by_label("Role of pm")).to_have_attribute("aria-invalid", "true")
+    expect(members.get_by_label("Role of pm", exact=True)).to_have_attribute("aria-invalid", "true")
     assert Membership.objects.get(user__username="pm").role == "owner"
 
     # Remove ed, after saying yes.
