@@ -29,6 +29,10 @@ TEMPLATE = "segments/member_list.html"
 ROLES = Membership.Role.choices
 
 
+def _a(role: str) -> str:
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+
+
 def _row_id(membership: Membership) -> str:
     """The id of the member's <tr>, which the row's htmx requests target."""
     return f"member-{membership.pk}"
@@ -188,7 +192,3 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
         context = {"invite": found, "problem": " ".join(error.messages), "code": code}
         return render(request, "segments/invite.html", context, status=STATUS.get(code, 200))
     return render(request, "segments/invite.html", {"invite": found})
-
-
-def _a(role: str) -> str:
-    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
