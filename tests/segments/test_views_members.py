@@ -89,6 +89,7 @@ def test_the_navigation_links_the_members_page_for_every_role(client, team):
     assert f'href="{url("members", app)}">Members</a>' in page
     page = client.get(url("members", app)).content.decode()
     assert f'href="{url("members", app)}" aria-current="page">Members</a>' in page
+    assert re.findall(r'aria-current="page">([^<]+)</a>', page) == ["Members"]
 
 
 def test_the_page_takes_the_same_queries_whatever_the_number_of_members(
