@@ -11,6 +11,7 @@ from django.utils import timezone
 from segments import actions
 from segments.models import Invite, Membership, invite_digest
 from tests.factories import ApplicationFactory, MembershipFactory, UserFactory
+from tests.segments.test_races import in_parallel, postgresql_only
 
 pytestmark = pytest.mark.django_db
 
@@ -315,3 +316,46 @@ def test_an_accepted_invite_cannot_be_revoked(owner):
     with pytest.raises(ValidationError):
         actions.invite_revoke(invite=invite)
     assert Invite.objects.get(pk=invite.pk).revoked_at is None
+
+
+# --- Under concurrency (PostgreSQL) ----------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_owners_demoting_each_other_at_once_leave_one_owner():
+    postgresql_only()
+    first = MembershipFactory(role=OWNER)
+    second = MembershipFactory(application=first.application, role=OWNER)
+    pair = [first, second]
+    results = in_parallel(
+        2, lambda n: actions.membership_change_role(membership=pair[n], role=EDITOR)
+    )
+    assert sorted(type(result).__name__ for result in results) == ["Membership", "ValidationError"]
+    assert first.application.memberships.filter(role=OWNER).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_link_accepted_twice_at_once_makes_one_membership():
+    postgresql_only()
+    owner = MembershipFactory(role=OWNER)
+    _, token = actions.invite_create(
+        application=owner.application, email="new@example.com", role=EDITOR
+    )
+    newcomer = UserFactory(email="new@example.com")
+    results = in_parallel(2, lambda n: actions.invite_accept(token=token, user=newcomer))
+    refused = [result for result in results if isinstance(result, ValidationError)]
+    assert len(refused) == 1 and refused[0].code == "used"
+    assert Membership.objects.filter(user=newcomer).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_person_added_twice_at_once_is_one_membership_and_a_field_error():
+    postgresql_only()
+    owner = MembershipFactory(role=OWNER)
+    bob = UserFactory(username="bob")
+    results = in_parallel(
+        2, lambda n: actions.membership_add(application=owner.application, user=bob, role=VIEWER)
+    )
+    refused = [result for result in results if isinstance(result, ValidationError)]
+    assert len(refused) == 1 and list(refused[0].message_dict) == ["user"]
+    assert Membership.objects.filter(user=bob).count() == 1
