@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 
 from experiences.api import not_found as api_not_found
 from management_api.docs import api_docs
-from segments.views import home
+from segments.views import home, invite
 
 from . import views
 
@@ -20,6 +20,8 @@ urlpatterns = [
     path("", home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # An invite's one-time link (Setup > Members): outside apps/, its reader is not a member yet.
+    path("invite/<str:token>/", invite, name="invite"),
     path("apps/<int:app_id>/", include("segments.urls")),
     path("apps/<int:app_id>/", include("experiences.urls")),
     path("apps/<int:app_id>/", include("management_api.settings_urls")),

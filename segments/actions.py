@@ -8,8 +8,11 @@ Errors are ``ValidationError`` with a dict keyed by field (``name``, ``rules.1.v
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -29,12 +32,14 @@ from .models import (
     EndUser,
     EventRule,
     ExperienceRule,
+    Invite,
     Membership,
     Rule,
     RuleGroup,
     Segment,
     SegmentCondition,
     TraitDefinition,
+    invite_digest,
     trees_of,
 )
 from .operators import RuleError
@@ -116,6 +121,291 @@ def application_set_delivery(
         raise
     application.save(update_fields=fields)
     return application
+
+
+# --- Members and invites -----------------------------------------------------------------
+
+# An invite link works this long after it is made.
+INVITE_LIFETIME = timedelta(days=7)
+ROLE_ERROR = "Role must be owner, editor or viewer."
+
+
+def _check_role(role: Any) -> str:
+    if role not in Membership.Role.values:
+        raise ValidationError({"role": [ROLE_ERROR]})
+    return role
+
+
+def _last_owner(membership: Membership) -> str:
+    return (
+        f"{membership.user.get_username()} is the last owner of {membership.application.name}: "
+        "make another member an owner first."
+    )
+
+
+def _current(membership: Membership) -> Membership:
+    """The membership as stored, once the application's row is locked (membership writes of
+    one application take turns, so "is this the last owner?" stays true until commit)."""
+    application_lock(membership.application)
+    current = (
+        Membership.objects.select_related("user", "application").filter(pk=membership.pk).first()
+    )
+    if current is None:
+        raise ValidationError(f"{membership.user.get_username()} is no longer a member.")
+    return current
+
+
+def _other_owners(membership: Membership) -> bool:
+    return (
+        Membership.objects.filter(
+            application_id=membership.application_id, role=Membership.Role.OWNER
+        )
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+def _already_member(membership: Membership) -> str:
+    return (
+        f"{membership.user.get_username()} is already a member of "
+        f"{membership.application.name} ({membership.get_role_display().lower()})."
+    )
+
+
+@transaction.atomic
+def membership_add(*, application: Application, user: Any, role: str) -> Membership:
+    """``user`` joins ``application`` at ``role``; a member already is a field error (the
+    unique constraint on (user, application) decides a race the same way)."""
+    _check_role(role)
+    application_lock(application)
+    existing = Membership.objects.filter(application=application, user=user).first()
+    if existing is not None:
+        existing.user, existing.application = user, application
+        raise ValidationError({"user": [_already_member(existing)]})
+    membership = Membership(application=application, user=user, role=role)
+    with unique_or_field_error("user", _already_member(membership)):
+        membership.save()
+    return membership
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: str) -> Membership:
+    """The last owner of an application stays an owner."""
+    _check_role(role)
+    current = _current(membership)
+    if (
+        current.role == Membership.Role.OWNER
+        and role != Membership.Role.OWNER
+        and not _other_owners(current)
+    ):
+        raise ValidationError({"role": [_last_owner(current)]})
+    if current.role != role:
+        current.role = role
+        current.save(update_fields=["role"])
+    membership.role = role
+    return current
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    """The last owner of an application cannot be removed (nor leave)."""
+    current = _current(membership)
+    if current.role == Membership.Role.OWNER and not _other_owners(current):
+        raise ValidationError(_last_owner(current))
+    current.delete()
+
+
+def _check_invitee(email: Any, username: Any) -> tuple[str, str]:
+    from django.contrib.auth.validators import UnicodeUsernameValidator
+    from django.core.validators import validate_email
+
+    email = email.strip() if isinstance(email, str) else ""
+    username = username.strip() if isinstance(username, str) else ""
+    if bool(email) == bool(username):
+        raise ValidationError({"user": ["Give either an e-mail address or a username."]})
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise ValidationError({"email": ["Enter a valid e-mail address."]}) from None
+        if len(email) > 254:
+            raise ValidationError({"email": ["An e-mail address is at most 254 characters."]})
+    else:
+        try:
+            UnicodeUsernameValidator()(username)
+        except ValidationError as error:
+            raise ValidationError({"username": error.messages}) from None
+        if len(username) > 150:
+            raise ValidationError({"username": ["A username is at most 150 characters."]})
+    return email, username
+
+
+@transaction.atomic
+def invite_create(
+    *,
+    application: Application,
+    role: str,
+    email: str = "",
+    username: str = "",
+    created_by: Any = None,
+) -> tuple[Invite, str]:
+    """A pending invite for an e-mail address or a username, and its token, which is never
+    stored (only its digest): the link ``/invite/<token>/`` is shown once, to hand over. One
+    pending invite a person and application: another is a field error."""
+    _check_role(role)
+    email, username = _check_invitee(email, username)
+    field = "email" if email else "username"
+    application_lock(application)
+    same = {"email__iexact": email} if email else {"username": username}
+    if Invite.objects.pending().filter(application=application, **same).exists():
+        raise ValidationError(
+            {field: [f"{email or username} already has a pending invite: revoke it first."]}
+        )
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    invite = Invite.objects.create(
+        application=application,
+        email=email,
+        username=username,
+        role=role,
+        digest=invite_digest(token),
+        created_by=created_by,
+        created_at=now,
+        expires_at=now + INVITE_LIFETIME,
+    )
+    return invite, token
+
+
+@dataclass(frozen=True)
+class MemberAdded:
+    """What ``member_add_or_invite`` did: a membership (a known person), or an invite and its
+    token (shown once)."""
+
+    membership: Membership | None = None
+    invite: Invite | None = None
+    token: str | None = None
+
+
+@transaction.atomic
+def member_add_or_invite(
+    *, application: Application, who: str, role: str, created_by: Any = None
+) -> MemberAdded:
+    """The Members page's Add: ``who`` is a username or an e-mail address. A person with an
+    account becomes a member at once; anyone else gets an invite. Errors about the person are
+    on the field ``who``."""
+    from django.contrib.auth import get_user_model
+
+    _check_role(role)
+    who = who.strip() if isinstance(who, str) else ""
+    if not who:
+        raise ValidationError({"who": ["Give a username or an e-mail address."]})
+    users = get_user_model().objects
+    user = users.filter(username=who).first()
+    if user is None and "@" in who:
+        found = list(users.filter(email__iexact=who)[:2])
+        if len(found) > 1:
+            raise ValidationError(
+                {"who": ["Several accounts use this e-mail address: add the member by username."]}
+            )
+        user = found[0] if found else None
+    try:
+        if user is not None:
+            return MemberAdded(
+                membership=membership_add(application=application, user=user, role=role)
+            )
+        kind = "email" if "@" in who else "username"
+        invite, token = invite_create(
+            application=application, role=role, created_by=created_by, **{kind: who}
+        )
+    except ValidationError as error:
+        raise ValidationError(
+            {
+                ("role" if field == "role" else "who"): messages
+                for field, messages in error.message_dict.items()
+            }
+        ) from None
+    return MemberAdded(invite=invite, token=token)
+
+
+def invite_find(token: Any) -> Invite | None:
+    if not isinstance(token, str) or not token or len(token) > 100:
+        return None
+    return (
+        Invite.objects.select_related("application", "created_by")
+        .filter(digest=invite_digest(token))
+        .first()
+    )
+
+
+def invite_check(invite: Invite | None, user: Any) -> None:
+    """Why ``user`` cannot accept ``invite``, as a ValidationError whose code says which case
+    (unknown, revoked, used, expired, someone_else, member); nothing if they can. The invite
+    is for the person it names: a forwarded link does not let someone else in."""
+    if invite is None:
+        raise ValidationError("This invite link is not valid.", code="unknown")
+    if invite.revoked_at is not None:
+        raise ValidationError(
+            "This invite was revoked: ask an owner for a new one.", code="revoked"
+        )
+    if invite.accepted_at is not None:
+        raise ValidationError(
+            "This invite was already used: a link works once. Ask an owner for a new one.",
+            code="used",
+        )
+    if invite.expires_at <= timezone.now():
+        raise ValidationError(
+            "This invite has expired (links work for 7 days): ask an owner for a new one.",
+            code="expired",
+        )
+    if invite.email:
+        mine = (getattr(user, "email", "") or "").strip().lower() == invite.email.lower()
+    else:
+        mine = user.get_username() == invite.username
+    if not mine:
+        raise ValidationError(
+            f"This invite is for {invite.invitee}, and you are logged in as "
+            f"{user.get_username()}: log in as {invite.invitee}, or ask an owner to invite you.",
+            code="someone_else",
+        )
+    if Membership.objects.filter(application_id=invite.application_id, user=user).exists():
+        raise ValidationError(
+            f"You are already a member of {invite.application.name}.", code="member"
+        )
+
+
+@transaction.atomic
+def invite_accept(*, token: str, user: Any) -> Membership:
+    """The logged-in ``user`` joins the invite's application at its role; the invite is used
+    up. Refused (``invite_check``) for a revoked, used or expired invite, or one for someone
+    else; two accepts of one link take turns on its row."""
+    invite = invite_find(token)
+    if invite is not None:
+        invite = Invite.objects.select_for_update().select_related("application").get(pk=invite.pk)
+    invite_check(invite, user)
+    membership = Membership(application=invite.application, user=user, role=invite.role)
+    try:
+        with transaction.atomic():
+            membership.save()
+    except IntegrityError:
+        raise ValidationError(
+            f"You are already a member of {invite.application.name}.", code="member"
+        ) from None
+    invite.accepted_at = timezone.now()
+    invite.accepted_by = user
+    invite.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+@transaction.atomic
+def invite_revoke(*, invite: Invite) -> Invite:
+    """The link stops working; an accepted invite is past revoking (remove the member)."""
+    invite = Invite.objects.select_for_update().get(pk=invite.pk)
+    if invite.accepted_at is not None:
+        raise ValidationError(f"{invite.invitee} already accepted this invite.")
+    if invite.revoked_at is None:
+        invite.revoked_at = timezone.now()
+        invite.save(update_fields=["revoked_at"])
+    return invite
 
 
 # --- Trait indexes (PostgreSQL) ----------------------------------------------------------

@@ -30,6 +30,7 @@ from .models import (
     CompanyUsersRule,
     EndUser,
     EventDefinition,
+    Invite,
     Membership,
     Rule,
     Segment,
@@ -188,6 +189,23 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ("application", "role")
     search_fields = ("user__username", "user__email", "application__name")
     autocomplete_fields = ("user",)
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    """Invites are made, revoked and accepted in Engage (Setup > Members, ``/invite/<token>/``)
+    through their actions: the admin only shows them."""
+
+    list_display = ("invitee", "application", "role", "created_by", "expires_at", "accepted_at")
+    list_filter = ("application", "role")
+    search_fields = ("email", "username", "application__name")
+    exclude = ("digest",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 # --- Traits and users --------------------------------------------------------------------

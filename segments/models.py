@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import hashlib
 import secrets
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -9,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from . import coerce, operators, tree
 from .activity import DEFAULT_KEPT
@@ -113,6 +116,68 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.application} ({self.role})"
+
+
+def invite_digest(token: str) -> str:
+    """SHA-256 of an invite token: the token is 256 random bits, so a fast hash hides it as
+    well as a slow one would, and the link's lookup is one probe of a unique index."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class InviteQuerySet(models.QuerySet["Invite"]):
+    def pending(self, now: datetime | None = None) -> InviteQuerySet:
+        """Neither accepted nor revoked, and not expired."""
+        now = now or timezone.now()
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now)
+
+
+class Invite(models.Model):
+    """A one-time link that makes whoever it names (an e-mail address or a username) a member
+    of the application at ``role``. Only the token's digest is stored: the link is shown once,
+    to the owner who made it, to hand over (there is no outgoing mail)."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="invites")
+    email = models.EmailField(blank=True)
+    username = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=10, choices=Membership.Role.choices)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="invites_sent",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="invites_accepted",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InviteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # Exactly one of the two names the invitee.
+            models.CheckConstraint(
+                condition=(Q(email="") & ~Q(username="")) | (~Q(email="") & Q(username="")),
+                name="invite_email_or_username",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invitee} to {self.application} ({self.role})"
+
+    @property
+    def invitee(self) -> str:
+        return self.email or self.username
 
 
 class TraitQuerySet(models.QuerySet["TraitDefinition"]):

@@ -8,8 +8,8 @@ COMPANY = TraitDefinition.Scope.COMPANY
 app_name = "segments"
 
 # The sidebar marks Traits for url names starting "trait", Events for "event", Users for
-# "user", Companies for "compan", Install for "install", "rotate_keys" and
-# "set_identity_verification", Settings for "app_settings", else Segments.
+# "user", Companies for "compan", Members for "member", Install for "install", "rotate_keys"
+# and "set_identity_verification", Settings for "app_settings", else Segments.
 urlpatterns = [
     path("segments/", views.segment_list, name="list"),
     path("segments/new/", views.segment_create, name="create"),
@@ -38,6 +38,11 @@ urlpatterns = [
     path("companies/", views.company_list, name="companies"),
     path("companies/<int:pk>/", views.company_detail, name="company_detail"),
     path("settings/", app_settings.app_settings, name="app_settings"),
+    path("members/", views.member_list, name="members"),
+    path("members/new/", views.member_add, name="member_add"),
+    path("members/<int:pk>/role/", views.member_role, name="member_role"),
+    path("members/<int:pk>/remove/", views.member_remove, name="member_remove"),
+    path("invites/<int:pk>/revoke/", views.invite_revoke, name="member_invite_revoke"),
     path("install/", install.install, name="install"),
     path("install/rotate-keys/", install.rotate_keys, name="rotate_keys"),
     path(

@@ -12,6 +12,7 @@ from segments.models import (
     CompanyUsersRule,
     EndUser,
     EventDefinition,
+    Invite,
     Membership,
     Rule,
     Segment,
@@ -87,6 +88,20 @@ def test_every_model_has_a_changelist_filtered_by_application(client, operator, 
         lookup = "segment__application__id__exact" if on_segment else "application__id__exact"
         response = client.get(admin_url(model), {lookup: event.application.pk})
         assert response.status_code == 200, model
+
+
+def test_invite__shown_never_made_or_changed_nor_its_digest(client, operator):
+    application = ApplicationFactory()
+    invite, token = actions.invite_create(
+        application=application, email="nina@example.com", role="editor"
+    )
+    listing = client.get(admin_url(Invite), {"application__id__exact": application.pk})
+    assert listing.status_code == 200 and "nina@example.com" in listing.content.decode()
+    page = client.get(admin_url(Invite, "change", invite.pk)).content.decode()
+    assert invite.digest not in page and token not in page
+    assert client.get(admin_url(Invite, "add")).status_code == 403
+    client.post(admin_url(Invite, "change", invite.pk), {"role": "owner", "revoked_at_0": ""})
+    assert Invite.objects.get(pk=invite.pk).role == "editor"
 
 
 def test_application__the_secret_key_is_masked(client, operator):

@@ -21,11 +21,13 @@ from experiences.models import Event, Experience
 from management_api.actions import api_token_create
 from management_api.models import ApiToken
 from segments.access import RANK, Role
+from segments.actions import invite_create
 from segments.models import (
     Application,
     Company,
     EndUser,
     EventDefinition,
+    Invite,
     Membership,
     Rule,
     Segment,
@@ -95,6 +97,9 @@ def _objects(application: Application) -> dict[str, Any]:
     EventFactory(experience=experience, end_user=end_user)
     token, _ = api_token_create(application=application, name="CI", role="editor")
     event_name = EventDefinitionFactory(application=application, name="signed_up")
+    # Setup > Members: another member (an editor) and a pending invite.
+    member = MembershipFactory(application=application, role=Role.EDITOR)
+    invite, _ = invite_create(application=application, email="new@example.com", role="viewer")
     # By the route's first part: /segments/<pk>/, /traits/<pk>/, /users/<pk>/, ...
     return {
         "settings": token,
@@ -104,6 +109,8 @@ def _objects(application: Application) -> dict[str, Any]:
         "users": end_user,
         "companies": company,
         "experiences": experience,
+        "members": member,
+        "invites": invite,
     }
 
 
@@ -141,13 +148,15 @@ POST_DATA = {
                            "steps-0-type": "modal", "steps-0-title": "Hi"},
     "experiences:publish": {"allow_empty": "1"},
     "manage_settings:token_create": {"name": "Bot", "role": "editor"},
+    "segments:member_add": {"who": "someone@example.com", "role": "viewer"},
+    "segments:member_role": {"role": "viewer"},
 }  # fmt: skip
 
 
 def snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row an Engage write could touch, to compare before and after."""
     models = [Application, Membership, TraitDefinition, EndUser, Segment, Rule, Experience, Event]
-    models += [ApiToken, EventDefinition, Company]
+    models += [ApiToken, EventDefinition, Company, Invite]
     return {
         model.__name__: [
             json.loads(json.dumps(row, default=str))
@@ -297,6 +306,9 @@ def test_owner_controls_are_shown_only_to_owners(client, role):
     page = client.get(reverse("segments:install", args=[application.pk])).content.decode()
     assert ("Rotate keys" in page) == (role == Role.OWNER)
     assert (application.secret_key in page) == (role == Role.OWNER)
+    members = client.get(reverse("segments:members", args=[application.pk])).content.decode()
+    for control in ("Add member", "<select", 'aria-label="Remove ', 'aria-label="Revoke '):
+        assert (control in members) == (role == Role.OWNER), control
 
 
 # --- The Django admin: operators only ------------------------------------------------------

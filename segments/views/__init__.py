@@ -1,8 +1,10 @@
-"""Engage > Segments, Traits, Events, Users, Companies: one module per screen, re-exported here
-for the URLconf (``segments/urls.py``) and ``callout/urls.py`` (``home``)."""
+"""Engage > Segments, Traits, Events, Users, Companies, and Setup > Members: one module per
+screen, re-exported here for the URLconf (``segments/urls.py``) and ``callout/urls.py``
+(``home``, ``invite``)."""
 
 from .companies import company_detail, company_list
 from .events import event_create, event_delete, event_edit, event_list, event_row
+from .members import invite, invite_revoke, member_add, member_list, member_remove, member_role
 from .segments import (
     home,
     segment_create,
@@ -26,6 +28,12 @@ __all__ = [
     "event_list",
     "event_row",
     "home",
+    "invite",
+    "invite_revoke",
+    "member_add",
+    "member_list",
+    "member_remove",
+    "member_role",
     "segment_create",
     "segment_delete",
     "segment_detail",

@@ -89,6 +89,8 @@ def test_engage_and_admin_pages_run_under_the_csp_without_a_violation(
         reverse("segments:users", args=[app_id]),
         reverse("segments:user_detail", args=[app_id, user.pk]),
         reverse("segments:install", args=[app_id]),
+        reverse("segments:members", args=[app_id]),
+        reverse("segments:member_remove", args=[app_id, acme.memberships.get().pk]),
         reverse("experiences:list", args=[app_id]),
         reverse("experiences:detail", args=[app_id, experience.pk]),
         reverse("experiences:create", args=[app_id, "banner"]),

@@ -211,7 +211,7 @@ def test_the_explanation_names_seconds_when_the_schedule_has_them(app):
 
 def test_a_draft_is_explained_by_its_status_before_its_schedule(app):
     experience = scheduled(app, status=Experience.Status.DRAFT)
-    assert reason_of(app, experience, START - timedelta(days=1)).reason == "draft"
+    assert reason_of(app, experience, START - timedelta(days=1)).reason == "still a draft"
 
 
 def test_a_start_alone_or_an_end_alone_bounds_one_side(app):
