@@ -1,4 +1,5 @@
 from django import template
+from django.forms import BoundField
 
 register = template.Library()
 
@@ -20,3 +21,10 @@ def trait_value(value: object) -> str:
 def thousands(value: int) -> str:
     """12345 -> "12,345", as the charts' summaries write counts."""
     return f"{value:,}"
+
+
+@register.filter
+def labelled(field: BoundField, label: str) -> str:
+    """A form field's widget named by ``aria-label``, where no <label> names it (the admin's
+    tabular inlines, whose column headers are not labels)."""
+    return field.as_widget(attrs={"aria-label": str(label)})

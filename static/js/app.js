@@ -84,10 +84,14 @@ document.addEventListener("htmx:afterSettle", function () {
 document.addEventListener("callout:forbidden", function (event) {
   var region = document.getElementById("alerts");
   if (!region) return;
+  var list = document.createElement("ul");
+  list.className = "messages";
+  list.setAttribute("role", "list");
   var item = document.createElement("li");
   item.className = "error";
   item.textContent = event.detail.message;
-  region.replaceChildren(item);
+  list.appendChild(item);
+  region.replaceChildren(list);
 });
 
 // The editor's schedule: <input type="hidden" data-time-zone> says which time zone the start
