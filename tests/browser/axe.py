@@ -1,7 +1,8 @@
 """Accessibility checks with axe-core (pinned in package.json, installed into node_modules/ by
 scripts/test and scripts/build-snippet through scripts/_node.sh).
 
-    require_axe()               skip the test, saying how to install axe-core, when it is missing
+    require_axe()               skip the test (module=True: the module), saying how to install
+                                axe-core, when it is missing
     assert_accessible(page)     run axe on the page as it is now; fail listing every violation
     audit = Audit()             the same over several pages: audit.check(page, "Install") each,
     audit.assert_clean()        then fail once, listing every page's violations
@@ -31,11 +32,13 @@ RUN = """async (tags) => {
 }"""
 
 
-def require_axe() -> None:
+def require_axe(*, module: bool = False) -> None:
+    """Skip the test (``module=True``: the whole module, at import) without axe-core."""
     if not AXE.is_file():
         pytest.skip(
             f"No axe-core at {AXE.relative_to(AXE.parents[2])}: run `npm ci` (scripts/test does) "
-            "to run the accessibility tests."
+            "to run the accessibility tests.",
+            allow_module_level=module,
         )
 
 
