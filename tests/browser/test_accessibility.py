@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from segments import actions
 from segments.management.commands.seed_demo import PASSWORD, USERNAME
-from segments.models import Application
+from segments.models import Application, Membership
 
 from .axe import Audit, assert_accessible, require_axe
 
@@ -80,6 +80,10 @@ def test_the_segment_pages_have_no_accessibility_violation(page: Page, live_serv
     expect(page.locator("#preview-count")).not_to_contain_text("Matches 30 of")
     page.wait_for_load_state("networkidle")
     audit.check(page, "Create Segment with a rule")
+    page.get_by_role("button", name="Save segment").click()  # without a name: refused
+    expect(page.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    page.wait_for_load_state("networkidle")
+    audit.check(page, "Create Segment refused, with its errors")
 
     # Edit: a change of audience shows "If you save"; saving shows the saved message.
     visit(page, live_server, reverse("segments:edit", args=[app_id, free.pk]))
@@ -114,6 +118,19 @@ def test_the_traits_events_users_and_companies_pages_have_no_accessibility_viola
         ("a company's page", reverse("segments:company_detail", args=[app_id, company.pk])),
     ]:
         audit.check(visit(page, live_server, path), where)
+
+    # A trait added inline says so; a write refused to a viewer says why in the alert region.
+    visit(page, live_server, reverse("segments:traits", args=[app_id]))
+    form = page.get_by_role("form", name="Add a trait")
+    form.get_by_label("Key").fill("teamName")
+    form.get_by_role("button", name="Add trait").click()
+    expect(page.get_by_role("status")).to_have_text("Trait “teamName” added.")
+    audit.check(page, "user traits, one just added")
+    Membership.objects.filter(application=demo).update(role=Membership.Role.VIEWER)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete teamName").click()
+    expect(page.locator("#alerts")).to_contain_text("You are a viewer of Acme App")
+    audit.check(page, "user traits, a delete refused to a viewer")
     audit.assert_clean()
 
 
