@@ -1,4 +1,5 @@
 import html
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -175,6 +176,18 @@ def test_segment__everyone_is_read_only(client, operator):
     assert client.post(admin_url(Segment, "delete", everyone.pk)).status_code == 403
     everyone.refresh_from_db()
     assert everyone.name == "Everyone"
+
+
+def test_segment__the_rules_table_names_its_headers_and_fields(client, operator):
+    """templates/admin/edit_inline/tabular.html: no empty column header, no unnamed field."""
+    rule = RuleFactory(operator="equals", value="free")
+    page = client.get(admin_url(Segment, "change", rule.segment.pk)).content.decode()
+    assert '<th class="original"><span class="visually-hidden">Rule</span></th>' in page
+    for name, label in [("trait", "Trait"), ("operator", "Operator"), ("value", "Value")]:
+        field = re.search(rf'<(select|input)[^>]* name="rules-0-{name}"[^>]*>', page).group(0)
+        assert f'aria-label="{label}"' in field
+    delete = re.search(r'<input[^>]* name="rules-0-DELETE"[^>]*>', page).group(0)
+    assert 'aria-label="Delete"' in delete
 
 
 def test_segment__bulk_delete_goes_through_the_action_and_never_takes_everyone(client, operator):

@@ -1,6 +1,7 @@
 from datetime import datetime
 
 from django import template
+from django.forms import BoundField
 from django.utils import timezone
 from django.utils.timesince import timesince
 
@@ -34,3 +35,10 @@ def ago(moment: datetime | None) -> str:
     if (timezone.now() - moment).total_seconds() < 60:
         return "just now"
     return f"{timesince(moment)} ago"
+
+
+@register.filter
+def labelled(field: BoundField, label: str) -> str:
+    """A form field's widget named by ``aria-label``, where no <label> names it (the admin's
+    tabular inlines, whose column headers are not labels)."""
+    return field.as_widget(attrs={"aria-label": str(label)})

@@ -82,10 +82,14 @@ document.addEventListener("htmx:afterSettle", function () {
 function calloutAlert(message) {
   var region = document.getElementById("alerts");
   if (!region) return;
+  var list = document.createElement("ul");
+  list.className = "messages";
+  list.setAttribute("role", "list");
   var item = document.createElement("li");
   item.className = "error";
   item.textContent = message;
-  region.replaceChildren(item);
+  list.appendChild(item);
+  region.replaceChildren(list);
 }
 
 // A write the member's role does not allow answers 403 with a callout:forbidden event (htmx
