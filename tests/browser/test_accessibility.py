@@ -164,6 +164,10 @@ def test_the_setup_pages_have_no_accessibility_violation(page: Page, live_server
     audit.check(visit(page, live_server, reverse("segments:install", args=[demo.pk])), "Install")
     tokens = reverse("manage_settings:tokens", args=[demo.pk])
     audit.check(visit(page, live_server, tokens), "API tokens")
+    members = reverse("segments:members", args=[demo.pk])
+    audit.check(visit(page, live_server, members), "Members")
+    settings = reverse("segments:app_settings", args=[demo.pk])
+    audit.check(visit(page, live_server, settings), "Settings")
     audit.assert_clean()
 
 
