@@ -64,16 +64,32 @@ URLS = {
     "segments:install": ("get", None, {}),
     "segments:rotate_keys": ("post", None, {}),
     "segments:set_identity_verification": ("post", None, {"required": "1"}),
+    "segments:app_settings": ("get", None, {}),
+    "segments:members": ("get", None, {}),
+    "segments:member_add": ("post", None, {"who": "nobody@example.com", "role": "viewer"}),
+    "segments:member_role": ("post", "membership", {"role": "viewer"}),
+    "segments:member_remove": ("get", "membership", {}),
+    "segments:member_invite_revoke": ("post", "invite", {}),
     "experiences:list": ("get", None, {}),
+}
+# Writes only an owner may make: the test's member (an editor) is refused, not "not found".
+OWNERS_ONLY = {
+    "segments:rotate_keys",
+    "segments:set_identity_verification",
+    "segments:member_add",
+    "segments:member_role",
+    "segments:member_invite_revoke",
 }
 
 
 def _objects(application):
+    from segments import actions
     from segments.models import TraitDefinition
     from tests.factories import (
         CompanyFactory,
         EndUserFactory,
         EventDefinitionFactory,
+        MembershipFactory,
         TraitDefinitionFactory,
         saved_segment,
     )
@@ -88,6 +104,10 @@ def _objects(application):
         "end_user": EndUserFactory(application=application, traits={"plan": "pro"}),
         "event": EventDefinitionFactory(application=application, name="signed_up"),
         "company": CompanyFactory(application=application, traits={"plan": "pro"}),
+        "membership": MembershipFactory(application=application),
+        "invite": actions.invite_create(
+            application=application, role="viewer", email=f"new-{application.pk}@example.com"
+        )[0],
     }
 
 
@@ -123,11 +143,14 @@ def test_another_applications_objects_answer_404_on_every_url(client, member, na
 
     assert call(url(other, theirs), params, headers=headers).status_code == 404
     if kind:
-        assert call(url(member.application, theirs), params, headers=headers).status_code == 404
-    # The same request on our own objects works (a redirect is fine: no-JS fallbacks); rotating
-    # keys is an owner's, so an editor is refused rather than not found.
-    owners_only = ("segments:rotate_keys", "segments:set_identity_verification")
-    allowed = (403,) if name in owners_only else (200, 302)
+        # An owner's write is refused to an editor before any object is looked up, whichever
+        # it names: the same 403 for ours and theirs, so nothing leaks (an owner's 404 on
+        # another application's members: tests/segments/test_views_members.py).
+        refused = 403 if name in OWNERS_ONLY else 404
+        assert call(url(member.application, theirs), params, headers=headers).status_code == refused
+    # The same request on our own objects works (a redirect is fine: no-JS fallbacks); an
+    # owner's write (rotating keys, members) is refused to an editor rather than not found.
+    allowed = (403,) if name in OWNERS_ONLY else (200, 302)
     assert call(url(member.application, ours), params, headers=headers).status_code in allowed
 
 
