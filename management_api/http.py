@@ -14,6 +14,7 @@ from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from callout.actor import Actor, acting
 from experiences.api import error_response, json_body
 from experiences.checks import ApiError
 
@@ -100,7 +101,8 @@ def manage_view(
                     raise ApiError(403, "forbidden", "This token is a viewer's: it only reads.")
                 api_token_touch(token=token)
                 request.token, request.application = token, token.application
-                return view(request, *args, **kwargs)
+                with acting(Actor(via="api", token=token)):
+                    return view(request, *args, **kwargs)
             except ApiError as error:
                 return api_error_response(error)
             except ValidationError as error:
