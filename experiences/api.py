@@ -148,7 +148,9 @@ def query(request: HttpRequest) -> dict[str, str]:
 
 
 def _experiences(app: Targeting, user: Visitor, url: str) -> str:
-    """The served experiences as a JSON array: each one was encoded once, when compiled."""
+    """The response's ``"experiences"`` member and, when something is served and the
+    application has a theme, its ``"theme"`` (docs/api.md); each experience and the theme
+    were encoded once, when compiled."""
     served = serving.decide(
         app,
         end_user_id=user.id,
@@ -159,19 +161,22 @@ def _experiences(app: Targeting, user: Visitor, url: str) -> str:
         company_id=user.company_id,
         explain=False,
     )
-    return "[" + ", ".join(e.json for e in served) + "]"
+    if not served:
+        return '"experiences": []'
+    members = '"experiences": [' + ", ".join(e.json for e in served) + "]"
+    return members if app.theme_json is None else f'{members}, "theme": {app.theme_json}'
 
 
 _encode = DjangoJSONEncoder().encode  # one encoder, not one per response (json.dumps(cls=))
 
 
-def _json_response(fields: dict[str, Any], experiences: str | None = None) -> HttpResponse:
-    """What ``JsonResponse(fields | {"experiences": [...]})`` answers, byte for byte, with the
-    experiences spliced in already encoded."""
+def _json_response(fields: dict[str, Any], served: str | None = None) -> HttpResponse:
+    """What ``JsonResponse(fields | {"experiences": [...], ...})`` answers, byte for byte,
+    with ``served`` (``_experiences``) spliced in already encoded."""
     body = _encode(fields)
-    if experiences is not None:
+    if served is not None:
         separator = ", " if fields else ""
-        body = f'{body[:-1]}{separator}"experiences": {experiences}}}'
+        body = f"{body[:-1]}{separator}{served}}}"
     return HttpResponse(body, content_type="application/json")
 
 

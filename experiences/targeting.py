@@ -29,9 +29,10 @@ from functools import cached_property
 from typing import Any
 
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 
-from segments import tree
+from segments import themes, tree
 from segments.codegen import compile_chooser, compile_segments
 from segments.coerce import now_seconds
 from segments.evaluator import Condition
@@ -170,6 +171,9 @@ class Targeting:
     discovered_company: set[str] = field(default_factory=set, compare=False, repr=False)
     # The application's delivery settings (experiences/delivery.py).
     delivery: Delivery = field(default_factory=Delivery)
+    # The snippet's theme as the serve sends it, encoded once: what differs from the
+    # defaults (segments/themes.py), or None when nothing does (nothing is sent).
+    theme_json: str | None = None
     # What a serve reads: the servable experiences on schedule now, until ``changes_at``.
     # Replaced (``window_at``) by the first serve at or past that moment, in each process:
     # a scheduled experience starts and stops without an edit, a deploy or a restart.
@@ -438,6 +442,7 @@ def _load(application_id: int) -> dict[str, Any] | None:
             "cap_per_day": application.cap_per_day,
             "cap_per_session": application.cap_per_session,
         },
+        "theme": application.theme,
         "trait_keys": trait_keys[TraitDefinition.Scope.USER],
         "company_trait_keys": trait_keys[TraitDefinition.Scope.COMPANY],
         "segments": [
@@ -497,6 +502,17 @@ def _conditions(segment: Mapping[str, Any]) -> tuple[Condition, ...] | tree.Grou
         return None
 
 
+def _theme_json(stored: Any) -> str | None:
+    """The theme the serve sends. A stored theme that no longer passes the checks (edited
+    around the action) sends nothing: the snippet's defaults, never an unchecked value."""
+    try:
+        theme = themes.changes(themes.clean(themes.theme_of(stored)))
+    except (ValidationError, TypeError, AttributeError):
+        logger.warning("application theme %r does not pass its checks: not sent", stored)
+        return None
+    return json.dumps(theme) if theme else None
+
+
 def _compile(data: dict[str, Any], version: str) -> Targeting:
     return Targeting(
         application=data["application"],
@@ -504,6 +520,7 @@ def _compile(data: dict[str, Any], version: str) -> Targeting:
         trait_keys=frozenset(data["trait_keys"]),
         company_trait_keys=frozenset(data.get("company_trait_keys", ())),
         delivery=Delivery(**data.get("delivery", {})),  # cached before delivery: the defaults
+        theme_json=_theme_json(data.get("theme")),
         segments={
             s["id"]: CompiledSegmentEntry(s["id"], s["name"], _conditions(s))
             for s in data["segments"]

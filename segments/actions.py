@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from callout.db import fetchone_prepared
 
-from . import coerce, companies, merge, operators, tree
+from . import coerce, companies, merge, operators, themes, tree
 from .companies import KEEP, CompanyChange
 from .models import (
     Application,
@@ -120,6 +120,17 @@ def application_set_delivery(
         application.refresh_from_db(fields=fields)
         raise
     application.save(update_fields=fields)
+    return application
+
+
+@transaction.atomic
+def application_set_theme(*, application: Application, theme: Mapping[str, Any]) -> Application:
+    """The snippet's theme (segments/themes.py): every field checked, colour pairs under WCAG
+    AA contrast refused, a ``ValidationError`` per field and nothing written; only what
+    differs from the defaults is stored. Saving bumps the targeting version: the next serve
+    of every process sends the new theme."""
+    application.theme = themes.changes(themes.clean(theme))
+    application.save(update_fields=["theme"])
     return application
 
 

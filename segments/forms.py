@@ -24,6 +24,7 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 
+from . import themes
 from .coerce import DATE
 from .evaluator import Condition
 from .models import MAX_BANNERS_PER_EDGE, MAX_CAP, Segment, TraitDefinition
@@ -340,4 +341,35 @@ class DeliverySettingsForm(forms.Form):
         max_value=MAX_CAP,
         required=False,
         help_text="A session ends after 30 minutes without an experience shown. Empty: no cap.",
+    )
+
+
+class _ColourInput(forms.TextInput):
+    input_type = "color"
+
+
+def _colour(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(label=label, widget=_ColourInput, help_text=help_text)
+
+
+class ThemeForm(forms.Form):
+    """The Settings page's theme (``actions.application_set_theme``; the checks, contrast
+    included, are segments/themes.py's, so the API of a later day and this form agree)."""
+
+    primary = _colour("Primary colour", "Buttons, info banners and progress bars.")
+    on_primary = _colour("Text on primary", "Text on buttons and info banners.")
+    background = _colour("Background", "Cards, tour steps and the checklist.")
+    text = _colour("Text", "Text on the background.")
+    font = forms.CharField(
+        label="Font family",
+        max_length=themes.MAX_FONT,
+        help_text="As in CSS, for example: Inter, system-ui, sans-serif. Your page loads the font.",
+    )
+    radius = forms.IntegerField(
+        label="Corner radius (pixels)", min_value=0, max_value=themes.MAX_RADIUS
+    )
+    launcher = forms.ChoiceField(
+        label="Checklist launcher",
+        choices=[("right", "Bottom right"), ("left", "Bottom left")],
+        widget=forms.RadioSelect,
     )

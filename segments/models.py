@@ -65,6 +65,8 @@ class Application(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(MAX_CAP)],
         help_text="Experiences started per user in one session; empty for no cap.",
     )
+    # The snippet's look (segments/themes.py): only what differs from the defaults.
+    theme = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="applications"

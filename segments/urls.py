@@ -38,6 +38,7 @@ urlpatterns = [
     path("companies/", views.company_list, name="companies"),
     path("companies/<int:pk>/", views.company_detail, name="company_detail"),
     path("settings/", app_settings.app_settings, name="app_settings"),
+    path("settings/theme", app_settings.app_theme, name="app_settings_theme"),
     path("members/", views.member_list, name="members"),
     path("members/new/", views.member_add, name="member_add"),
     path("members/<int:pk>/role/", views.member_role, name="member_role"),

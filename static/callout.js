@@ -23,6 +23,7 @@
     closed: {}, // experience id -> "again" | "never" (see closedFor)
     shadow: null,
     layer: null,
+    root: null, // our host element, which carries the theme
     edges: {}, // "top" / "bottom" -> the stack of banners at that edge (see edge())
     escStack: []
   };
@@ -143,7 +144,7 @@
     state.url = body.url;
     var seq = ++state.seq;
     call("POST", "identify", body).then(safe(function (data) {
-      if (data && seq === state.seq && state.user) show(data.experiences || []);
+      if (data && seq === state.seq && state.user) show(data.experiences || [], data.theme);
     }));
   }
 
@@ -163,7 +164,7 @@
     var request = encodeURIComponent(url).length > LONG_URL ?
       call("POST", "identify", query) : call("GET", "experiences", null, query);
     request.then(safe(function (data) {
-      if (data && seq === state.seq && state.user) show(data.experiences || []);
+      if (data && seq === state.seq && state.user) show(data.experiences || [], data.theme);
     }));
   }
 
@@ -310,19 +311,19 @@
   // --- Rendering -----------------------------------------------------------------------
 
   var CSS = [
-    ".c-layer{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1f2330;text-align:left}",
+    ".c-layer{font:14px/1.45 var(--c-font,system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif);color:var(--c-text,#1f2330);text-align:left}",
     ".c-layer *{box-sizing:border-box}",
     ".c-layer button{font:inherit;cursor:pointer;margin:0}",
     ".c-layer :focus-visible{outline:3px solid #ffbf47;outline-offset:2px}",
     ".c-edge{position:fixed;left:0;right:0;display:flex;flex-direction:column;z-index:1}",
     ".c-edge-top{top:0}.c-edge-bottom{bottom:0}",
-    ".c-banner{position:relative;display:flex;align-items:center;justify-content:center;gap:12px;padding:10px 56px 10px 16px;color:#fff;background:#3451d1;box-shadow:0 1px 4px rgba(0,0,0,.2)}",
+    ".c-banner{position:relative;display:flex;align-items:center;justify-content:center;gap:12px;padding:10px 56px 10px 16px;color:var(--c-on-primary,#fff);background:var(--c-primary,#3451d1);box-shadow:0 1px 4px rgba(0,0,0,.2)}",
     ".c-banner+.c-banner{border-top:1px solid rgba(255,255,255,.35)}",
-    ".c-success{background:#1e7f4f}.c-warning{background:#9a5b00}",
+    ".c-success{background:#1e7f4f;color:#fff}.c-warning{background:#9a5b00;color:#fff}",
     ".c-cta{background:#fff;color:#1f2330;border-radius:4px;padding:4px 12px;text-decoration:none;font-weight:600}",
     ".c-x{position:absolute;top:6px;right:8px;width:32px;height:32px;border:0;border-radius:4px;background:transparent;color:inherit;font-size:20px;line-height:1}",
     ".c-banner .c-x{top:50%;transform:translateY(-50%)}",
-    ".c-card{position:fixed;max-width:320px;padding:16px 16px 12px;background:#fff;color:#1f2330;border-radius:8px;box-shadow:0 8px 30px rgba(0,0,0,.25);z-index:3}",
+    ".c-card{position:fixed;max-width:320px;padding:16px 16px 12px;background:var(--c-bg,#fff);color:var(--c-text,#1f2330);border-radius:var(--c-radius,8px);box-shadow:0 8px 30px rgba(0,0,0,.25);z-index:3}",
     ".c-card .c-x{color:#666}",
     ".c-modal{top:50%;left:50%;transform:translate(-50%,-50%);width:420px;max-width:calc(100vw - 32px)}",
     ".c-backdrop{position:fixed;top:0;left:0;right:0;bottom:0;background:rgba(15,18,30,.45);z-index:2}",
@@ -330,17 +331,18 @@
     ".c-text{margin:0 0 12px}",
     ".c-foot{display:flex;align-items:center;gap:8px}",
     ".c-progress{margin-right:auto;color:#666;font-size:12px}",
-    ".c-btn{padding:6px 14px;border:1px solid #3451d1;border-radius:6px;background:#3451d1;color:#fff}",
-    ".c-btn.c-alt{background:#fff;color:#3451d1}",
-    ".c-checklist{position:fixed;right:16px;bottom:16px;width:300px;max-width:calc(100vw - 32px);padding:14px;background:#fff;color:#1f2330;border-radius:10px;box-shadow:0 8px 30px rgba(0,0,0,.25);z-index:1}",
+    ".c-btn{padding:6px 14px;border:1px solid var(--c-primary,#3451d1);border-radius:calc(var(--c-radius,8px)*.75);background:var(--c-primary,#3451d1);color:var(--c-on-primary,#fff)}",
+    ".c-btn.c-alt{background:var(--c-bg,#fff);color:var(--c-primary,#3451d1)}",
+    ".c-checklist{position:fixed;right:16px;bottom:16px;width:300px;max-width:calc(100vw - 32px);padding:14px;background:var(--c-bg,#fff);color:var(--c-text,#1f2330);border-radius:calc(var(--c-radius,8px) + 2px);box-shadow:0 8px 30px rgba(0,0,0,.25);z-index:1}",
     ".c-checklist .c-x{color:#666}.c-min{right:40px}",
+    ".c-left .c-checklist{right:auto;left:16px}",
     ".c-bar{height:6px;margin:6px 0 8px;background:#e6e9f5;border-radius:3px;overflow:hidden}",
-    ".c-bar span{display:block;height:100%;background:#3451d1}",
+    ".c-bar span{display:block;height:100%;background:var(--c-primary,#3451d1)}",
     ".c-items{list-style:none;margin:0;padding:0}",
     ".c-item{display:flex;align-items:center;gap:8px;width:100%;padding:8px;border:0;border-radius:6px;background:none;color:inherit;text-align:left}",
     ".c-item:hover{background:#f1f3fa}",
-    ".c-check{display:inline-flex;align-items:center;justify-content:center;flex:none;width:18px;height:18px;border:2px solid #3451d1;border-radius:50%;color:#fff;font-size:11px}",
-    ".c-done .c-check{background:#3451d1}.c-done .c-label{color:#777;text-decoration:line-through}",
+    ".c-check{display:inline-flex;align-items:center;justify-content:center;flex:none;width:18px;height:18px;border:2px solid var(--c-primary,#3451d1);border-radius:50%;color:var(--c-on-primary,#fff);font-size:11px}",
+    ".c-done .c-check{background:var(--c-primary,#3451d1)}.c-done .c-label{color:#777;text-decoration:line-through}",
     ".c-collapsed .c-items,.c-collapsed .c-bar{display:none}"
   ].join("\n");
 
@@ -366,6 +368,8 @@
     state.layer = el("div", { "class": "c-layer" });
     shadow.appendChild(state.layer);
     state.shadow = shadow;
+    state.root = host;
+    paint();
     (document.body || document.documentElement).appendChild(host);
     return state.layer;
   }
@@ -401,7 +405,26 @@
     return el("button", { "class": "c-x", type: "button", "aria-label": label, text: "\u00d7", onclick: onclick });
   }
 
-  function show(experiences) {
+  // The application's theme (docs/experiences.md, Themes): custom properties on our host
+  // element, which `all:initial` leaves alone and the shadow root's styles read, with the
+  // built-in look as their fallback. The server checked every value; a theme absent from an
+  // answer means the defaults.
+  var THEME = { primary: "--c-primary", on_primary: "--c-on-primary", background: "--c-bg", text: "--c-text", font: "--c-font", radius: "--c-radius" };
+
+  function paint() {
+    var theme = state.theme || {};
+    for (var field in THEME) {
+      var value = theme[field];
+      if (typeof value === "number") value += "px";
+      if (typeof value === "string") state.root.style.setProperty(THEME[field], value, "important");
+      else state.root.style.removeProperty(THEME[field]);
+    }
+    state.layer.className = theme.launcher === "left" ? "c-layer c-left" : "c-layer";
+  }
+
+  function show(experiences, theme) {
+    state.theme = theme && typeof theme === "object" ? theme : null;
+    if (state.root) paint();
     var wanted = {};
     var tour = null;
     for (var key in state.mounted) if (state.mounted[key].exp.kind === "tour") tour = key;

@@ -65,6 +65,7 @@ URLS = {
     "segments:rotate_keys": ("post", None, {}),
     "segments:set_identity_verification": ("post", None, {"required": "1"}),
     "segments:app_settings": ("get", None, {}),
+    "segments:app_settings_theme": ("post", None, {"primary": "#000000"}),
     "segments:members": ("get", None, {}),
     "segments:member_add": ("post", None, {"who": "nobody@example.com", "role": "viewer"}),
     "segments:member_role": ("post", "membership", {"role": "viewer"}),
@@ -79,6 +80,7 @@ OWNERS_ONLY = {
     "segments:member_add",
     "segments:member_role",
     "segments:member_invite_revoke",
+    "segments:app_settings_theme",
 }
 
 

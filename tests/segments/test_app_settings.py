@@ -1,5 +1,7 @@
 """The Settings page (segments/app_settings.py): delivery's settings, owners only."""
 
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -101,3 +103,87 @@ def test_the_sidebar_links_the_settings_page(client):
     page = client.get(reverse("segments:install", args=[application.pk])).content.decode()
     assert f'href="{url}"' in page
     assert f'<a href="{url}" aria-current="page">Settings</a>' in client.get(url).content.decode()
+
+
+# --- Theme --------------------------------------------------------------------------------
+
+THEME = {
+    "primary": "#0b5fff",
+    "on_primary": "#ffffff",
+    "background": "#ffffff",
+    "text": "#1f2330",
+    "font": "Inter, system-ui, sans-serif",
+    "radius": "4",
+    "launcher": "left",
+}
+
+
+def _theme_url(application):
+    return reverse("segments:app_settings_theme", args=[application.pk])
+
+
+def test_an_owner_saves_a_theme_and_the_serve_sends_it_at_once(client):
+    application, url = _member(client, Membership.Role.OWNER)
+    delivery = _stored(application)
+    assert targeting_for(application).theme_json is None  # the default sends nothing
+    response = client.post(_theme_url(application), THEME)
+    assert response.status_code == 302 and response["Location"] == url
+    application.refresh_from_db()
+    assert application.theme == {
+        "primary": "#0b5fff",
+        "font": "Inter, system-ui, sans-serif",
+        "radius": 4,
+        "launcher": "left",
+    }
+    assert json.loads(targeting_for(application).theme_json) == application.theme
+    page = client.get(url).content.decode()
+    assert "Theme saved." in page
+    assert 'type="color" name="primary" value="#0b5fff"' in page
+    assert _stored(application) == delivery  # the delivery form beside it is untouched
+
+
+def test_a_theme_under_aa_contrast_is_an_inline_error_and_nothing_is_written(client):
+    application, _ = _member(client, Membership.Role.OWNER)
+    response = client.post(_theme_url(application), {**THEME, "primary": "#ffd400"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'id="id_on_primary_error"' in page
+    assert "contrast of 1.43:1" in page
+    assert 'value="#ffd400"' in page  # what they sent stays in the form
+    application.refresh_from_db()
+    assert application.theme == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("primary", "blue"), ("font", "x; } *{display:none"), ("radius", "99")]
+)
+def test_malformed_theme_values_are_inline_errors(client, field, value):
+    application, _ = _member(client, Membership.Role.OWNER)
+    response = client.post(_theme_url(application), {**THEME, field: value})
+    assert response.status_code == 400
+    assert f'id="id_{field}_error"' in response.content.decode()
+    application.refresh_from_db()
+    assert application.theme == {}
+
+
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.EDITOR])
+def test_only_an_owner_changes_the_theme(client, role):
+    application, url = _member(client, role)
+    assert "Save theme" not in client.get(url).content.decode()
+    assert client.post(_theme_url(application), THEME).status_code == 403
+    application.refresh_from_db()
+    assert application.theme == {}
+
+
+def test_another_applications_theme_is_a_404(client):
+    _member(client, Membership.Role.OWNER)
+    other = ApplicationFactory()
+    assert client.post(_theme_url(other), THEME).status_code == 404
+    other.refresh_from_db()
+    assert other.theme == {}
+
+
+def test_a_stored_theme_that_fails_its_checks_sends_nothing():
+    application = ApplicationFactory()
+    Application.objects.filter(pk=application.pk).update(theme={"primary": "red; x"})
+    assert targeting_for(application).theme_json is None
