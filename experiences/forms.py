@@ -296,13 +296,22 @@ class Editor:
         if fields["priority"] is None:
             fields["priority"] = 0
         fields["segments"] = list(data["segments"])
+        fields["content"] = self.content()
+        return fields
+
+    def content_is_valid(self) -> bool:
+        """The content's forms alone (the live preview draws content before it has a name)."""
+        valid = self.content_form is None or self.content_form.is_valid()
+        return (self.rows is None or self.rows.is_valid()) and valid
+
+    def content(self) -> dict[str, Any]:
+        """The content as the action takes it, once ``content_is_valid()``."""
         content: dict[str, Any] = dict(self.content_form.cleaned_data) if self.content_form else {}
         if self.rows is not None:
             prefix = ROWS[self.kind][1]
             rows = [dict(form.cleaned_data) for form in self.rows.forms]
             content[prefix] = _unique_ids(rows) if self.kind == spec.CHECKLIST else rows
-        fields["content"] = content
-        return fields
+        return content
 
     def add_errors(self, error: ValidationError) -> None:
         """Put each of the action's errors next to the field its key names."""

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import live_preview, views
 
 app_name = "experiences"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("experiences/new/<str:kind>/", views.experience_create, name="create"),
     path("experiences/url-test/", views.experience_url_test, name="url_test"),
     path("experiences/audience/", views.experience_audience, name="audience"),
+    path("experiences/preview/<str:kind>/", live_preview.experience_preview, name="preview"),
+    path("experiences/preview-frame/", live_preview.experience_preview_frame, name="preview_frame"),
     path("experiences/<int:pk>/", views.experience_detail, name="detail"),
     path("experiences/<int:pk>/edit/", views.experience_edit, name="edit"),
     path("experiences/<int:pk>/publish/", views.experience_publish, name="publish"),

@@ -22,6 +22,7 @@
     mounted: {}, // experience id -> {exp, destroy(), esc()}
     closed: {}, // experience id -> "again" | "never" (see closedFor)
     shadow: null,
+    preview: false, // the editor's live preview (Callout.preview)
     layer: null,
     root: null, // our host element, which carries the theme
     edges: {}, // "top" / "bottom" -> the stack of banners at that edge (see edge())
@@ -100,7 +101,7 @@
   }
 
   function send(exp, type, step) {
-    if (!state.user) return;
+    if (!state.user || state.preview) return;
     var body = credentials();
     body.experience = exp.id;
     body.type = type;
@@ -291,6 +292,7 @@
   // --- Storage (checklist progress lives in the host page's localStorage) ---------------
 
   function load(key) {
+    if (state.preview) return null; // a preview starts from nothing done
     try {
       return JSON.parse(window.localStorage.getItem(key) || "null");
     } catch (e) {
@@ -299,6 +301,7 @@
   }
 
   function save(key, value) {
+    if (state.preview) return;
     try {
       window.localStorage.setItem(key, JSON.stringify(value));
     } catch (e) { /* private mode, sandbox: progress is kept for this page only */ }
@@ -508,6 +511,8 @@
         stop();
         return;
       }
+      // The editor's preview page has a stand-in for elements of the customer's page.
+      if (!target && state.preview) target = document.querySelector("[data-callout-anchor]");
       if (target && target.getClientRects().length) {
         stop();
         found(target);
@@ -879,6 +884,17 @@
     if (document.visibilityState === "hidden") leaving();
   }));
 
+  // The editor's live preview (docs/experiences.md, "Live preview"): one experience drawn as
+  // a page would draw it, with the theme; no user, nothing reported or remembered, and each
+  // call starts afresh (what was dismissed comes back with the next keystroke).
+  function preview(exp, theme) {
+    state.preview = true;
+    state.user = state.user || { id: "preview" };
+    for (var id in state.mounted) unmount(id);
+    state.closed = {};
+    show(exp ? [exp] : [], theme);
+  }
+
   // --- Install, then run what the page queued before the script loaded -----------------
 
   var api = {
@@ -887,7 +903,8 @@
     identify: safe(identify),
     page: safe(page),
     reset: safe(reset),
-    track: safe(track)
+    track: safe(track),
+    preview: safe(preview)
   };
   var queued = (stub && stub.q) || [];
   window.Callout = api;

@@ -1,0 +1,11 @@
+// The editor's live preview frame (experiences/live_preview.py): draws what the editor posts
+// to it with the snippet itself, in preview mode (nothing is reported, no user is needed).
+(function () {
+  "use strict";
+  window.addEventListener("message", function (event) {
+    if (event.origin !== window.location.origin || !event.data || !event.data.calloutPreview) return;
+    window.Callout.preview(event.data.experience || null, event.data.theme || null);
+  });
+  // Ask the editor for the content once the snippet is here to draw it.
+  if (window.parent !== window) window.parent.postMessage({ calloutPreviewReady: true }, window.location.origin);
+})();
