@@ -21,13 +21,14 @@ from segments.activity import (
     EXPERIENCE_STATES,
     experience_states,
     record_experience,
+    record_exposure,
     shown_is_stale,
 )
 from segments.coerce import now_seconds
 from segments.models import Application, EndUser, Segment
 
 from .content import clean_content, clean_url_patterns
-from .models import Event, Experience
+from .models import Event, Experience, Exposure
 from .selectors import audience
 
 MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
@@ -350,3 +351,54 @@ def _event_create(
         type=type,
         step=step,
     )
+
+
+# --- Goals and holdouts ------------------------------------------------------------------
+
+
+def exposures_record(
+    *,
+    application_id: int,
+    end_user_id: int,
+    exposures: Iterable[tuple[int, str]] = (),
+    conversions: Iterable[int] = (),
+    when: datetime | None = None,
+) -> None:
+    """What a serve found for goals and holdouts (``serving.Measures``): the user's first
+    exposures to measured experiences ((experience id, group), one INSERT ... ON CONFLICT DO
+    NOTHING: a concurrent serve may have written them), page goals reached (one UPDATE of
+    the open exposures), and both noted in the user's activity summary under its row lock,
+    so that the next serves write nothing. Called only when there is something to record:
+    once per user and measured experience, and once per page-goal conversion."""
+    exposures, conversions = list(exposures), list(conversions)
+    if not exposures and not conversions:
+        return
+    moment = when or timezone.now()
+    with transaction.atomic():
+        if exposures:
+            Exposure.objects.bulk_create(
+                [
+                    Exposure(
+                        application_id=application_id,
+                        experience_id=experience_id,
+                        end_user_id=end_user_id,
+                        group=group,
+                        eligible_at=moment,
+                    )
+                    for experience_id, group in exposures
+                ],
+                ignore_conflicts=True,
+            )
+        if conversions:
+            Exposure.objects.filter(
+                experience_id__in=conversions, end_user_id=end_user_id, converted_at__isnull=True
+            ).update(converted_at=moment)
+        seconds = moment.timestamp()
+        user = EndUser.objects.select_for_update(no_key=True).filter(pk=end_user_id)
+        for found in user.only("activity"):  # none: deleted a moment ago
+            summary = found.activity if isinstance(found.activity, dict) else {}
+            for experience_id, _ in exposures:
+                record_exposure(summary, experience_id, seconds)
+            for experience_id in conversions:
+                record_exposure(summary, experience_id, seconds, converted=seconds)
+            EndUser.objects.filter(pk=end_user_id).update(activity=summary)

@@ -148,7 +148,10 @@ def query(request: HttpRequest) -> dict[str, str]:
 
 
 def _experiences(app: Targeting, user: Visitor, url: str) -> str:
-    """The served experiences as a JSON array: each one was encoded once, when compiled."""
+    """The served experiences as a JSON array: each one was encoded once, when compiled.
+    Goals and holdouts: a user's first exposure to a measured experience, and a page goal
+    reached, are written (``actions.exposures_record``; nothing when nothing is measured)."""
+    measures = serving.Measures() if app.measuring and user.id is not None else None
     served = serving.decide(
         app,
         end_user_id=user.id,
@@ -158,7 +161,15 @@ def _experiences(app: Targeting, user: Visitor, url: str) -> str:
         company=user.company,
         company_id=user.company_id,
         explain=False,
+        measures=measures,
     )
+    if measures and user.id is not None:
+        actions.exposures_record(
+            application_id=app.application.pk,
+            end_user_id=user.id,
+            exposures=measures.exposures,
+            conversions=measures.conversions,
+        )
     return "[" + ", ".join(e.json for e in served) + "]"
 
 

@@ -12,7 +12,7 @@ from . import actions
 from .access import Role, application_view
 from .forms import DeliverySettingsForm
 
-FIELDS = ("max_banners_per_edge", "cap_per_day", "cap_per_session")
+FIELDS = ("max_banners_per_edge", "cap_per_day", "cap_per_session", "holdout_percent")
 
 
 @require_http_methods(["GET", "POST"])
