@@ -28,7 +28,8 @@ from segments.coerce import now_seconds
 from segments.models import Application, EndUser, Segment
 
 from .content import clean_content, clean_url_patterns
-from .models import Event, Experience, Exposure
+from .models import MAX_HOLDOUT_PERCENT, MAX_WINDOW_DAYS, Event, Experience, Exposure, GoalKind
+from .pages import PatternError, compile_pattern
 from .selectors import audience
 
 MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
@@ -122,6 +123,67 @@ def _clean_schedule(starts_at: Any, ends_at: Any) -> dict[str, datetime | None]:
     return cleaned
 
 
+def _whole(value: Any, low: int, high: int, field: str, message: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError({field: [message]})
+    if not low <= value <= high:
+        raise ValidationError({field: [message]})
+    return value
+
+
+def _clean_goal(*, kind: Any, event: Any, url: Any, window: Any, holdout: Any) -> dict[str, Any]:
+    """The goal and holdout fields (docs/experiences.md, "Goals, holdouts and how to read the
+    results"): a goal event for an event goal, a URL pattern for a page goal (the others are
+    emptied), the window in days (1 to 90), the holdout in percent (0 to 50)."""
+    errors: dict[str, list[str]] = {}
+    out: dict[str, Any] = {}
+    for field, check in (
+        (
+            "holdout_percent",
+            lambda: _whole(
+                holdout,
+                0,
+                MAX_HOLDOUT_PERCENT,
+                "holdout_percent",
+                f"The holdout is a whole percentage from 0 to {MAX_HOLDOUT_PERCENT}.",
+            ),
+        ),
+        (
+            "conversion_window_days",
+            lambda: _whole(
+                window,
+                1,
+                MAX_WINDOW_DAYS,
+                "conversion_window_days",
+                f"The conversion window is a whole number of days from 1 to {MAX_WINDOW_DAYS}.",
+            ),
+        ),
+    ):
+        try:
+            out[field] = check()
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    if kind not in GoalKind.values:
+        errors["goal_kind"] = [f"The goal is one of {', '.join(GoalKind.values)}."]
+    out["goal_kind"] = kind
+    out["goal_event"] = out["goal_url"] = ""
+    if kind == GoalKind.EVENT:
+        name = event.strip() if isinstance(event, str) else ""
+        if not name or len(name) > 128:
+            errors["goal_event"] = ["An event goal needs the event's name (up to 128 characters)."]
+        out["goal_event"] = name
+    elif kind == GoalKind.PAGE:
+        pattern = url.strip() if isinstance(url, str) else ""
+        try:
+            compile_pattern(pattern)
+        except PatternError as error:
+            errors["goal_url"] = [f"A page goal needs a URL pattern: {error}"]
+        out["goal_url"] = pattern
+    if errors:
+        raise ValidationError(errors)
+    return out
+
+
 def _collect(checks: dict[str, Any]) -> dict[str, Any]:
     """Run every check (a callable, or a value to keep) and raise all their errors together."""
     results, errors = {}, {}
@@ -138,6 +200,7 @@ def _collect(checks: dict[str, Any]) -> dict[str, Any]:
 def _apply(experience: Experience, fields: dict[str, Any]) -> Experience:
     segments = fields.pop("segments", None)
     fields.update(fields.pop("schedule", None) or {})
+    fields.update(fields.pop("goal", None) or {})
     for field, value in fields.items():
         setattr(experience, field, value)
     taken = f'An experience named "{experience.name}" already exists.'
@@ -162,10 +225,15 @@ def experience_create(
     priority: Any = 0,
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
+    holdout_percent: Any = 0,
+    goal_kind: str = GoalKind.NONE,
+    goal_event: str = "",
+    goal_url: str = "",
+    conversion_window_days: Any = 7,
 ) -> Experience:
     """A new draft. ``segments`` None means Everyone; an empty list means nobody.
     ``starts_at`` / ``ends_at``: its schedule (aware datetimes, stored in UTC; None: no start,
-    no end); the end after the start."""
+    no end); the end after the start. The goal and the holdout: ``_clean_goal``."""
     if segments is None:
         segments = [application.everyone]
     fields = _collect(
@@ -178,6 +246,13 @@ def experience_create(
             "frequency": lambda: _clean_frequency(frequency),
             "priority": lambda: _clean_priority(priority),
             "schedule": lambda: _clean_schedule(starts_at, ends_at),
+            "goal": lambda: _clean_goal(
+                kind=goal_kind,
+                event=goal_event,
+                url=goal_url,
+                window=conversion_window_days,
+                holdout=holdout_percent,
+            ),
         }
     )
     return _apply(Experience(application=application, kind=kind), fields)
@@ -196,6 +271,11 @@ def experience_update(
     priority: Any = None,
     starts_at: datetime | None = UNCHANGED,
     ends_at: datetime | None = UNCHANGED,
+    holdout_percent: Any = None,
+    goal_kind: str | None = None,
+    goal_event: str | None = None,
+    goal_url: str | None = None,
+    conversion_window_days: Any = None,
 ) -> Experience:
     """Change what is given (None keeps a field; but ``starts_at`` / ``ends_at`` None removes
     the start / end, and leaving them out keeps them). The kind is fixed at creation: the
@@ -218,6 +298,21 @@ def experience_update(
             lambda: _clean_schedule(
                 experience.starts_at if starts_at is UNCHANGED else starts_at,
                 experience.ends_at if ends_at is UNCHANGED else ends_at,
+            )
+        ),
+        "goal": any(
+            v is not None
+            for v in (holdout_percent, goal_kind, goal_event, goal_url, conversion_window_days)
+        )
+        and (
+            lambda: _clean_goal(
+                kind=experience.goal_kind if goal_kind is None else goal_kind,
+                event=experience.goal_event if goal_event is None else goal_event,
+                url=experience.goal_url if goal_url is None else goal_url,
+                window=experience.conversion_window_days
+                if conversion_window_days is None
+                else conversion_window_days,
+                holdout=experience.holdout_percent if holdout_percent is None else holdout_percent,
             )
         ),
     }

@@ -15,7 +15,18 @@ from experiences.models import Experience
 from ..http import body, in_use, invalid, json_response, manage_view, no_content, text
 from ..pagination import page
 
-FIELDS = ("content", "url_include", "url_exclude", "frequency", "priority")
+FIELDS = (
+    "content",
+    "url_include",
+    "url_exclude",
+    "frequency",
+    "priority",
+    "goal_kind",
+    "goal_event",
+    "goal_url",
+    "conversion_window_days",
+    "holdout_percent",
+)
 
 
 def experience_json(experience: Experience) -> dict[str, Any]:
@@ -33,6 +44,12 @@ def experience_json(experience: Experience) -> dict[str, Any]:
         # ISO 8601 in UTC ("2026-12-04T09:00:00Z"), or null: no start / no end.
         "starts_at": experience.starts_at,
         "ends_at": experience.ends_at,
+        # Goals and holdouts (docs/experiences.md): results at .../results.
+        "goal_kind": experience.goal_kind,
+        "goal_event": experience.goal_event,
+        "goal_url": experience.goal_url,
+        "conversion_window_days": experience.conversion_window_days,
+        "holdout_percent": experience.holdout_percent,
     }
 
 
