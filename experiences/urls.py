@@ -11,6 +11,7 @@ urlpatterns = [
     path("experiences/audience/", views.experience_audience, name="audience"),
     path("experiences/<int:pk>/", views.experience_detail, name="detail"),
     path("experiences/<int:pk>/edit/", views.experience_edit, name="edit"),
+    path("experiences/<int:pk>/results.csv", views.experience_results_csv, name="results_csv"),
     path("experiences/<int:pk>/publish/", views.experience_publish, name="publish"),
     path("experiences/<int:pk>/unpublish/", views.experience_unpublish, name="unpublish"),
     path("experiences/<int:pk>/delete/", views.experience_delete, name="delete"),

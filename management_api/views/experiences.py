@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 
 from experiences import actions
 from experiences.models import Experience
+from experiences.results import experience_results
 
 from ..http import body, in_use, invalid, json_response, manage_view, no_content, text
 from ..pagination import page
@@ -163,3 +164,12 @@ def publish(request: HttpRequest, pk: int) -> HttpResponse:
 def unpublish(request: HttpRequest, pk: int) -> HttpResponse:
     actions.experience_unpublish(experience=_get(request, pk))
     return json_response(experience_json(_get(request, pk)))
+
+
+@manage_view("GET")
+def results(request: HttpRequest, pk: int) -> HttpResponse:
+    """Eligible users, conversions and rates per group, and the lifts with their 95% intervals
+    (null: not enough data yet; docs/experiences.md, "Goals, holdouts and how to read the
+    results")."""
+    found = get_object_or_404(Experience, application=request.application, pk=pk)
+    return json_response(experience_results(found).as_json())
