@@ -7,12 +7,14 @@ Keyword-only, atomic and validated, as ``segments/actions.py``: errors are a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import RestrictedError
 from django.utils import timezone
 
@@ -469,7 +471,12 @@ def exposures_record(
     if not exposures and not conversions:
         return
     moment = when or timezone.now()
+    seconds = moment.timestamp()
     with transaction.atomic():
+        postgresql = connection.vendor == "postgresql"
+        if postgresql and not settings.CALLOUT_EXPOSURES_DURABLE:
+            with connection.cursor() as cursor:  # settings.CALLOUT_EXPOSURES_DURABLE
+                cursor.execute("SET LOCAL synchronous_commit = off")
         if exposures:
             Exposure.objects.bulk_create(
                 [
@@ -488,7 +495,15 @@ def exposures_record(
             Exposure.objects.filter(
                 experience_id__in=conversions, end_user_id=end_user_id, converted_at__isnull=True
             ).update(converted_at=moment)
-        seconds = moment.timestamp()
+        if postgresql and not conversions:
+            # The note merged in place: one statement, no row lock to take first.
+            note = {str(experience_id): [seconds, None] for experience_id, _ in exposures}
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _NOTE_EXPOSURES.format(connection.ops.quote_name(EndUser._meta.db_table)),
+                    [json.dumps(note), end_user_id],
+                )
+            return
         user = EndUser.objects.select_for_update(no_key=True).filter(pk=end_user_id)
         for found in user.only("activity"):  # none: deleted a moment ago
             summary = found.activity if isinstance(found.activity, dict) else {}
@@ -497,3 +512,14 @@ def exposures_record(
             for experience_id in conversions:
                 record_exposure(summary, experience_id, seconds, converted=seconds)
             EndUser.objects.filter(pk=end_user_id).update(activity=summary)
+
+
+# The user's activity summary with first exposures noted (segments/activity.py EXPOSURES), on
+# PostgreSQL: merged into "g" (a summary or "g" that is not an object starts afresh).
+_NOTE_EXPOSURES = """
+    UPDATE {} SET activity = jsonb_set(
+        CASE WHEN jsonb_typeof(activity) = 'object' THEN activity ELSE '{{}}'::jsonb END,
+        '{{g}}',
+        CASE WHEN jsonb_typeof(activity -> 'g') = 'object' THEN activity -> 'g'
+             ELSE '{{}}'::jsonb END || %s::jsonb)
+    WHERE id = %s"""

@@ -36,11 +36,14 @@ class GroupResult:
 
     @property
     def rate_words(self) -> str:
-        return "–" if self.rate is None else f"{self.rate * 100:.1f}%"
+        return "\u2013" if self.rate is None else f"{self.rate * 100:.1f}%"
+
+
+MINUS = "\u2212"  # the typographic minus sign, as rates are read
 
 
 def _signed(value: float, unit: str) -> str:
-    return f"{value * 100:+.1f}{unit}".replace("-", "−")
+    return f"{value * 100:+.1f}{unit}".replace("-", MINUS)
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class Results:
 
     @property
     def absolute_words(self) -> str:
-        """``+2.0 points (−0.7 to +4.7)``: the difference of the rates, in percentage points."""
+        """``+2.0 points (-0.7 to +4.7)``: the difference of the rates, in percentage points."""
         if self.comparison is None:
             return ""
         found = self.comparison.absolute
@@ -69,7 +72,7 @@ class Results:
 
     @property
     def relative_words(self) -> str:
-        """``+20.0% (−5.6% to +52.6%)``: the treatment's rate against the holdout's."""
+        """``+20.0% (-5.6% to +52.6%)``: the treatment's rate against the holdout's."""
         if self.comparison is None or self.comparison.relative is None:
             return ""
         found = self.comparison.relative

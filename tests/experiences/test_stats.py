@@ -30,7 +30,7 @@ def test_the_ratio_uses_the_log_method():
     """The log-method (Katz et al., Biometrics 1978;34:469-474) interval as Gardner and Altman,
     Statistics with Confidence (BMJ, 1989; reprint 1994, pp 51-52) give it: SE(ln RR) =
     sqrt(1/a - 1/(a+c) + 1/b - 1/(b+d)). On Newcombe's example (a), by hand: RR = 0.8 / 0.6 =
-    1.3333, SE = sqrt(1/56 - 1/70 + 1/48 - 1/80) = 0.109109, 95% CI exp(0.287682 ± 1.959964 ×
+    1.3333, SE = sqrt(1/56 - 1/70 + 1/48 - 1/80) = 0.109109, 95% CI exp(0.287682 ± 1.959964 *
     0.109109) = 1.0766 to 1.6512 (computed from the formula, not quoted from a table)."""
     found = stats.ratio(56, 70, 48, 80)
     assert found.estimate == pytest.approx(4 / 3)
@@ -56,9 +56,7 @@ def test_a_ratio_without_a_conversion_in_a_group_is_undefined():
         (50, 1000, 10, 100, True),
     ],
 )
-def test_results_need_100_eligible_users_and_10_conversions_in_each_group(
-    x1, n1, x2, n2, enough
-):
+def test_results_need_100_eligible_users_and_10_conversions_in_each_group(x1, n1, x2, n2, enough):
     assert stats.enough_data(x1, n1, x2, n2) is enough
     assert (stats.compare(x1, n1, x2, n2) is not None) is enough
 
