@@ -320,3 +320,12 @@ def test_the_management_api_results_without_enough_data_have_null_lifts(client):
     assert body["enough_data"] is False
     assert body["absolute_lift"] is None and body["relative_lift"] is None
     assert body["thresholds"] == {"min_eligible_per_group": 100, "min_conversions_per_group": 10}
+
+
+def test_the_admin_lists_exposures_read_only(admin_client, measured):
+    response = admin_client.get(reverse("admin:experiences_exposure_changelist"))
+    assert response.status_code == 200
+    assert "Tour" in response.content.decode()
+    exposure = Exposure.objects.first()
+    change = reverse("admin:experiences_exposure_change", args=[exposure.pk])
+    assert admin_client.post(change, {"group": "holdout"}).status_code == 403
