@@ -192,6 +192,10 @@ CALLOUT_IDENTIFY_DURABLE = os.environ.get("IDENTIFY_DURABLE", "0") == "1"
 # (its events and the summary they count into commit together). A durable commit waits for the
 # disk: on the benchmark's machine it made a track call nine times slower.
 CALLOUT_TRACK_DURABLE = os.environ.get("TRACK_DURABLE", "0") == "1"
+# The same for a serve's first exposure of a user to a measured experience (goals and holdouts,
+# experiences/actions.py exposures_record): a crash of the database server can lose the last
+# moments of exposures, row and note together, which the user's next serve writes again.
+CALLOUT_EXPOSURES_DURABLE = os.environ.get("EXPOSURES_DURABLE", "0") == "1"
 
 # Trait definitions per application (identify and import discover new keys; a call or row that
 # would pass the limit is refused, naming the trait). 500 keeps the Traits page, which reads

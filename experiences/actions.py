@@ -7,12 +7,14 @@ Keyword-only, atomic and validated, as ``segments/actions.py``: errors are a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import RestrictedError
 from django.utils import timezone
 
@@ -21,13 +23,15 @@ from segments.activity import (
     EXPERIENCE_STATES,
     experience_states,
     record_experience,
+    record_exposure,
     shown_is_stale,
 )
 from segments.coerce import now_seconds
 from segments.models import Application, EndUser, Segment
 
 from .content import clean_content, clean_url_patterns
-from .models import Event, Experience
+from .models import MAX_HOLDOUT_PERCENT, MAX_WINDOW_DAYS, Event, Experience, Exposure, GoalKind
+from .pages import PatternError, compile_pattern
 from .selectors import audience
 
 MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
@@ -121,6 +125,67 @@ def _clean_schedule(starts_at: Any, ends_at: Any) -> dict[str, datetime | None]:
     return cleaned
 
 
+def _whole(value: Any, low: int, high: int, field: str, message: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError({field: [message]})
+    if not low <= value <= high:
+        raise ValidationError({field: [message]})
+    return value
+
+
+def _clean_goal(*, kind: Any, event: Any, url: Any, window: Any, holdout: Any) -> dict[str, Any]:
+    """The goal and holdout fields (docs/experiences.md, "Goals, holdouts and how to read the
+    results"): a goal event for an event goal, a URL pattern for a page goal (the others are
+    emptied), the window in days (1 to 90), the holdout in percent (0 to 50)."""
+    errors: dict[str, list[str]] = {}
+    out: dict[str, Any] = {}
+    for field, check in (
+        (
+            "holdout_percent",
+            lambda: _whole(
+                holdout,
+                0,
+                MAX_HOLDOUT_PERCENT,
+                "holdout_percent",
+                f"The holdout is a whole percentage from 0 to {MAX_HOLDOUT_PERCENT}.",
+            ),
+        ),
+        (
+            "conversion_window_days",
+            lambda: _whole(
+                window,
+                1,
+                MAX_WINDOW_DAYS,
+                "conversion_window_days",
+                f"The conversion window is a whole number of days from 1 to {MAX_WINDOW_DAYS}.",
+            ),
+        ),
+    ):
+        try:
+            out[field] = check()
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    if kind not in GoalKind.values:
+        errors["goal_kind"] = [f"The goal is one of {', '.join(GoalKind.values)}."]
+    out["goal_kind"] = kind
+    out["goal_event"] = out["goal_url"] = ""
+    if kind == GoalKind.EVENT:
+        name = event.strip() if isinstance(event, str) else ""
+        if not name or len(name) > 128:
+            errors["goal_event"] = ["An event goal needs the event's name (up to 128 characters)."]
+        out["goal_event"] = name
+    elif kind == GoalKind.PAGE:
+        pattern = url.strip() if isinstance(url, str) else ""
+        try:
+            compile_pattern(pattern)
+        except PatternError as error:
+            errors["goal_url"] = [f"A page goal needs a URL pattern: {error}"]
+        out["goal_url"] = pattern
+    if errors:
+        raise ValidationError(errors)
+    return out
+
+
 def _collect(checks: dict[str, Any]) -> dict[str, Any]:
     """Run every check (a callable, or a value to keep) and raise all their errors together."""
     results, errors = {}, {}
@@ -137,6 +202,7 @@ def _collect(checks: dict[str, Any]) -> dict[str, Any]:
 def _apply(experience: Experience, fields: dict[str, Any]) -> Experience:
     segments = fields.pop("segments", None)
     fields.update(fields.pop("schedule", None) or {})
+    fields.update(fields.pop("goal", None) or {})
     for field, value in fields.items():
         setattr(experience, field, value)
     taken = f'An experience named "{experience.name}" already exists.'
@@ -161,10 +227,15 @@ def experience_create(
     priority: Any = 0,
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
+    holdout_percent: Any = 0,
+    goal_kind: str = GoalKind.NONE,
+    goal_event: str = "",
+    goal_url: str = "",
+    conversion_window_days: Any = 7,
 ) -> Experience:
     """A new draft. ``segments`` None means Everyone; an empty list means nobody.
     ``starts_at`` / ``ends_at``: its schedule (aware datetimes, stored in UTC; None: no start,
-    no end); the end after the start."""
+    no end); the end after the start. The goal and the holdout: ``_clean_goal``."""
     if segments is None:
         segments = [application.everyone]
     fields = _collect(
@@ -177,6 +248,13 @@ def experience_create(
             "frequency": lambda: _clean_frequency(frequency),
             "priority": lambda: _clean_priority(priority),
             "schedule": lambda: _clean_schedule(starts_at, ends_at),
+            "goal": lambda: _clean_goal(
+                kind=goal_kind,
+                event=goal_event,
+                url=goal_url,
+                window=conversion_window_days,
+                holdout=holdout_percent,
+            ),
         }
     )
     return _apply(Experience(application=application, kind=kind), fields)
@@ -195,6 +273,11 @@ def experience_update(
     priority: Any = None,
     starts_at: datetime | None = UNCHANGED,
     ends_at: datetime | None = UNCHANGED,
+    holdout_percent: Any = None,
+    goal_kind: str | None = None,
+    goal_event: str | None = None,
+    goal_url: str | None = None,
+    conversion_window_days: Any = None,
 ) -> Experience:
     """Change what is given (None keeps a field; but ``starts_at`` / ``ends_at`` None removes
     the start / end, and leaving them out keeps them). The kind is fixed at creation: the
@@ -217,6 +300,21 @@ def experience_update(
             lambda: _clean_schedule(
                 experience.starts_at if starts_at is UNCHANGED else starts_at,
                 experience.ends_at if ends_at is UNCHANGED else ends_at,
+            )
+        ),
+        "goal": any(
+            v is not None
+            for v in (holdout_percent, goal_kind, goal_event, goal_url, conversion_window_days)
+        )
+        and (
+            lambda: _clean_goal(
+                kind=experience.goal_kind if goal_kind is None else goal_kind,
+                event=experience.goal_event if goal_event is None else goal_event,
+                url=experience.goal_url if goal_url is None else goal_url,
+                window=experience.conversion_window_days
+                if conversion_window_days is None
+                else conversion_window_days,
+                holdout=experience.holdout_percent if holdout_percent is None else holdout_percent,
             )
         ),
     }
@@ -350,3 +448,78 @@ def _event_create(
         type=type,
         step=step,
     )
+
+
+# --- Goals and holdouts ------------------------------------------------------------------
+
+
+def exposures_record(
+    *,
+    application_id: int,
+    end_user_id: int,
+    exposures: Iterable[tuple[int, str]] = (),
+    conversions: Iterable[int] = (),
+    when: datetime | None = None,
+) -> None:
+    """What a serve found for goals and holdouts (``serving.Measures``): the user's first
+    exposures to measured experiences ((experience id, group), one INSERT ... ON CONFLICT DO
+    NOTHING: a concurrent serve may have written them), page goals reached (one UPDATE of
+    the open exposures), and both noted in the user's activity summary under its row lock,
+    so that the next serves write nothing. Called only when there is something to record:
+    once per user and measured experience, and once per page-goal conversion."""
+    exposures, conversions = list(exposures), list(conversions)
+    if not exposures and not conversions:
+        return
+    moment = when or timezone.now()
+    seconds = moment.timestamp()
+    with transaction.atomic():
+        postgresql = connection.vendor == "postgresql"
+        if postgresql and not settings.CALLOUT_EXPOSURES_DURABLE:
+            with connection.cursor() as cursor:  # settings.CALLOUT_EXPOSURES_DURABLE
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        if exposures:
+            Exposure.objects.bulk_create(
+                [
+                    Exposure(
+                        application_id=application_id,
+                        experience_id=experience_id,
+                        end_user_id=end_user_id,
+                        group=group,
+                        eligible_at=moment,
+                    )
+                    for experience_id, group in exposures
+                ],
+                ignore_conflicts=True,
+            )
+        if conversions:
+            Exposure.objects.filter(
+                experience_id__in=conversions, end_user_id=end_user_id, converted_at__isnull=True
+            ).update(converted_at=moment)
+        if postgresql and not conversions:
+            # The note merged in place: one statement, no row lock to take first.
+            note = {str(experience_id): [seconds, None] for experience_id, _ in exposures}
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _NOTE_EXPOSURES.format(connection.ops.quote_name(EndUser._meta.db_table)),
+                    [json.dumps(note), end_user_id],
+                )
+            return
+        user = EndUser.objects.select_for_update(no_key=True).filter(pk=end_user_id)
+        for found in user.only("activity"):  # none: deleted a moment ago
+            summary = found.activity if isinstance(found.activity, dict) else {}
+            for experience_id, _ in exposures:
+                record_exposure(summary, experience_id, seconds)
+            for experience_id in conversions:
+                record_exposure(summary, experience_id, seconds, converted=seconds)
+            EndUser.objects.filter(pk=end_user_id).update(activity=summary)
+
+
+# The user's activity summary with first exposures noted (segments/activity.py EXPOSURES), on
+# PostgreSQL: merged into "g" (a summary or "g" that is not an object starts afresh).
+_NOTE_EXPOSURES = """
+    UPDATE {} SET activity = jsonb_set(
+        CASE WHEN jsonb_typeof(activity) = 'object' THEN activity ELSE '{{}}'::jsonb END,
+        '{{g}}',
+        CASE WHEN jsonb_typeof(activity -> 'g') = 'object' THEN activity -> 'g'
+             ELSE '{{}}'::jsonb END || %s::jsonb)
+    WHERE id = %s"""

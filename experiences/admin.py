@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from segments.admin import ActionAdmin, ActionCall, fresh
 
 from . import actions
-from .models import Event, Experience
+from .models import Event, Experience, Exposure
 
 TARGETING = (
     "name",
@@ -145,3 +145,14 @@ class EventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Exposure)
+class ExposureAdmin(EventAdmin):
+    """Who was eligible for a measured experience, in which group, and when they converted (a
+    page goal): read-only evidence behind the results."""
+
+    list_display = ("eligible_at", "group", "experience", "end_user", "converted_at")
+    list_filter = ("group", "application")
+    list_select_related = ("experience", "end_user")
+    date_hierarchy = "eligible_at"

@@ -150,7 +150,10 @@ def query(request: HttpRequest) -> dict[str, str]:
 def _experiences(app: Targeting, user: Visitor, url: str) -> str:
     """The response's ``"experiences"`` member and, when something is served and the
     application has a theme, its ``"theme"`` (docs/api.md); each experience and the theme
-    were encoded once, when compiled."""
+    were encoded once, when compiled. Goals and holdouts: a user's first exposure to a
+    measured experience, and a page goal reached, are written (``actions.exposures_record``;
+    nothing when nothing is measured)."""
+    measures = serving.Measures() if app.measuring and user.id is not None else None
     served = serving.decide(
         app,
         end_user_id=user.id,
@@ -160,7 +163,15 @@ def _experiences(app: Targeting, user: Visitor, url: str) -> str:
         company=user.company,
         company_id=user.company_id,
         explain=False,
+        measures=measures,
     )
+    if measures and user.id is not None:
+        actions.exposures_record(
+            application_id=app.application.pk,
+            end_user_id=user.id,
+            exposures=measures.exposures,
+            conversions=measures.conversions,
+        )
     if not served:
         return '"experiences": []'
     members = '"experiences": [' + ", ".join(e.json for e in served) + "]"

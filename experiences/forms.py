@@ -19,7 +19,7 @@ from django.utils.text import slugify
 from segments.models import Application, tree_prefetches
 
 from . import content as spec
-from .models import Experience
+from .models import MAX_HOLDOUT_PERCENT, MAX_WINDOW_DAYS, Experience, GoalKind
 from .schedules import zone_named
 
 
@@ -76,6 +76,26 @@ class TargetingForm(EditorForm):
         label="End", widget=LocalDateTimeInput(), help_text="Empty: no end."
     )
     time_zone = forms.CharField(widget=forms.HiddenInput(attrs={"data-time-zone": ""}))
+    # Goal and holdout (docs/experiences.md, "Goals, holdouts and how to read the results").
+    goal_kind = forms.ChoiceField(label="Goal", choices=GoalKind.choices)
+    goal_event = forms.CharField(
+        label="Goal event", help_text="For an event goal: the event's name, as tracked."
+    )
+    goal_url = forms.CharField(
+        label="Goal page",
+        widget=forms.TextInput(attrs={"placeholder": "/billing/**", "class": "url-field"}),
+        help_text="For a page goal: a URL pattern, as in Show on.",
+    )
+    conversion_window_days = forms.IntegerField(
+        label="Conversion window (days)",
+        help_text="A user converts when the goal is reached this long after first being "
+        f"eligible (1 to {MAX_WINDOW_DAYS}).",
+    )
+    holdout_percent = forms.IntegerField(
+        label="Holdout (%)",
+        help_text="This share of its eligible users is never served it, to compare with "
+        f"(0 to {MAX_HOLDOUT_PERCENT}).",
+    )
 
     def __init__(self, *args: Any, application: Application, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -174,7 +194,20 @@ TARGETING_FIELDS = (
     "priority",
     "starts_at",
     "ends_at",
+    "goal_kind",
+    "goal_event",
+    "goal_url",
+    "conversion_window_days",
+    "holdout_percent",
 )
+# An empty goal field in the editor: what it means.
+GOAL_DEFAULTS = {
+    "goal_kind": GoalKind.NONE,
+    "goal_event": "",
+    "goal_url": "",
+    "conversion_window_days": 7,
+    "holdout_percent": 0,
+}
 
 
 def rows_from_data(data: QueryDict, prefix: str, fields: tuple[str, ...]) -> list[dict[str, str]]:
@@ -246,6 +279,11 @@ class Editor:
                 "priority": experience.priority,
                 "starts_at": experience.starts_at,
                 "ends_at": experience.ends_at,
+                "goal_kind": experience.goal_kind,
+                "goal_event": experience.goal_event,
+                "goal_url": experience.goal_url,
+                "conversion_window_days": experience.conversion_window_days,
+                "holdout_percent": experience.holdout_percent,
             }
             content = experience.content if isinstance(experience.content, dict) else {}
         else:
@@ -253,6 +291,7 @@ class Editor:
                 "segments": [application.everyone.pk],
                 "frequency": Experience.Frequency.ONCE,
                 "priority": 0,
+                **GOAL_DEFAULTS,
             }
             content = NEW_CONTENT[kind]
         initial["time_zone"] = time_zone
@@ -295,6 +334,9 @@ class Editor:
         fields = {name: data[name] for name in TARGETING_FIELDS}
         if fields["priority"] is None:
             fields["priority"] = 0
+        for name, default in GOAL_DEFAULTS.items():
+            if fields[name] in (None, ""):
+                fields[name] = default
         fields["segments"] = list(data["segments"])
         fields["content"] = self.content()
         return fields

@@ -3,9 +3,21 @@ from django.db.models.functions import Lower
 
 from segments.models import Application, EndUser, Segment
 
+MAX_HOLDOUT_PERCENT = 50
+MAX_WINDOW_DAYS = 90
+
+
+class GoalKind(models.TextChoices):
+    NONE = "none", "No goal"
+    COMPLETED = "completed", "Experience completed"
+    EVENT = "event", "Event tracked"
+    PAGE = "page", "Page visited"
+
 
 class Experience(models.Model):
     """A tour, checklist, tooltip or banner: who sees it (segments, OR'd), where, how often."""
+
+    GoalKind = GoalKind
 
     class Kind(models.TextChoices):
         TOUR = "tour", "Tour"
@@ -44,6 +56,13 @@ class Experience(models.Model):
     # until ends_at excluded; None: no start (served once published) or no end.
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
+    # Goals and holdouts (docs/experiences.md): the share of its eligible users never served it
+    # (experiences/holdout.py), and what counts as a conversion within the window.
+    holdout_percent = models.PositiveSmallIntegerField(default=0)
+    goal_kind = models.CharField(max_length=10, choices=GoalKind.choices, default=GoalKind.NONE)
+    goal_event = models.CharField(max_length=128, blank=True, default="")  # goal_kind "event"
+    goal_url = models.CharField(max_length=500, blank=True, default="")  # goal_kind "page"
+    conversion_window_days = models.PositiveSmallIntegerField(default=7)
 
     class Meta:
         ordering = ["-priority", "name"]
@@ -56,6 +75,15 @@ class Experience(models.Model):
                 | models.Q(ends_at__isnull=True)
                 | models.Q(ends_at__gt=models.F("starts_at")),
                 name="experience_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(holdout_percent__lte=MAX_HOLDOUT_PERCENT),
+                name="experience_holdout_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(conversion_window_days__gte=1)
+                & models.Q(conversion_window_days__lte=MAX_WINDOW_DAYS),
+                name="experience_conversion_window_range",
             ),
         ]
 
@@ -94,6 +122,34 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.experience} by {self.end_user}"
+
+
+class Exposure(models.Model):
+    """A user eligible for a measured experience (one with a goal or a holdout), written by the
+    serve the first time the user would have been served it, in either group: what results
+    count (experiences/results.py). ``converted_at``: a page-visit goal's conversion, written by
+    the serve (other goals are read from the events when results are computed)."""
+
+    class Group(models.TextChoices):
+        TREATMENT = "treatment", "Treatment"
+        HOLDOUT = "holdout", "Holdout"
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    experience = models.ForeignKey(Experience, on_delete=models.CASCADE, related_name="exposures")
+    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="exposures")
+    group = models.CharField(max_length=10, choices=Group.choices)
+    eligible_at = models.DateTimeField()
+    converted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experience", "end_user"], name="one_exposure_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.end_user} {self.group} of {self.experience}"
 
 
 class TargetingVersion(models.Model):

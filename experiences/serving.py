@@ -5,7 +5,7 @@ hot path) and why each is or is not served (``explain_serve``, for previews and 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal, overload
@@ -14,9 +14,10 @@ from segments import activity as summaries
 from segments.coerce import now_seconds
 from segments.models import Application, EndUser
 
-from .delivery import deliver
+from .delivery import DAY, deliver
+from .holdout import APPLICATION_WIDE, held_out
 from .lookup import activity_for, company_traits_of
-from .models import Event, Experience
+from .models import Event, Experience, Exposure
 from .pages import ParsedUrl, UrlPattern, parse_url
 from .targeting import URL_MEMO_MAX, Chooser, CompiledExperience, Targeting, targeting_for
 
@@ -34,6 +35,86 @@ class Decision:
     reason: str
     matched_segment: str | None = None
     matched_pattern: str | None = None
+
+
+@dataclass
+class Measures:
+    """What a serve found to record for goals and holdouts (``actions.exposures_record``):
+    the measured experiences this user is eligible for for the first time, with the group,
+    and the experiences whose page goal this URL reaches within an open conversion window.
+    Empty (the common case, and always when nothing is measured): nothing to write."""
+
+    exposures: list[tuple[int, str]] = field(default_factory=list)
+    conversions: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.exposures or self.conversions)
+
+
+def holdout_reason(
+    targeting: Targeting, experience: CompiledExperience, end_user_id: int | None
+) -> str | None:
+    """Why the user is held out of the experience (None: not held out). Only a measured
+    experience and a stored user can be: see experiences/holdout.py."""
+    if end_user_id is None:
+        return None
+    application_id = targeting.application.pk
+    if held_out(application_id, APPLICATION_WIDE, end_user_id, targeting.holdout_percent):
+        return f"held out: in the application-wide holdout ({targeting.holdout_percent}%)"
+    if held_out(application_id, experience.id, end_user_id, experience.holdout_percent):
+        return f"held out: in its holdout group ({experience.holdout_percent}%)"
+    return None
+
+
+def _with_holdouts(
+    targeting: Targeting,
+    candidates: list[CompiledExperience],
+    activity: Mapping[str, Any],
+    when: float,
+    end_user_id: int | None,
+    measures: Measures | None,
+) -> tuple[list[CompiledExperience], dict[int, str]]:
+    """``deliver`` with the holdouts: an experience is held out of what the user would have
+    been served (delivery included), and delivery runs again without it, so that another may
+    take its place. (served, {id: why not served}). ``measures``: the first exposures found."""
+    would, held = deliver(candidates, targeting.delivery, activity, when)
+    out: dict[int, str] = {}
+    for experience in would:
+        if targeting.measured(experience):
+            reason = holdout_reason(targeting, experience, end_user_id)
+            if reason is not None:
+                out[experience.id] = reason
+    served = would
+    if out:
+        served, held = deliver(
+            [e for e in candidates if e.id not in out], targeting.delivery, activity, when
+        )
+    if measures is not None:
+        for experience in {e.id: e for e in [*would, *served]}.values():
+            if targeting.measured(experience) and not summaries.exposure_of(
+                activity, experience.id
+            ):
+                group = Exposure.Group.HOLDOUT if experience.id in out else Exposure.Group.TREATMENT
+                measures.exposures.append((experience.id, group))
+    return served, held | out
+
+
+def _page_conversions(
+    targeting: Targeting, url: str, activity: Mapping[str, Any], when: float
+) -> list[int]:
+    """The experiences whose page goal this URL reaches within the user's open window."""
+    out: list[int] = []
+    page = None
+    for experience in targeting.page_goals:
+        exposure = summaries.exposure_of(activity, experience.id)
+        if exposure is None or exposure[1] is not None:
+            continue
+        if not exposure[0] <= when <= exposure[0] + experience.window_days * DAY:
+            continue
+        page = page or parse_url(url)
+        if experience.goal_page is not None and experience.goal_page.matches(page):
+            out.append(experience.id)
+    return out
 
 
 # A frequency in the explanations' words (the user page, an experience's preview).
@@ -111,6 +192,7 @@ def decide(
     activity: Mapping[str, Any] | None = None,
     company: Mapping[str, Any] | None = None,
     company_id: int | None = None,
+    measures: Measures | None = None,
 ) -> list[Decision]: ...
 
 
@@ -126,6 +208,7 @@ def decide(
     activity: Mapping[str, Any] | None = None,
     company: Mapping[str, Any] | None = None,
     company_id: int | None = None,
+    measures: Measures | None = None,
 ) -> list[CompiledExperience]: ...
 
 
@@ -140,6 +223,7 @@ def decide(
     activity: Mapping[str, Any] | None = None,
     company: Mapping[str, Any] | None = None,
     company_id: int | None = None,
+    measures: Measures | None = None,
 ) -> list[Decision] | list[CompiledExperience]:
     """The one decision path: status, schedule, segments, audience, URL, frequency (one
     query, for the experiences that passed the rest, when one of them counts past events), then
@@ -161,6 +245,11 @@ def decide(
     user's company ({} without one), likewise (``lookup`` reads them with the user); else read
     here when a rule needs them. ``company_id``: the user's company (None: none), whose users
     ``company_users`` rules count when one is first checked (``experiences/members.py``).
+
+    Holdouts (``experiences/holdout.py``) come last: of what the user would have been served,
+    a measured experience the user is held out of is not, and delivery runs again without it.
+    ``measures`` (a serve that records, ``experiences/api.py``): filled with the first
+    exposures and the page goals reached (``Measures``); nothing when nothing is measured.
     """
     when = now_seconds(now)
     if activity is None:
@@ -169,7 +258,9 @@ def decide(
         company = _Lazy(company_traits_of, end_user_id)
     members = targeting.members(company_id, when)
     if not explain:
-        return _serve(targeting, traits, url, when, activity, company, members)
+        return _serve(
+            targeting, traits, url, when, activity, company, members, end_user_id, measures
+        )
     in_segment: dict[int, bool] | None = None  # every segment's answer, on the first need
     staged: list[tuple[CompiledExperience, str | None, str | None, str | None]] = []
     for experience, pattern, url_reason in _url_rows(targeting, url):
@@ -198,7 +289,10 @@ def decide(
             reason = _frequency_block(experience.frequency, history.get(experience.id, _NONE))
         reasons[experience.id] = reason
     candidates = [e for e, _, _, _ in staged if reasons[e.id] is None]
-    _, held = deliver(candidates, targeting.delivery, activity, when)
+    if targeting.measuring:
+        _, held = _with_holdouts(targeting, candidates, activity, when, end_user_id, None)
+    else:
+        _, held = deliver(candidates, targeting.delivery, activity, when)
     reasons.update(held)
     decisions = []
     for experience, _, segment_name, pattern in staged:
@@ -220,6 +314,8 @@ def _serve(
     activity: Mapping[str, Any],
     company: Mapping[str, Any],
     members: Mapping[int, int],
+    end_user_id: int | None = None,
+    measures: Measures | None = None,
 ) -> list[CompiledExperience]:
     """``decide`` for a serve, the hot path: the same checks in the same order, each only as
     far as it must go, and no reasons (delivery builds them only for what it holds back).
@@ -232,7 +328,11 @@ def _serve(
             served = [
                 e for e in served if _frequency_block(e.frequency, history.get(e.id, _NONE)) is None
             ]
-    return deliver(served, targeting.delivery, activity, when)[0]
+    if not targeting.measuring:  # most applications: nothing more than before
+        return deliver(served, targeting.delivery, activity, when)[0]
+    if measures is not None and targeting.page_goals and activity.get(summaries.EXPOSURES):
+        measures.conversions = _page_conversions(targeting, url, activity, when)
+    return _with_holdouts(targeting, served, activity, when, end_user_id, measures)[0]
 
 
 _NONE: frozenset[str] = frozenset()

@@ -65,6 +65,15 @@ class CompiledExperience:
     # The schedule in Unix seconds: served from starts_at included until ends_at excluded.
     starts_at: float | None = None  # None: no start (served once published)
     ends_at: float | None = None  # None: no end
+    # Goals and holdouts (experiences/holdout.py, docs/experiences.md).
+    holdout_percent: int = 0
+    goal_kind: str = "none"
+    goal_page: UrlPattern | None = None  # goal_kind "page": the pattern (None: does not compile)
+    window_days: int = 7
+
+    @property
+    def has_goal(self) -> bool:
+        return self.goal_kind != "none"
 
     @property
     def published(self) -> bool:
@@ -174,6 +183,8 @@ class Targeting:
     # The snippet's theme as the serve sends it, encoded once: what differs from the
     # defaults (segments/themes.py), or None when nothing does (nothing is sent).
     theme_json: str | None = None
+    # The application-wide holdout, in percent (experiences/holdout.py).
+    holdout_percent: int = 0
     # What a serve reads: the servable experiences on schedule now, until ``changes_at``.
     # Replaced (``window_at``) by the first serve at or past that moment, in each process:
     # a scheduled experience starts and stops without an edit, a deploy or a restart.
@@ -185,6 +196,21 @@ class Targeting:
     @cached_property
     def experience_ids(self) -> frozenset[int]:
         return frozenset(e.id for e in self.experiences)
+
+    def measured(self, experience: CompiledExperience) -> bool:
+        """Whether a serve records who is eligible for it (``Exposure``): it has a goal or a
+        holdout, or the application keeps a holdout of all users."""
+        return bool(self.holdout_percent or experience.holdout_percent or experience.has_goal)
+
+    @cached_property
+    def measuring(self) -> bool:
+        """Whether any experience is measured: else a serve does nothing more than before."""
+        return any(self.measured(e) for e in self.servable)
+
+    @cached_property
+    def page_goals(self) -> tuple[CompiledExperience, ...]:
+        """The servable experiences whose goal is a page visited (with a valid pattern)."""
+        return tuple(e for e in self.servable if e.goal_kind == "page" and e.goal_page)
 
     @cached_property
     def servable(self) -> tuple[CompiledExperience, ...]:
@@ -474,6 +500,10 @@ def _load(application_id: int) -> dict[str, Any] | None:
                 "exclude": e.url_exclude if isinstance(e.url_exclude, list) else [],
                 "starts_at": e.starts_at.timestamp() if e.starts_at else None,
                 "ends_at": e.ends_at.timestamp() if e.ends_at else None,
+                "holdout_percent": e.holdout_percent,
+                "goal_kind": e.goal_kind,
+                "goal_url": e.goal_url,
+                "window_days": e.conversion_window_days,
             }
             for e in experiences
         ],
@@ -488,6 +518,13 @@ def _compile_patterns(patterns: Iterable[Any]) -> tuple[UrlPattern | str, ...]:
         except (PatternError, TypeError):
             compiled.append(str(pattern))
     return tuple(compiled)
+
+
+def _goal_page(experience: Mapping[str, Any]) -> UrlPattern | None:
+    try:
+        return compile_pattern(experience.get("goal_url") or "")
+    except (PatternError, TypeError):
+        return None
 
 
 def _conditions(segment: Mapping[str, Any]) -> tuple[Condition, ...] | tree.Group | None:
@@ -521,6 +558,7 @@ def _compile(data: dict[str, Any], version: str) -> Targeting:
         company_trait_keys=frozenset(data.get("company_trait_keys", ())),
         delivery=Delivery(**data.get("delivery", {})),  # cached before delivery: the defaults
         theme_json=_theme_json(data.get("theme")),
+        holdout_percent=getattr(data["application"], "holdout_percent", 0) or 0,
         segments={
             s["id"]: CompiledSegmentEntry(s["id"], s["name"], _conditions(s))
             for s in data["segments"]
@@ -539,6 +577,10 @@ def _compile(data: dict[str, Any], version: str) -> Targeting:
                 exclude=_compile_patterns(e["exclude"]),
                 starts_at=e.get("starts_at"),
                 ends_at=e.get("ends_at"),
+                holdout_percent=e.get("holdout_percent", 0),
+                goal_kind=e.get("goal_kind", "none"),
+                goal_page=_goal_page(e) if e.get("goal_kind") == "page" else None,
+                window_days=e.get("window_days", 7),
             )
             for e in data["experiences"]
         ),

@@ -13,6 +13,7 @@ urlpatterns = [
     path("experiences/preview-frame/", live_preview.experience_preview_frame, name="preview_frame"),
     path("experiences/<int:pk>/", views.experience_detail, name="detail"),
     path("experiences/<int:pk>/edit/", views.experience_edit, name="edit"),
+    path("experiences/<int:pk>/results.csv", views.experience_results_csv, name="results_csv"),
     path("experiences/<int:pk>/publish/", views.experience_publish, name="publish"),
     path("experiences/<int:pk>/unpublish/", views.experience_unpublish, name="unpublish"),
     path("experiences/<int:pk>/delete/", views.experience_delete, name="delete"),

@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,6 +25,7 @@ from .filters import ExperienceFilter
 from .forms import ROWS, Editor, apply_row_op, rows_from_data
 from .models import Experience
 from .preview import preview, try_url
+from .results import csv_rows, experience_results
 from .schedules import SESSION_KEY, manager_zone
 from .selectors import audience_reach, experiences_for_list, reach_by_experience
 
@@ -176,6 +177,7 @@ def _detail(request: HttpRequest, experience: Experience, **extra: Any) -> HttpR
     context: dict[str, Any] = {
         "experience": experience,
         "reach": reach_by_experience([experience])[experience.pk],
+        "results": experience_results(experience),
         **extra,
     }
     template = DETAIL
@@ -208,6 +210,18 @@ def _get(request: HttpRequest, pk: int) -> Experience:
 @application_view
 def experience_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _detail(request, _get(request, pk))
+
+
+@require_GET
+@application_view
+def experience_results_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The results (``experiences/results.py``) as CSV, streamed: one row per group."""
+    experience = get_in_application(Experience.objects.all(), request, pk=pk)
+    response = StreamingHttpResponse(
+        csv_rows(experience_results(experience)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="experience-{pk}-results.csv"'
+    return response
 
 
 @require_POST

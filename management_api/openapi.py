@@ -435,6 +435,49 @@ SCHEMAS: dict[str, Any] = {
                 "format": "date-time",
                 "description": "Not served from this moment on; after starts_at. null: no end.",
             },
+            "goal_kind": {
+                "enum": ["none", "completed", "event", "page"],
+                "description": "What counts as a conversion: docs/experiences.md, Goals.",
+            },
+            "goal_event": {"type": "string", "description": "goal_kind event: its name."},
+            "goal_url": {"type": "string", "description": "goal_kind page: a URL pattern."},
+            "conversion_window_days": {"type": "integer", "minimum": 1, "maximum": 90},
+            "holdout_percent": {"type": "integer", "minimum": 0, "maximum": 50},
+        },
+    },
+    "Interval": {
+        "type": ["object", "null"],
+        "properties": {
+            "estimate": {"type": "number"},
+            "low": {"type": "number"},
+            "high": {"type": "number"},
+        },
+    },
+    "GroupResult": {
+        "type": "object",
+        "properties": {
+            "eligible": {"type": "integer"},
+            "conversions": {"type": "integer"},
+            "rate": {"type": ["number", "null"]},
+        },
+    },
+    "Results": {
+        "type": "object",
+        "description": "docs/experiences.md, Goals, holdouts and how to read the results.",
+        "properties": {
+            "experience": {"type": "integer"},
+            "goal_kind": {"type": "string"},
+            "goal_event": {"type": "string"},
+            "goal_url": {"type": "string"},
+            "conversion_window_days": {"type": "integer"},
+            "holdout_percent": {"type": "integer"},
+            "treatment": {"$ref": "#/components/schemas/GroupResult"},
+            "holdout": {"$ref": "#/components/schemas/GroupResult"},
+            "enough_data": {"type": "boolean"},
+            "thresholds": {"type": "object"},
+            "confidence": {"type": "number"},
+            "absolute_lift": {"$ref": "#/components/schemas/Interval"},
+            "relative_lift": {"$ref": "#/components/schemas/Interval"},
         },
     },
     "ServedExperience": {
@@ -824,6 +867,14 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/manage/experiences/{id}/unpublish": {
         "post": _experience_action("Unpublish (back to draft)")
+    },
+    "/api/v1/manage/experiences/{id}/results": {
+        "get": _op(
+            "Results: eligible users, conversions and lifts per group",
+            {"200": _json(_ref("Results"), "The results."), **AUTH_ERRORS},
+            parameters=[EXPERIENCE_ID],
+            **MANAGED,
+        )
     },
 }
 

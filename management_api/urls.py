@@ -20,5 +20,6 @@ urlpatterns = [
     path("manage/experiences/<int:pk>", experiences.experience, name="experience"),
     path("manage/experiences/<int:pk>/publish", experiences.publish, name="publish"),
     path("manage/experiences/<int:pk>/unpublish", experiences.unpublish, name="unpublish"),
+    path("manage/experiences/<int:pk>/results", experiences.results, name="results"),
     path("openapi.json", docs.openapi_json, name="openapi"),
 ]

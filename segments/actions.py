@@ -104,15 +104,23 @@ def application_set_delivery(
     max_banners_per_edge: int,
     cap_per_day: int | None,
     cap_per_session: int | None,
+    holdout_percent: int | None = None,
 ) -> Application:
     """Delivery's settings (docs/experiences.md, Delivery): banners stacked per edge, and the
     caps on experiences started per user per day and per session (None: no cap). Refused with
     a ``ValidationError`` per field, nothing written; saving bumps the targeting version, so
-    every process serves with the new settings on its next request."""
+    every process serves with the new settings on its next request. ``holdout_percent``: the
+    application-wide holdout (0 to 50; None keeps it; docs/experiences.md, "Goals, holdouts
+    and how to read the results")."""
     application.max_banners_per_edge = max_banners_per_edge
     application.cap_per_day = cap_per_day
     application.cap_per_session = cap_per_session
     fields = ["max_banners_per_edge", "cap_per_day", "cap_per_session"]
+    if holdout_percent is not None:
+        if isinstance(holdout_percent, bool) or not isinstance(holdout_percent, int):
+            raise ValidationError({"holdout_percent": ["A whole number from 0 to 50."]})
+        application.holdout_percent = holdout_percent
+        fields.append("holdout_percent")
     try:
         others = [f.name for f in Application._meta.fields if f.name not in fields]
         application.clean_fields(exclude=others)

@@ -36,6 +36,11 @@ DEFAULT_KEPT = 4  # "at least 3 times" is exact without a rebuild
 MAX_KEPT = 1001  # one more than the largest count a rule may use
 EXPERIENCE_STATES = ("shown", "dismissed", "completed")
 SESSION = "s"
+# {"EXPERIENCE ID": [eligible at, converted at or None]}: the user's exposures to measured
+# experiences (experiences.models.Exposure), so that a serve writes one only the first time,
+# and a page goal's conversion only once. Lost in a rebuild: the next serve writes it again
+# (the rows' constraint keeps that harmless).
+EXPOSURES = "g"
 LAST_SHOWN = "last_shown"
 SESSION_GAP = 30 * 60  # seconds without a shown experience that end a session
 SHOWN_SLACK = 60  # seconds: a shown event this close to the stored latest one changes nothing
@@ -114,6 +119,28 @@ def shown_is_stale(activity: Any, experience_id: int, when: float) -> bool:
         or not _is_session(session)
         or when - session[1] > SHOWN_SLACK
     )
+
+
+def exposure_of(activity: Any, experience_id: int) -> list[Any] | None:
+    """[eligible at, converted at or None] of a measured experience, or None: not yet."""
+    exposures = activity.get(EXPOSURES) if isinstance(activity, Mapping) else None
+    found = exposures.get(str(experience_id)) if isinstance(exposures, Mapping) else None
+    return found if isinstance(found, list) and len(found) == 2 and _number(found[0]) else None
+
+
+def record_exposure(
+    activity: dict[str, Any], experience_id: int, when: float, converted: float | None = None
+) -> dict[str, Any]:
+    """``activity`` with the exposure (the first eligible time kept) and a conversion (the
+    first kept); changed in place and returned."""
+    exposures = activity.get(EXPOSURES)
+    if not isinstance(exposures, dict):
+        exposures = activity[EXPOSURES] = {}
+    found = exposure_of(activity, experience_id) or [when, None]
+    if converted is not None and found[1] is None:
+        found[1] = converted
+    exposures[str(experience_id)] = [min(found[0], when), found[1]]
+    return activity
 
 
 def _is_session(session: Any) -> bool:

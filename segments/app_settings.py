@@ -18,7 +18,7 @@ from .access import Role, application_view
 from .forms import DeliverySettingsForm, ThemeForm
 from .models import Application
 
-FIELDS = ("max_banners_per_edge", "cap_per_day", "cap_per_session")
+FIELDS = ("max_banners_per_edge", "cap_per_day", "cap_per_session", "holdout_percent")
 
 
 def _forms(application: Application, **bound: Form) -> dict[str, Form]:

@@ -342,6 +342,17 @@ class DeliverySettingsForm(forms.Form):
         required=False,
         help_text="A session ends after 30 minutes without an experience shown. Empty: no cap.",
     )
+    holdout_percent = forms.IntegerField(
+        label="Application-wide holdout (%)",
+        min_value=0,
+        max_value=50,
+        required=False,
+        help_text="This share of all users is never served any experience, to measure the "
+        "whole onboarding programme. Empty: 0.",
+    )
+
+    def clean_holdout_percent(self) -> int:
+        return self.cleaned_data.get("holdout_percent") or 0
 
 
 class _ColourInput(forms.TextInput):

@@ -67,6 +67,13 @@ class Application(models.Model):
     )
     # The snippet's look (segments/themes.py): only what differs from the defaults.
     theme = models.JSONField(default=dict, blank=True)
+    # The application-wide holdout (docs/experiences.md, "Goals, holdouts"): this share of all
+    # users is served no experience at all, to measure the whole onboarding programme.
+    holdout_percent = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(50)],
+        help_text="Percent of all users never served any experience (0 to 50).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="applications"
@@ -74,6 +81,11 @@ class Application(models.Model):
 
     class Meta:
         ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(holdout_percent__lte=50), name="application_holdout_range"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -11,11 +11,23 @@ from django.shortcuts import get_object_or_404
 
 from experiences import actions
 from experiences.models import Experience
+from experiences.results import experience_results
 
 from ..http import body, in_use, invalid, json_response, manage_view, no_content, text
 from ..pagination import page
 
-FIELDS = ("content", "url_include", "url_exclude", "frequency", "priority")
+FIELDS = (
+    "content",
+    "url_include",
+    "url_exclude",
+    "frequency",
+    "priority",
+    "goal_kind",
+    "goal_event",
+    "goal_url",
+    "conversion_window_days",
+    "holdout_percent",
+)
 
 
 def experience_json(experience: Experience) -> dict[str, Any]:
@@ -33,6 +45,12 @@ def experience_json(experience: Experience) -> dict[str, Any]:
         # ISO 8601 in UTC ("2026-12-04T09:00:00Z"), or null: no start / no end.
         "starts_at": experience.starts_at,
         "ends_at": experience.ends_at,
+        # Goals and holdouts (docs/experiences.md): results at .../results.
+        "goal_kind": experience.goal_kind,
+        "goal_event": experience.goal_event,
+        "goal_url": experience.goal_url,
+        "conversion_window_days": experience.conversion_window_days,
+        "holdout_percent": experience.holdout_percent,
     }
 
 
@@ -146,3 +164,12 @@ def publish(request: HttpRequest, pk: int) -> HttpResponse:
 def unpublish(request: HttpRequest, pk: int) -> HttpResponse:
     actions.experience_unpublish(experience=_get(request, pk))
     return json_response(experience_json(_get(request, pk)))
+
+
+@manage_view("GET")
+def results(request: HttpRequest, pk: int) -> HttpResponse:
+    """Eligible users, conversions and rates per group, and the lifts with their 95% intervals
+    (null: not enough data yet; docs/experiences.md, "Goals, holdouts and how to read the
+    results")."""
+    found = get_object_or_404(Experience, application=request.application, pk=pk)
+    return json_response(experience_results(found).as_json())

@@ -84,7 +84,7 @@ def targeting(app, **overrides):
 
 def test_another_applications_experience_is_a_404_everywhere(client, app):
     other = ExperienceFactory()
-    for name in ("detail", "edit"):
+    for name in ("detail", "edit", "results_csv"):
         assert client.get(url(name, app, other.pk)).status_code == 404
     for name in ("publish", "unpublish", "delete"):
         assert client.post(url(name, app, other.pk)).status_code == 404

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.django_db
 FIELDS = {
     "id", "name", "kind", "status", "content", "segments", "url_include", "url_exclude",
     "frequency", "priority", "starts_at", "ends_at",
+    "goal_kind", "goal_event", "goal_url", "conversion_window_days", "holdout_percent",
 }  # fmt: skip
 
 
@@ -58,6 +59,12 @@ def test_create__201_draft_with_the_issue_field_names(api, app):
         ({"segments": "all"}, "segments"),
         ({"name": ""}, "name"),
         ({"content": {}}, "content"),
+        ({"holdout_percent": 51}, "holdout_percent"),
+        ({"holdout_percent": "10"}, "holdout_percent"),
+        ({"goal_kind": "revenue"}, "goal_kind"),
+        ({"goal_kind": "event"}, "goal_event"),
+        ({"goal_kind": "page", "goal_url": ""}, "goal_url"),
+        ({"conversion_window_days": 0}, "conversion_window_days"),
     ],
 )
 def test_create__invalid__400_on_the_field_and_nothing_saved(api, app, extra, field):

@@ -30,6 +30,7 @@ def by_id(other):
         ("DELETE", f"experiences/{e}", None),
         ("POST", f"experiences/{e}/publish", None),
         ("POST", f"experiences/{e}/unpublish", None),
+        ("GET", f"experiences/{e}/results", None),
     ]
 
 

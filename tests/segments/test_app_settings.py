@@ -187,3 +187,30 @@ def test_a_stored_theme_that_fails_its_checks_sends_nothing():
     application = ApplicationFactory()
     Application.objects.filter(pk=application.pk).update(theme={"primary": "red; x"})
     assert targeting_for(application).theme_json is None
+
+
+def test_an_owner_sets_the_application_wide_holdout_and_the_serve_uses_it(client):
+    application, url = _member(client, Membership.Role.OWNER)
+    targeting_for(application)
+    assert client.post(url, {**SETTINGS, "holdout_percent": "10"}).status_code == 302
+    application.refresh_from_db()
+    assert application.holdout_percent == 10
+    assert targeting_for(application).holdout_percent == 10
+    assert 'name="holdout_percent" value="10"' in client.get(url).content.decode()
+
+
+@pytest.mark.parametrize(("value", "message"), [("51", "less than or equal to 50"), ("-1", "0")])
+def test_a_holdout_outside_0_to_50_is_an_inline_error(client, value, message):
+    application, url = _member(client, Membership.Role.OWNER)
+    response = client.post(url, {**SETTINGS, "holdout_percent": value})
+    assert response.status_code == 400
+    assert 'id="id_holdout_percent_error"' in response.content.decode()
+    application.refresh_from_db()
+    assert application.holdout_percent == 0
+
+
+def test_an_editor_cannot_set_the_holdout(client):
+    application, url = _member(client, Membership.Role.EDITOR)
+    assert client.post(url, {**SETTINGS, "holdout_percent": "20"}).status_code == 403
+    application.refresh_from_db()
+    assert application.holdout_percent == 0
