@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models.functions import Lower
 
-from segments.models import Application, EndUser, Segment
+from segments.models import Application, EndUser, Segment, Version
 
 
 class Experience(models.Model):
@@ -61,6 +61,22 @@ class Experience(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ExperienceVersion(Version):
+    """A saved state of an experience (experiences/versions.py has its keys)."""
+
+    experience = models.ForeignKey(Experience, on_delete=models.CASCADE, related_name="versions")
+
+    class Meta(Version.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experience", "number"], name="one_experience_version_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experience} v{self.number}"
 
 
 class Event(models.Model):
