@@ -55,6 +55,30 @@ def diff(
     return lines
 
 
+def parse(
+    version: Mapping[str, Any],
+    trait_types: Mapping[str, str] | None = None,
+    company_types: Mapping[str, str] | None = None,
+) -> tree.Group:
+    """A version's tree, its rules on traits deleted since read as they were saved."""
+    definition = _tree_of(version)
+    types = _guess_types([definition], dict(trait_types or {}), dict(company_types or {}))
+    return tree.parse(definition, *types)
+
+
+def outline(
+    version: Mapping[str, Any],
+    names: Mapping[Any, str] | None = None,
+    trait_types: Mapping[str, str] | None = None,
+    company_types: Mapping[str, str] | None = None,
+) -> list[str]:
+    """A version's rules in words, one line a top node (a group in one line)."""
+    top = parse(version, trait_types, company_types)
+    if not top.nodes:
+        return ["No rules: every identified user."]
+    return [tree.describe(node, names or {}, top=False) for node in top.nodes]
+
+
 def _tree_of(version: Mapping[str, Any]) -> Mapping[str, Any]:
     if "match" in version:
         return version

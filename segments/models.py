@@ -429,8 +429,18 @@ class Version(models.Model):
 
     number = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
-    # engage, admin, api, import, command or system (``callout.actor.Actor.via``).
-    via = models.CharField(max_length=16)
+
+    class Via(models.TextChoices):
+        """``callout.actor.Actor.via``, as the History says it."""
+
+        ENGAGE = "engage", "Engage"
+        ADMIN = "admin", "Admin"
+        API = "api", "Management API"
+        IMPORT = "import", "Import"
+        COMMAND = "command", "Command"
+        SYSTEM = "system", "System"
+
+    via = models.CharField(max_length=16, choices=Via.choices)
     # As a product manager reads it, kept when the person or the token is gone.
     actor_name = models.CharField(max_length=200)
     user = models.ForeignKey(

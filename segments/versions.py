@@ -78,3 +78,50 @@ def restore_fields(version: SegmentVersion) -> dict[str, Any]:
         "description": kept.get("description", ""),
         "definition": kept.get("definition", {"match": "all", "rules": []}),
     }
+
+
+def names_of(application: Any) -> dict[Any, str]:
+    """What the words of a rule name: segments by id, experiences by ("experience", id)."""
+    names: dict[Any, str] = dict(application.segments.values_list("pk", "name"))
+    for pk, name in application.experiences.values_list("pk", "name"):
+        names[("experience", pk)] = name
+    return names
+
+
+def trait_types_of(application: Any) -> dict[str, dict[str, str]]:
+    """``diff``'s ``trait_types`` and ``company_types`` for the application."""
+    definitions = application.trait_definitions
+    return {
+        "trait_types": dict(definitions.users().values_list("key", "type")),
+        "company_types": dict(definitions.companies().values_list("key", "type")),
+    }
+
+
+def changes_between(segment: Segment, old: int, new: int) -> list[str]:
+    """What changed from version ``old`` to version ``new`` of the segment, in words."""
+    from .diff import diff
+
+    found = {v.number: v for v in segment.versions.filter(number__in=[old, new])}
+    if new not in found:
+        return []
+    if old not in found:
+        return [f"Saved as version {new} (the version you opened was not recorded)."]
+    application = segment.application
+    return diff(
+        found[old].definition,
+        found[new].definition,
+        names=names_of(application),
+        **trait_types_of(application),
+    )
+
+
+def conflict(segment: Segment, stale: StaleVersion) -> dict[str, Any]:
+    """What an edit form shows when its save was refused as stale: who saved since, and what
+    changed between the version the form was opened at and the latest."""
+    latest = segment.versions.filter(number=stale.latest).first()
+    return {
+        "expected": stale.expected,
+        "latest": stale.latest,
+        "who": latest.actor_name if latest is not None else "Someone",
+        "changes": changes_between(segment, stale.expected, stale.latest),
+    }
