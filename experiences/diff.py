@@ -141,3 +141,32 @@ def _rows(old: list[Any], new: list[Any], noun: str) -> list[str]:
         for j in range(j1 + paired, j2):
             lines.append(f"{noun} {j + 1} added: {_row_name(new[j])}")
     return lines
+
+
+def outline(version: Mapping[str, Any], names: Mapping[int, str] | None = None) -> list[str]:
+    """A version in lines, for the History's side-by-side view."""
+    names = names or {}
+    segments = [_segment(pk, names).removeprefix("Segment ") for pk in version.get("segments", [])]
+    lines = [
+        f'Name: "{version.get("name")}"',
+        f"Status: {version.get('status')}",
+        f"Audience: {', '.join(segments) if segments else 'nobody'}",
+    ]
+    for field, label in PATTERNS.items():
+        patterns = version.get(field) or []
+        empty = "(every page)" if field == "url_include" else "(none)"
+        lines.append(f"{label}: {', '.join(patterns) if patterns else empty}")
+    frequency = version.get("frequency")
+    lines.append(f"How often: {FREQUENCY.get(frequency, frequency)}")
+    lines.append(f"Priority: {version.get('priority')}")
+    lines.append(
+        f"Start: {_moment(version.get('starts_at'))}; end: {_moment(version.get('ends_at'))}"
+    )
+    content = version.get("content") or {}
+    for key, value in content.items():
+        if key in ROWS and isinstance(value, list):
+            for number, row in enumerate(value, start=1):
+                lines.append(f"{ROWS[key]} {number}: {_row_name(row)}")
+        else:
+            lines.append(f"{_field(key).capitalize()}: {_said(value)}")
+    return lines

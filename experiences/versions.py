@@ -14,7 +14,15 @@ from segments.versions import StaleVersion
 
 from .models import Experience, ExperienceVersion
 
-__all__ = ["StaleVersion", "check_current", "latest_number", "record", "restore_fields"]
+__all__ = [
+    "StaleVersion",
+    "changes_between",
+    "check_current",
+    "conflict",
+    "latest_number",
+    "record",
+    "restore_fields",
+]
 
 
 def _moment(value: datetime | None) -> str | None:
@@ -90,4 +98,31 @@ def restore_fields(version: ExperienceVersion) -> dict[str, Any]:
         "priority": kept["priority"],
         "starts_at": moment("starts_at"),
         "ends_at": moment("ends_at"),
+    }
+
+
+def segment_names(experience: Experience) -> dict[int, str]:
+    return dict(experience.application.segments.values_list("pk", "name"))
+
+
+def changes_between(experience: Experience, old: int, new: int) -> list[str]:
+    """What changed from version ``old`` to version ``new``, in words."""
+    from .diff import diff
+
+    found = {v.number: v for v in experience.versions.filter(number__in=[old, new])}
+    if new not in found:
+        return []
+    if old not in found:
+        return [f"Saved as version {new} (the version you opened was not recorded)."]
+    return diff(found[old].definition, found[new].definition, names=segment_names(experience))
+
+
+def conflict(experience: Experience, stale: StaleVersion) -> dict[str, Any]:
+    """What the editor shows when its save was refused as stale (see segments/versions.py)."""
+    latest = experience.versions.filter(number=stale.latest).first()
+    return {
+        "expected": stale.expected,
+        "latest": stale.latest,
+        "who": latest.actor_name if latest is not None else "Someone",
+        "changes": changes_between(experience, stale.expected, stale.latest),
     }
