@@ -95,6 +95,16 @@ def test_the_segment_pages_have_no_accessibility_violation(page: Page, live_serv
     expect(page.get_by_role("status")).to_be_visible()
     audit.check(page, "segment page, with the saved message")
 
+    # History (two versions now: seed_demo's and the edit above) and Restore's preview.
+    visit(page, live_server, reverse("segments:history", args=[app_id, free.pk]))
+    expect(
+        page.get_by_role("list", name="What changed from version 1 to version 2")
+    ).to_be_visible()
+    audit.check(page, "segment history, with a diff")
+    visit(page, live_server, reverse("segments:restore", args=[app_id, free.pk, 1]))
+    expect(page.locator("#impact")).to_be_visible()
+    audit.check(page, "restore a segment version, with its impact")
+
     visit(page, live_server, reverse("segments:delete", args=[app_id, free.pk]))
     audit.check(page, "delete segment")
     audit.assert_clean()
@@ -152,6 +162,16 @@ def test_the_experience_pages_have_no_accessibility_violation(page: Page, live_s
         pages.append(
             (f"{experience.kind} page", reverse("experiences:detail", args=[app_id, experience.pk]))
         )
+    # History and Restore of the last (the demo's have versions: created, then published).
+    pages.append(
+        ("experience history", reverse("experiences:history", args=[app_id, experience.pk]))
+    )
+    pages.append(
+        (
+            "restore an experience version",
+            reverse("experiences:restore", args=[app_id, experience.pk, 1]),
+        )
+    )
     assert len(seen) >= 2  # the demo has several kinds
     for where, path in pages:
         audit.check(visit(page, live_server, path), where)
