@@ -264,6 +264,11 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "description": {"type": "string"},
             "definition": _ref("Definition"),
+            "version": {
+                "type": "integer",
+                "readOnly": True,
+                "description": "The latest version's number (History); send it with a PUT.",
+            },
             "is_builtin": {"type": "boolean", "readOnly": True},
             "warnings": {
                 "type": "array",
@@ -285,6 +290,12 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "description": {"type": "string"},
             "definition": _ref("Definition"),
+            "version": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "PUT only, optional: the version you read; a newer one answers "
+                "409 stale_version and nothing changes.",
+            },
         },
     },
     "Member": {
@@ -687,6 +698,7 @@ PATHS: dict[str, Any] = {
             "Change a segment (fields given are changed)",
             {
                 "200": _with_etag("Changed."),
+                "409": _error("version is not the latest (stale_version): nothing changed."),
                 "412": _error("If-Match is not the current ETag: nothing changed."),
                 **WRITE_ERRORS,
             },
