@@ -218,3 +218,18 @@ def test_a_second_save_on_an_old_version__shows_what_changed_and_overwrites_noth
     )
     assert response.status_code == 302
     assert Experience.objects.get(pk=banner.pk).content["text"] == "Mine"
+
+
+def test_backfill__version_1_is_the_experience_as_stored(banner):
+    import importlib
+
+    from django.apps import apps
+
+    backfill = importlib.import_module("experiences.migrations.0007_experience_versions_backfill")
+    expected = banner.versions.get().definition
+    ExperienceVersion.objects.all().delete()
+
+    backfill.backfill(apps, None)
+
+    version = banner.versions.get()
+    assert (version.number, version.via, version.definition) == (1, "system", expected)

@@ -254,3 +254,49 @@ def test_a_second_save_on_an_old_version__shows_what_changed_and_overwrites_noth
     assert response.status_code == 302
     assert Segment.objects.get(pk=big.pk).definition["rules"][0]["value"] == 30
     assert versions.latest_number(big) == 3
+
+
+# --- The back-fill migration -----------------------------------------------------------------
+
+
+def test_backfill__version_1_is_the_definition_as_segment_definition_reads_it(app):
+    import importlib
+
+    from django.apps import apps
+
+    from experiences import actions as experience_actions
+    from tests.factories import CompanyTraitFactory
+
+    backfill = importlib.import_module("segments.migrations.0022_segment_versions_backfill")
+    CompanyTraitFactory(application=app, key="seats", type="number")
+    other = actions.segment_create(application=app, name="Other", rules=rules(3))
+    tour = experience_actions.experience_create(
+        application=app, name="Tour", kind="banner", content={"text": "Hi"}
+    )
+    definition = {
+        "match": "any",
+        "rules": [
+            {"trait": "plan", "operator": "is_set"},
+            {
+                "match": "none",
+                "rules": [
+                    {"segment": other.pk},
+                    {"event": "saved", "operator": "at_least", "value": 2, "within_days": 7},
+                ],
+            },
+            {"experience": tour.pk, "state": "completed"},
+            {"company_trait": "seats", "operator": "greater_than", "value": 5},
+            {"company_users": {"segment": other.pk}, "operator": "at_least", "value": 2},
+            {**TEAM, "case_sensitive": False},
+        ],
+    }
+    segment = actions.segment_create(application=app, name="Mixed", definition=definition)
+    expected = versions.snapshot(Segment.objects.get(pk=segment.pk))
+    SegmentVersion.objects.all().delete()
+
+    backfill.backfill(apps, None)
+
+    version = SegmentVersion.objects.get(segment=segment)
+    assert (version.number, version.via) == (1, "system")
+    assert version.definition == expected
+    assert SegmentVersion.objects.filter(segment=other).exists()
