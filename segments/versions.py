@@ -14,6 +14,7 @@ from django.db.models import Max
 
 from callout import actor
 
+from . import tree
 from .models import Segment, SegmentVersion
 
 
@@ -31,12 +32,13 @@ class StaleVersion(ValidationError):
 
 def snapshot(segment: Segment) -> dict[str, Any]:
     """The whole definition a version keeps, as the management API shows it."""
-    for cached in ("tree", "conditions", "compiled"):
-        segment.__dict__.pop(cached, None)  # the nodes were just rewritten
+    # Read from the rows just written, and cached nowhere: the caller's object must not keep
+    # a tree that a later save elsewhere makes stale.
+    stored = Segment.tree.func(segment)  # type: ignore[attr-defined]
     return {
         "name": segment.name,
         "description": segment.description,
-        "definition": segment.definition,
+        "definition": tree.as_json(stored),
     }
 
 
