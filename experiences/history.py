@@ -33,7 +33,9 @@ def experience_history(request: HttpRequest, pk: int) -> HttpResponse:
     """Every version, newest first, and two side by side (``old``, ``new``; by default the
     latest against the one before)."""
     experience = get_in_application(Experience.objects, request, pk=pk)
-    history = list(experience.versions.select_related("user"))
+    # The list without the definitions (a long history stays light); the two compared
+    # read theirs when used.
+    history = list(experience.versions.select_related("user").defer("definition"))
     by_number = {v.number: v for v in history}
     new = by_number.get(_number(request.GET.get("new")) or 0) or (history[0] if history else None)
     old = by_number.get(_number(request.GET.get("old")) or 0)

@@ -33,7 +33,9 @@ def segment_history(request: HttpRequest, pk: int) -> HttpResponse:
     """Every version, newest first, and a side-by-side comparison of two (``old`` and ``new``,
     version numbers; by default the latest against the one before)."""
     segment = get_in_application(Segment.objects, request, pk=pk)
-    history = list(segment.versions.select_related("user"))
+    # The list without the definitions (a long history stays light); the two compared
+    # read theirs when used.
+    history = list(segment.versions.select_related("user").defer("definition"))
     by_number = {v.number: v for v in history}
     new = by_number.get(_number(request.GET.get("new")) or 0) or (history[0] if history else None)
     old = by_number.get(_number(request.GET.get("old")) or 0)

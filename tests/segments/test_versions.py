@@ -300,3 +300,23 @@ def test_backfill__version_1_is_the_definition_as_segment_definition_reads_it(ap
     assert (version.number, version.via) == (1, "system")
     assert version.definition == expected
     assert SegmentVersion.objects.filter(segment=other).exists()
+
+
+def test_restore__a_version_naming_a_segment_deleted_since__previews_and_is_refused(
+    client, member, app
+):
+    gone = actions.segment_create(application=app, name="Gone", rules=rules(1))
+    segment = actions.segment_create(
+        application=app, name="Uses", definition={"match": "all", "rules": [{"segment": gone.pk}]}
+    )
+    actions.segment_update(segment=segment, rules=rules(10))
+    actions.segment_delete(segment=gone)
+    url = reverse("segments:restore", args=[app.pk, segment.pk, 1])
+
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "in a segment that is gone" in page.content.decode()
+
+    response = client.post(url)
+    assert response.status_code == 400
+    assert versions.latest_number(segment) == 2
