@@ -320,3 +320,11 @@ def test_restore__a_version_naming_a_segment_deleted_since__previews_and_is_refu
     response = client.post(url)
     assert response.status_code == 400
     assert versions.latest_number(segment) == 2
+
+
+def test_history_of_everyone__says_it_has_no_versions(client, member):
+    everyone = member.application.everyone
+    page = client.get(reverse("segments:history", args=[member.application.pk, everyone.pk]))
+    assert "cannot be edited, so it has no versions" in page.content.decode()
+    restore = reverse("segments:restore", args=[member.application.pk, everyone.pk, 1])
+    assert client.post(restore).status_code == 403
