@@ -426,6 +426,12 @@ SCHEMAS: dict[str, Any] = {
         "required": ["name", "kind", "content"],
         "properties": {
             "id": {"type": "integer", "readOnly": True},
+            "version": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Its latest version's number (History). On a PUT, optional: "
+                "the version you read; a newer one answers 409 stale_version, nothing changed.",
+            },
             "name": {"type": "string"},
             "kind": {"enum": ["tour", "checklist", "tooltip", "banner"]},
             "status": {"enum": ["draft", "published"], "readOnly": True},
@@ -817,7 +823,11 @@ PATHS: dict[str, Any] = {
         ),
         "put": _op(
             "Change an experience (fields given are changed; the kind is fixed)",
-            {"200": _json(_ref("Experience"), "Changed."), **WRITE_ERRORS},
+            {
+                "200": _json(_ref("Experience"), "Changed."),
+                "409": _error("version is not the latest (stale_version): nothing changed."),
+                **WRITE_ERRORS,
+            },
             requestBody=_body({"type": "object"}),
             **MANAGED,
         ),
