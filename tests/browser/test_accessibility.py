@@ -95,10 +95,19 @@ def test_the_segment_pages_have_no_accessibility_violation(page: Page, live_serv
     expect(page.get_by_role("status")).to_be_visible()
     audit.check(page, "segment page, with the saved message")
 
-    # History (two versions now: seed_demo's and the edit above) and Restore's preview.
+    # An edit conflict: someone saves while the form is open (version 3 over the form's 2).
+    visit(page, live_server, reverse("segments:edit", args=[app_id, free.pk]))
+    actions.segment_update(segment=demo.segments.get(pk=free.pk), description="Meanwhile")
+    page.get_by_role("group", name="Rule 1").get_by_label("Value").fill("enterprise")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_role("button", name="Save anyway")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    audit.check(page, "Edit Segment with an edit conflict")
+
+    # History (three versions now: seed_demo's, the edit, the save meanwhile) and Restore.
     visit(page, live_server, reverse("segments:history", args=[app_id, free.pk]))
     expect(
-        page.get_by_role("list", name="What changed from version 1 to version 2")
+        page.get_by_role("list", name="What changed from version 2 to version 3")
     ).to_be_visible()
     audit.check(page, "segment history, with a diff")
     visit(page, live_server, reverse("segments:restore", args=[app_id, free.pk, 1]))
