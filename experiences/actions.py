@@ -29,6 +29,7 @@ from segments.activity import (
 from segments.coerce import now_seconds
 from segments.models import Application, EndUser, Segment
 
+from . import versions
 from .content import clean_content, clean_url_patterns
 from .models import MAX_HOLDOUT_PERCENT, MAX_WINDOW_DAYS, Event, Experience, Exposure, GoalKind
 from .pages import PatternError, compile_pattern
@@ -210,6 +211,7 @@ def _apply(experience: Experience, fields: dict[str, Any]) -> Experience:
         experience.save()
     if segments is not None:
         experience.segments.set(segments)
+    versions.record(experience)
     return experience
 
 
@@ -278,12 +280,15 @@ def experience_update(
     goal_event: str | None = None,
     goal_url: str | None = None,
     conversion_window_days: Any = None,
+    version: int | None = None,
 ) -> Experience:
     """Change what is given (None keeps a field; but ``starts_at`` / ``ends_at`` None removes
     the start / end, and leaving them out keeps them). The kind is fixed at creation: the
     content of one kind means nothing to another. A published experience stays published,
     and the new version is served at once. The end must come after the start, stored or
-    given."""
+    given. ``version``: the version the change was made on (the editor's); when a newer one
+    was saved since, ``versions.StaleVersion`` and nothing is written (None: no check)."""
+    versions.check_current(experience, version)
     application = experience.application
     checks = {
         "name": name is not None and (lambda: _clean_name(application, name, experience)),
@@ -353,6 +358,7 @@ def experience_publish(*, experience: Experience, allow_empty_audience: bool = F
         experience.status = Experience.Status.PUBLISHED
         experience.published_at = timezone.now()
         experience.save(update_fields=["status", "published_at", "updated_at"])
+        versions.record(experience)
     return experience
 
 
@@ -362,6 +368,7 @@ def experience_unpublish(*, experience: Experience) -> Experience:
     if experience.status != Experience.Status.DRAFT:
         experience.status = Experience.Status.DRAFT
         experience.save(update_fields=["status", "updated_at"])
+        versions.record(experience)
     return experience
 
 

@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models.functions import Lower
 
-from segments.models import Application, EndUser, Segment
+from segments.models import Application, EndUser, Segment, Version
 
 MAX_HOLDOUT_PERCENT = 50
 MAX_WINDOW_DAYS = 90
@@ -89,6 +89,22 @@ class Experience(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ExperienceVersion(Version):
+    """A saved state of an experience (experiences/versions.py has its keys)."""
+
+    experience = models.ForeignKey(Experience, on_delete=models.CASCADE, related_name="versions")
+
+    class Meta(Version.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experience", "number"], name="one_experience_version_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experience} v{self.number}"
 
 
 class Event(models.Model):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import live_preview, views
+from . import history, live_preview, views
 
 app_name = "experiences"
 
@@ -17,4 +17,10 @@ urlpatterns = [
     path("experiences/<int:pk>/publish/", views.experience_publish, name="publish"),
     path("experiences/<int:pk>/unpublish/", views.experience_unpublish, name="unpublish"),
     path("experiences/<int:pk>/delete/", views.experience_delete, name="delete"),
+    path("experiences/<int:pk>/history/", history.experience_history, name="history"),
+    path(
+        "experiences/<int:pk>/history/<int:number>/restore/",
+        history.experience_restore,
+        name="restore",
+    ),
 ]

@@ -20,7 +20,7 @@ from callout.htmx import template_for
 from segments.access import application_view, get_in_application
 from segments.models import EndUser, Segment, tree_prefetches
 
-from . import actions
+from . import actions, versions
 from .filters import ExperienceFilter
 from .forms import ROWS, Editor, apply_row_op, rows_from_data
 from .models import Experience
@@ -95,7 +95,13 @@ def _edit(
         )
         context |= {"editor": editor, "experience": experience}
         return render(request, template_for(request, FORM, "rows"), context)
+    status = 200
     if request.method == "POST":
+        # The version the editor was opened at; "Save anyway" (``overwrite``) saves over
+        # whatever was saved since, deliberately.
+        opened = request.POST.get("version", "")
+        context["version"] = int(opened) if opened.isdigit() else None
+        expected = None if request.POST.get("overwrite") else context["version"]
         editor = Editor(
             application=application,
             kind=kind,
@@ -112,16 +118,23 @@ def _edit(
                     )
                     messages.success(request, f'"{experience.name}" is saved as a draft.')
                 else:
-                    actions.experience_update(experience=experience, **editor.fields())
+                    actions.experience_update(
+                        experience=experience, version=expected, **editor.fields()
+                    )
                     messages.success(request, f'"{experience.name}" is saved.')
+            except versions.StaleVersion as stale:
+                # Someone saved since the editor was opened: nothing is overwritten unasked.
+                context["conflict"] = versions.conflict(experience, stale)
+                status = 409
             except ValidationError as error:
                 editor.add_errors(error)
             else:
                 return redirect("experiences:detail", application.pk, experience.pk)
     else:
         editor = Editor(application=application, kind=kind, experience=experience, time_zone=zone)
+        context["version"] = versions.latest_number(experience) if experience else None
     context |= {"editor": editor, "experience": experience}
-    return render(request, FORM, context)
+    return render(request, FORM, context, status=status)
 
 
 @require_http_methods(["GET", "POST"])

@@ -264,6 +264,11 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "description": {"type": "string"},
             "definition": _ref("Definition"),
+            "version": {
+                "type": "integer",
+                "readOnly": True,
+                "description": "The latest version's number (History); send it with a PUT.",
+            },
             "is_builtin": {"type": "boolean", "readOnly": True},
             "warnings": {
                 "type": "array",
@@ -285,6 +290,12 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "description": {"type": "string"},
             "definition": _ref("Definition"),
+            "version": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "PUT only, optional: the version you read; a newer one answers "
+                "409 stale_version and nothing changes.",
+            },
         },
     },
     "Member": {
@@ -415,6 +426,12 @@ SCHEMAS: dict[str, Any] = {
         "required": ["name", "kind", "content"],
         "properties": {
             "id": {"type": "integer", "readOnly": True},
+            "version": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Its latest version's number (History). On a PUT, optional: "
+                "the version you read; a newer one answers 409 stale_version, nothing changed.",
+            },
             "name": {"type": "string"},
             "kind": {"enum": ["tour", "checklist", "tooltip", "banner"]},
             "status": {"enum": ["draft", "published"], "readOnly": True},
@@ -730,6 +747,7 @@ PATHS: dict[str, Any] = {
             "Change a segment (fields given are changed)",
             {
                 "200": _with_etag("Changed."),
+                "409": _error("version is not the latest (stale_version): nothing changed."),
                 "412": _error("If-Match is not the current ETag: nothing changed."),
                 **WRITE_ERRORS,
             },
@@ -848,7 +866,11 @@ PATHS: dict[str, Any] = {
         ),
         "put": _op(
             "Change an experience (fields given are changed; the kind is fixed)",
-            {"200": _json(_ref("Experience"), "Changed."), **WRITE_ERRORS},
+            {
+                "200": _json(_ref("Experience"), "Changed."),
+                "409": _error("version is not the latest (stale_version): nothing changed."),
+                **WRITE_ERRORS,
+            },
             requestBody=_body({"type": "object"}),
             **MANAGED,
         ),

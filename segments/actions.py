@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from callout.db import fetchone_prepared
 
-from . import coerce, companies, merge, operators, themes, tree
+from . import coerce, companies, merge, operators, themes, tree, versions
 from .companies import KEEP, CompanyChange
 from .models import (
     Application,
@@ -804,6 +804,7 @@ def segment_create(
         )
     _store_definition(segment, cleaned)
     segment.save(update_fields=["match"])
+    versions.record(segment)
     _sync_indexes_on_commit(application)
     return segment
 
@@ -821,11 +822,15 @@ def segment_update(
     description: str | None = None,
     rules: Iterable[RuleInput] | None = None,
     definition: Any = None,
+    version: int | None = None,
 ) -> Segment:
-    """Rename, describe, or replace the rules (``rules``: AND'd) or the tree (``definition``)."""
+    """Rename, describe, or replace the rules (``rules``: AND'd) or the tree (``definition``).
+    ``version``: the version the change was made on (an edit form's, the API's); when a newer
+    one was saved since, ``versions.StaleVersion`` and nothing is written (None: no check)."""
     _refuse_builtin(segment, "edited")
     application = segment.application
     _lock(application)
+    versions.check_current(segment, version)
     rules = None if rules is None else list(rules)
 
     def check_definition() -> dict[str, Any] | None:
@@ -847,6 +852,7 @@ def segment_update(
         segment.save()
     for cached in ("tree", "conditions", "compiled"):
         segment.__dict__.pop(cached, None)
+    versions.record(segment)
     return segment
 
 

@@ -436,6 +436,52 @@ class Segment(models.Model):
         return tree.describe(self.tree, names)
 
 
+class Version(models.Model):
+    """What a save of one object left: who (``callout.actor``), when, through what, and the
+    whole definition as JSON. Abstract: segments and experiences each have their table, with
+    a number per object (1, 2, ...) that the unique constraint keeps one per save."""
+
+    number = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Via(models.TextChoices):
+        """``callout.actor.Actor.via``, as the History says it."""
+
+        ENGAGE = "engage", "Engage"
+        ADMIN = "admin", "Admin"
+        API = "api", "Management API"
+        IMPORT = "import", "Import"
+        COMMAND = "command", "Command"
+        SYSTEM = "system", "System"
+
+    via = models.CharField(max_length=16, choices=Via.choices)
+    # As a product manager reads it, kept when the person or the token is gone.
+    actor_name = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    definition = models.JSONField()
+
+    class Meta:
+        abstract = True
+        ordering = ["-number"]
+
+
+class SegmentVersion(Version):
+    """A saved state of a segment: ``{"name", "description", "definition"}`` (the tree in the
+    exchange format, segments/tree.py); see segments/versions.py."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="versions")
+
+    class Meta(Version.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "number"], name="one_segment_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment} v{self.number}"
+
+
 def operator_choices() -> list[tuple[str, str]]:
     """The operator table's rows: a callable, so that a new row needs no migration."""
     return [(name, op.label) for name, op in operators.OPERATORS.items()]

@@ -19,6 +19,12 @@ urlpatterns = [
     path("segments/<int:pk>/", views.segment_detail, name="detail"),
     path("segments/<int:pk>/edit/", views.segment_edit, name="edit"),
     path("segments/<int:pk>/delete/", views.segment_delete, name="delete"),
+    path("segments/<int:pk>/history/", views.segment_history, name="history"),
+    path(
+        "segments/<int:pk>/history/<int:number>/restore/",
+        views.segment_restore,
+        name="restore",
+    ),
     path("traits/", views.trait_list, name="traits"),
     path("traits/new/", views.trait_create, name="trait_create"),
     path("traits/company/", views.trait_list, {"scope": COMPANY}, name="traits_company"),

@@ -17,7 +17,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from experiences.models import Event, Experience
+from experiences import versions as experience_versions
+from experiences.models import Event, Experience, ExperienceVersion
 from management_api.actions import api_token_create
 from management_api.models import ApiToken
 from segments.access import RANK, Role
@@ -31,6 +32,7 @@ from segments.models import (
     Membership,
     Rule,
     Segment,
+    SegmentVersion,
     TraitDefinition,
 )
 from tests.factories import (
@@ -92,6 +94,7 @@ def _objects(application: Application) -> dict[str, Any]:
     company = CompanyFactory(application=application, traits={"plan": "pro"})
     end_user = EndUserFactory(application=application, traits={"plan": "pro"}, company=company)
     experience = TourFactory(application=application)
+    experience_versions.record(experience)  # made by a factory: its first version by hand
     # Another segment than the one the URLs name: a segment in use cannot be deleted.
     experience.segments.set([saved_segment(application, "Used", [("plan", "is_set", None)])])
     EventFactory(experience=experience, end_user=end_user)
@@ -123,7 +126,10 @@ def _url(name: str, route: str, application: Application, objects: dict[str, Any
         kwargs["pk"] = objects[kind].pk
     if "<str:kind>" in rest:
         kwargs["kind"] = Experience.Kind.TOUR
-    unknown = {p for p in ("<", ">") if p in rest.replace("<int:pk>", "").replace("<str:kind>", "")}
+    if "<int:number>" in rest:
+        kwargs["number"] = 1  # a version: each object of _objects has its first
+    known = rest.replace("<int:pk>", "").replace("<str:kind>", "").replace("<int:number>", "")
+    unknown = {p for p in ("<", ">") if p in known}
     assert not unknown, f"{name}: a URL argument this test does not know how to fill: {route}"
     return reverse(name, kwargs=kwargs)
 
@@ -156,7 +162,7 @@ POST_DATA = {
 def snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row an Engage write could touch, to compare before and after."""
     models = [Application, Membership, TraitDefinition, EndUser, Segment, Rule, Experience, Event]
-    models += [ApiToken, EventDefinition, Company, Invite]
+    models += [ApiToken, EventDefinition, Company, Invite, SegmentVersion, ExperienceVersion]
     return {
         model.__name__: [
             json.loads(json.dumps(row, default=str))

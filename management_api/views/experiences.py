@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
-from experiences import actions
-from experiences.models import Experience
+from experiences import actions, versions
+from experiences.checks import ApiError
+from experiences.models import Experience, ExperienceVersion
 from experiences.results import experience_results
 
 from ..http import body, in_use, invalid, json_response, manage_view, no_content, text
@@ -30,9 +32,12 @@ FIELDS = (
 )
 
 
-def experience_json(experience: Experience) -> dict[str, Any]:
+def experience_json(experience: Experience, version: int | None = None) -> dict[str, Any]:
+    """``version``: its latest version's number when the caller has it (a list, at once)."""
     return {
         "id": experience.pk,
+        # Send it back with a PUT: a save since answers 409 (docs/api.md, Experiences).
+        "version": versions.latest_number(experience) if version is None else version,
         "name": experience.name,
         "kind": experience.kind,
         "status": experience.status,
@@ -105,7 +110,14 @@ def experiences(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         queryset = application.experiences.prefetch_related("segments")
         rows, next_url = page(request, queryset)
-        return json_response({"results": [experience_json(e) for e in rows], "next": next_url})
+        latest = dict(
+            ExperienceVersion.objects.filter(experience__in=rows)
+            .values("experience")
+            .annotate(n=Max("number"))
+            .values_list("experience", "n")
+        )
+        results = [experience_json(e, latest.get(e.pk, 0)) for e in rows]
+        return json_response({"results": results, "next": next_url})
     data = body(request)
     kind = text(data, "kind", required=True)
     if kind not in Experience.Kind.values:
@@ -139,13 +151,26 @@ def experience(request: HttpRequest, pk: int) -> HttpResponse:
     if "kind" in data and data["kind"] != found.kind:
         raise invalid("kind", "The kind is fixed when the experience is created.")
     given = {field: data[field] for field in FIELDS if data.get(field) is not None}
-    actions.experience_update(
-        experience=found,
-        name=text(data, "name"),
-        segments=_segments(data),
-        **given,
-        **_schedule(data),
-    )
+    version = data.get("version")
+    if version is not None and (type(version) is not int or version < 0):
+        raise invalid("version", "version is the whole number a read of the experience gave.")
+    try:
+        actions.experience_update(
+            experience=found,
+            name=text(data, "name"),
+            segments=_segments(data),
+            version=version,
+            **given,
+            **_schedule(data),
+        )
+    except versions.StaleVersion as stale:
+        raise ApiError(
+            409,
+            "stale_version",
+            f"The experience was saved since version {stale.expected} (now {stale.latest}): "
+            "read it again, or leave version out to save over it.",
+            "version",
+        ) from None
     return json_response(experience_json(_get(request, pk)))
 
 

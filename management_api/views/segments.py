@@ -11,34 +11,42 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from experiences.checks import ApiError
 from experiences.selectors import History, history_as_of
-from segments import actions, tree
+from segments import actions, tree, versions
 from segments.accounts import MAX_MEMBERS, CompanyTraitCondition, CompanyUsersCondition
 from segments.activity import COUNT, FIRST, LAST, entry, experience_states
 from segments.behaviour import EXPERIENCE_STATES, EventCondition, ExperienceCondition
 from segments.coerce import now_seconds
 from segments.lint import lint_segment_tree, lint_segment_trees
-from segments.models import EndUser, Segment, TraitDefinition, trees_of
+from segments.models import EndUser, Segment, SegmentVersion, TraitDefinition, trees_of
 from segments.selectors import company_members, count_users, segments_with_rules
 
 from ..http import body, in_use, invalid, json_response, manage_view, no_content, text
 from ..pagination import page
 
 
-def segment_json(segment: Segment, warnings: list[Any] | None = None) -> dict[str, Any]:
-    """``warnings``: the segment's lint when the caller has it (a list lints a page at once)."""
+def segment_json(
+    segment: Segment, warnings: list[Any] | None = None, version: int | None = None
+) -> dict[str, Any]:
+    """``warnings``: the segment's lint when the caller has it (a list lints a page at once);
+    ``version``: its latest version's number, likewise."""
     if warnings is None:
         warnings = lint_segment_tree(segment.application, segment.tree)
+    if version is None:
+        version = versions.latest_number(segment)
     return {
         "id": segment.pk,
         "name": segment.name,
         "description": segment.description,
         "definition": segment.definition,
+        # Send it back with a PUT: a save since answers 409 (docs/api.md, History).
+        "version": version,
         "is_builtin": segment.is_builtin,
         "warnings": [w.as_json() for w in warnings],
         "created_at": segment.created_at.isoformat(),
@@ -72,7 +80,13 @@ def segments(request: HttpRequest) -> HttpResponse:
         rows, next_url = page(request, segments_with_rules(application))
         # The page's warnings in at most three queries, whatever its size.
         found = lint_segment_trees(application, {s.pk: s.tree for s in rows})
-        results = [segment_json(s, found[s.pk]) for s in rows]
+        latest = dict(
+            SegmentVersion.objects.filter(segment__in=rows)
+            .values("segment")
+            .annotate(n=Max("number"))
+            .values_list("segment", "n")
+        )
+        results = [segment_json(s, found[s.pk], latest.get(s.pk, 0)) for s in rows]
         return json_response({"results": results, "next": next_url})
     data = body(request)
     if "definition" not in data:
@@ -115,12 +129,25 @@ def segment(request: HttpRequest, pk: int) -> HttpResponse:
                 412, "precondition_failed", "The segment changed since you read it (ETag)."
             )
         definition = data.get("definition")
-        actions.segment_update(
-            segment=found,
-            name=text(data, "name"),
-            description=text(data, "description"),
-            definition=definition,
-        )
+        version = data.get("version")
+        if version is not None and (type(version) is not int or version < 0):
+            raise invalid("version", "version is the whole number a read of the segment gave.")
+        try:
+            actions.segment_update(
+                segment=found,
+                name=text(data, "name"),
+                description=text(data, "description"),
+                definition=definition,
+                version=version,
+            )
+        except versions.StaleVersion as stale:
+            raise ApiError(
+                409,
+                "stale_version",
+                f"The segment was saved since version {stale.expected} (now {stale.latest}): "
+                "read it again, or leave version out to save over it.",
+                "version",
+            ) from None
     return _with_etag(_get(request, pk))
 
 

@@ -4,6 +4,7 @@ screen, re-exported here for the URLconf (``segments/urls.py``) and ``callout/ur
 
 from .companies import company_detail, company_list
 from .events import event_create, event_delete, event_edit, event_list, event_row
+from .history import segment_history, segment_restore
 from .members import invite, invite_revoke, member_add, member_list, member_remove, member_role
 from .segments import (
     home,
@@ -38,9 +39,11 @@ __all__ = [
     "segment_delete",
     "segment_detail",
     "segment_edit",
+    "segment_history",
     "segment_list",
     "segment_node",
     "segment_preview",
+    "segment_restore",
     "segment_rule_row",
     "trait_create",
     "trait_delete",

@@ -23,7 +23,7 @@ from django_htmx.http import trigger_client_event
 from callout.htmx import template_for
 from experiences.models import Experience
 
-from .. import actions, builder, selectors, tree
+from .. import actions, builder, selectors, tree, versions
 from ..access import application_view, applications_of, get_in_application
 from ..counting import DeadlineExceeded, deadline
 from ..filters import EndUserFilter, SegmentFilter
@@ -198,9 +198,11 @@ def _render_form(
     segment: Segment | None,
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
+    **extra: Any,
 ) -> HttpResponse:
     traits = list(request.application.trait_definitions.users())
     context = {
+        **extra,
         "form": form,
         "traits": traits,
         "segment": segment,
@@ -229,8 +231,16 @@ def _segment_form(request: HttpRequest, segment: Segment | None) -> HttpResponse
     data = request.POST if request.method == "POST" else request.GET
     if request.method == "GET" and "rules" not in data and "op" not in data:
         initial = {"name": segment.name, "description": segment.description} if segment else {}
-        return _render_form(request, SegmentForm(initial=initial), _fresh(segment), segment)
+        opened = versions.latest_number(segment) if segment else None
+        return _render_form(
+            request, SegmentForm(initial=initial), _fresh(segment), segment, version=opened
+        )
 
+    # The version the form was opened at, carried through every re-render; "Save anyway"
+    # (``overwrite``) saves over whatever was saved since, deliberately.
+    opened = data.get("version", "")
+    opened = int(opened) if opened.isdigit() else None
+    expected = None if data.get("overwrite") else opened
     form = SegmentForm(data)
     form.is_valid()
     top = builder.parse_tree(data, traits, _company_traits(request))
@@ -241,7 +251,7 @@ def _segment_form(request: HttpRequest, segment: Segment | None) -> HttpResponse
         if "add_rule" in data:
             builder.apply_op(top, "add_rule:top")
         builder.apply_op(top, data.get("op", ""))
-        return _render_form(request, form, top, segment)
+        return _render_form(request, form, top, segment, version=opened)
 
     builder.drop_blank_rules(top)
     fields: dict[str, Any] = {
@@ -258,8 +268,19 @@ def _segment_form(request: HttpRequest, segment: Segment | None) -> HttpResponse
             segment = actions.segment_create(application=request.application, **fields)
             messages.success(request, f'Segment "{segment.name}" created.')
         else:
-            actions.segment_update(segment=segment, **fields)
+            actions.segment_update(segment=segment, version=expected, **fields)
             messages.success(request, f'Segment "{segment.name}" saved.')
+    except versions.StaleVersion as stale:
+        # Someone saved since this form was opened: nothing is overwritten unasked.
+        return _render_form(
+            request,
+            form,
+            top,
+            segment,
+            status=409,
+            version=opened,
+            conflict=versions.conflict(segment, stale),
+        )
     except ValidationError as error:
         errors = error_dict(error)
         if flat:
@@ -275,7 +296,7 @@ def _segment_form(request: HttpRequest, segment: Segment | None) -> HttpResponse
                 if node.trait_row is not None:
                     for key, value in node.trait_row.errors.items():
                         errors.setdefault(f"{node.path}.{key}", value)
-        return _render_form(request, form, top, segment, errors, status=400)
+        return _render_form(request, form, top, segment, errors, status=400, version=opened)
     return redirect("segments:detail", app_id=request.application.pk, pk=segment.pk)
 
 

@@ -95,6 +95,25 @@ def test_the_segment_pages_have_no_accessibility_violation(page: Page, live_serv
     expect(page.get_by_role("status")).to_be_visible()
     audit.check(page, "segment page, with the saved message")
 
+    # An edit conflict: someone saves while the form is open (version 3 over the form's 2).
+    visit(page, live_server, reverse("segments:edit", args=[app_id, free.pk]))
+    actions.segment_update(segment=demo.segments.get(pk=free.pk), description="Meanwhile")
+    page.get_by_role("group", name="Rule 1").get_by_label("Value").fill("enterprise")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_role("button", name="Save anyway")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    audit.check(page, "Edit Segment with an edit conflict")
+
+    # History (three versions now: seed_demo's, the edit, the save meanwhile) and Restore.
+    visit(page, live_server, reverse("segments:history", args=[app_id, free.pk]))
+    expect(
+        page.get_by_role("list", name="What changed from version 2 to version 3")
+    ).to_be_visible()
+    audit.check(page, "segment history, with a diff")
+    visit(page, live_server, reverse("segments:restore", args=[app_id, free.pk, 1]))
+    expect(page.locator("#impact")).to_be_visible()
+    audit.check(page, "restore a segment version, with its impact")
+
     visit(page, live_server, reverse("segments:delete", args=[app_id, free.pk]))
     audit.check(page, "delete segment")
     audit.assert_clean()
@@ -152,6 +171,16 @@ def test_the_experience_pages_have_no_accessibility_violation(page: Page, live_s
         pages.append(
             (f"{experience.kind} page", reverse("experiences:detail", args=[app_id, experience.pk]))
         )
+    # History and Restore of the last (the demo's have versions: created, then published).
+    pages.append(
+        ("experience history", reverse("experiences:history", args=[app_id, experience.pk]))
+    )
+    pages.append(
+        (
+            "restore an experience version",
+            reverse("experiences:restore", args=[app_id, experience.pk, 1]),
+        )
+    )
     assert len(seen) >= 2  # the demo has several kinds
     for where, path in pages:
         audit.check(visit(page, live_server, path), where)

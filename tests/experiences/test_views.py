@@ -88,6 +88,10 @@ def test_another_applications_experience_is_a_404_everywhere(client, app):
         assert client.get(url(name, app, other.pk)).status_code == 404
     for name in ("publish", "unpublish", "delete"):
         assert client.post(url(name, app, other.pk)).status_code == 404
+    # History and Restore (tests/experiences/test_versions.py).
+    assert client.get(url("history", app, other.pk)).status_code == 404
+    assert client.get(url("restore", app, other.pk, 1)).status_code == 404
+    assert client.post(url("restore", app, other.pk, 1)).status_code == 404
     # ... and through its own application's URL, which this manager is no member of.
     assert client.get(url("detail", other.application, other.pk)).status_code == 404
     assert Experience.objects.filter(pk=other.pk).exists()

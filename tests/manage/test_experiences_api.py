@@ -8,8 +8,8 @@ from tests.factories import ExperienceFactory, saved_segment
 pytestmark = pytest.mark.django_db
 
 FIELDS = {
-    "id", "name", "kind", "status", "content", "segments", "url_include", "url_exclude",
-    "frequency", "priority", "starts_at", "ends_at",
+    "id", "version", "name", "kind", "status", "content", "segments", "url_include",
+    "url_exclude", "frequency", "priority", "starts_at", "ends_at",
     "goal_kind", "goal_event", "goal_url", "conversion_window_days", "holdout_percent",
 }  # fmt: skip
 
@@ -222,3 +222,43 @@ def test_delete__used_by_segment_rules__409_listing_them_and_nothing_deleted(api
     }
     assert '"Toured"' in error["message"]
     assert Experience.objects.filter(pk=experience.pk).exists()
+
+
+# --- Versions (docs/experiences.md, History and restore) -----------------------------------
+
+
+def test_update__with_the_version_read__saves_a_new_version(api, app):
+    created = api("POST", "experiences", banner(app)).json()
+    assert created["version"] == 1
+
+    response = api("PUT", f"experiences/{created['id']}", {"priority": 7, "version": 1})
+
+    assert response.status_code == 200
+    assert response.json()["version"] == 2
+
+
+def test_update__with_a_stale_version__409_and_nothing_changed(api, app):
+    created = api("POST", "experiences", banner(app)).json()
+    api("PUT", f"experiences/{created['id']}", {"priority": 7})
+
+    response = api("PUT", f"experiences/{created['id']}", {"priority": 9, "version": 1})
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("stale_version", "version")
+    assert Experience.objects.get(pk=created["id"]).priority == 7
+
+
+@pytest.mark.parametrize("version", ["1", -1, False])
+def test_update__a_version_not_a_whole_number__400(api, app, version):
+    created = api("POST", "experiences", banner(app)).json()
+    response = api("PUT", f"experiences/{created['id']}", {"version": version})
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "version"
+
+
+def test_list__each_experience_with_its_latest_version(api, app):
+    created = api("POST", "experiences", banner(app)).json()
+    api("PUT", f"experiences/{created['id']}", {"priority": 7})
+    listed = {e["id"]: e["version"] for e in api("GET", "experiences").json()["results"]}
+    assert listed[created["id"]] == 2

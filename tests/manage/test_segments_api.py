@@ -29,6 +29,7 @@ def test_create__nested_definition__201_with_the_segment_object_and_etag(api, ap
         "name",
         "description",
         "definition",
+        "version",
         "is_builtin",
         "warnings",
         "created_at",
@@ -351,14 +352,15 @@ def test_list__warnings_too__in_queries_that_do_not_grow_with_the_page(
             definition = contradiction if n % 2 else never_did
             api("POST", "segments", {"name": f"Never {n}", "definition": definition})
 
-    # 10 whatever the page's size: the token (1; used a moment ago, so not touched), the
+    # 11 whatever the page's size: the token (1; used a moment ago, so not touched), the
     # segments and their nodes (1 + 6 kinds), which traits some user has (1), which event
-    # names are known (1: only when some segment of the page has an event rule).
+    # names are known (1: only when some segment of the page has an event rule), and the
+    # latest version of each (1).
     add(0, 3)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         api("GET", "segments")
     add(3, 9)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         body = api("GET", "segments").json()
     never = [s for s in body["results"] if s["name"].startswith("Never")]
     assert len(never) == 9 and all(s["warnings"] for s in never)
@@ -837,3 +839,40 @@ def test_evaluate__another_applications_segment_cannot_be_counted(api, app, acme
     response = api("POST", "evaluate", {"definition": definition, "user": {"id": "u00"}})
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "definition.rules[0].company_users.segment"
+
+
+def test_update__with_the_version_read__saves_a_new_version(api, app):
+    created = api("POST", "segments", {"name": "Pro", "definition": PRO}).json()
+    assert created["version"] == 1
+
+    response = api("PUT", f"segments/{created['id']}", {"description": "Paying", "version": 1})
+
+    assert response.status_code == 200
+    assert response.json()["version"] == 2
+
+
+def test_update__with_a_stale_version__409_and_nothing_changed(api, app):
+    created = api("POST", "segments", {"name": "Pro", "definition": PRO}).json()
+    api("PUT", f"segments/{created['id']}", {"description": "First"})
+
+    response = api("PUT", f"segments/{created['id']}", {"description": "Second", "version": 1})
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "stale_version"
+    assert response.json()["error"]["field"] == "version"
+    assert Segment.objects.get(pk=created["id"]).description == "First"
+
+
+@pytest.mark.parametrize("version", ["1", -1, True, 1.5])
+def test_update__a_version_not_a_whole_number__400(api, app, version):
+    created = api("POST", "segments", {"name": "Pro", "definition": PRO}).json()
+    response = api("PUT", f"segments/{created['id']}", {"version": version})
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "version"
+
+
+def test_list__each_segment_with_its_latest_version(api, app):
+    created = api("POST", "segments", {"name": "Pro", "definition": PRO}).json()
+    api("PUT", f"segments/{created['id']}", {"description": "Paying"})
+    listed = {s["id"]: s["version"] for s in api("GET", "segments").json()["results"]}
+    assert listed[created["id"]] == 2

@@ -45,6 +45,8 @@ URLS = {
     "segments:detail": ("get", "segment", {}),
     "segments:edit": ("get", "segment", {}),
     "segments:delete": ("get", "segment", {}),
+    "segments:history": ("get", "segment", {}),
+    "segments:restore": ("post", "segment", {}),
     "segments:traits": ("get", None, {}),
     "segments:traits_company": ("get", None, {}),
     "segments:trait_create_company": ("post", None, {"key": "seats", "type": "number"}),
@@ -141,6 +143,8 @@ def test_another_applications_objects_answer_404_on_every_url(client, member, na
         if kind:
             key = "unused_trait" if name == "segments:trait_delete" else kind
             args.append(objects[key].pk)
+        if name == "segments:restore":
+            args.append(1)  # the segment's first version
         return reverse(name, args=args)
 
     assert call(url(other, theirs), params, headers=headers).status_code == 404

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from callout.actor import Actor, acting
 from experiences.demo import seed_experiences
 from segments import actions
 from segments.demo_events import seed_events
@@ -80,8 +81,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--users", type=int, default=1000)
 
-    @transaction.atomic
     def handle(self, *args: Any, users: int, **options: Any) -> None:
+        # The segments and experiences it saves are versions "through a command".
+        with acting(Actor(via="command")):
+            self._seed(users)
+
+    @transaction.atomic
+    def _seed(self, users: int) -> None:
         manager, created = get_user_model().objects.get_or_create(
             username=USERNAME,
             defaults={"email": "pm@acme.example", "is_staff": True, "is_superuser": True},
