@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import RestrictedError
 from django.utils import timezone
 
+from segments import audit
 from segments.actions import clean_unique_name, unique_or_field_error
 from segments.activity import (
     EXPERIENCE_STATES,
@@ -179,7 +180,9 @@ def experience_create(
             "schedule": lambda: _clean_schedule(starts_at, ends_at),
         }
     )
-    return _apply(Experience(application=application, kind=kind), fields)
+    experience = _apply(Experience(application=application, kind=kind), fields)
+    audit.record(application=application, action="experience.created", obj=experience)
+    return experience
 
 
 @transaction.atomic
@@ -221,7 +224,9 @@ def experience_update(
         ),
     }
     fields = _collect({field: check for field, check in checks.items() if check})
-    return _apply(experience, fields)
+    _apply(experience, fields)
+    audit.record(application=application, action="experience.updated", obj=experience)
+    return experience
 
 
 def publish_problems(experience: Experience) -> dict[str, list[str]]:
@@ -255,6 +260,9 @@ def experience_publish(*, experience: Experience, allow_empty_audience: bool = F
         experience.status = Experience.Status.PUBLISHED
         experience.published_at = timezone.now()
         experience.save(update_fields=["status", "published_at", "updated_at"])
+        audit.record(
+            application=experience.application, action="experience.published", obj=experience
+        )
     return experience
 
 
@@ -264,6 +272,9 @@ def experience_unpublish(*, experience: Experience) -> Experience:
     if experience.status != Experience.Status.DRAFT:
         experience.status = Experience.Status.DRAFT
         experience.save(update_fields=["status", "updated_at"])
+        audit.record(
+            application=experience.application, action="experience.unpublished", obj=experience
+        )
     return experience
 
 
@@ -281,6 +292,7 @@ def experience_delete(*, experience: Experience) -> None:
     segments = experience_users(experience)
     if segments:
         raise ExperienceInUse(experience, segments)
+    audit.record(application=experience.application, action="experience.deleted", obj=experience)
     try:
         with transaction.atomic():
             experience.delete()
