@@ -137,9 +137,9 @@ def application_set_audit_retention(*, application: Application, days: int) -> A
         application.clean_fields(
             exclude=[f.name for f in Application._meta.fields if f.name != "audit_retention_days"]
         )
-    except ValidationError:
+    except ValidationError as error:
         application.refresh_from_db(fields=["audit_retention_days"])
-        raise
+        raise ValidationError({"days": error.message_dict["audit_retention_days"]}) from None
     application.save(update_fields=["audit_retention_days"])
     audit.record(
         application=application,

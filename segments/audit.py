@@ -9,6 +9,7 @@ admin, the management API's token, an import, a command).
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -71,6 +72,25 @@ def hmac(required: bool) -> str:
 
 def role_changed(user: Any, before: str, after: str) -> str:
     return f"Changed the role of {user.get_username()} from {before} to {after}"
+
+
+def _file(path: str) -> str:
+    return "standard input" if path == "-" else os.path.basename(path)
+
+
+def imported(noun: str, path: str, result: Any, rejected: int) -> str:
+    """import_users' and import_companies' entry: one per run (the rows are not listed)."""
+    return (
+        f"Imported {noun} from {_file(path)}: {result.rows:,} rows, {result.created:,} created, "
+        f"{result.updated:,} updated, {rejected:,} rejected"
+    )
+
+
+def events_imported(path: str, result: Any, rejected: int) -> str:
+    return (
+        f"Imported events from {_file(path)}: {result.imported:,} events, "
+        f"{result.users_created:,} users created, {rejected:,} rejected"
+    )
 
 
 def delivery(application: Application) -> str:

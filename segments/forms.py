@@ -26,7 +26,13 @@ from django.http import QueryDict
 
 from .coerce import DATE
 from .evaluator import Condition
-from .models import MAX_BANNERS_PER_EDGE, MAX_CAP, Segment, TraitDefinition
+from .models import (
+    MAX_AUDIT_RETENTION_DAYS,
+    MAX_BANNERS_PER_EDGE,
+    MAX_CAP,
+    Segment,
+    TraitDefinition,
+)
 from .operators import (
     DAYS,
     ISODATE,
@@ -340,4 +346,15 @@ class DeliverySettingsForm(forms.Form):
         max_value=MAX_CAP,
         required=False,
         help_text="A session ends after 30 minutes without an experience shown. Empty: no cap.",
+    )
+
+
+class AuditRetentionForm(forms.Form):
+    """The Settings page's audit log retention (``actions.application_set_audit_retention``)."""
+
+    days = forms.IntegerField(
+        label="Keep audit log entries for (days)",
+        min_value=1,
+        max_value=MAX_AUDIT_RETENTION_DAYS,
+        help_text="Older entries are deleted by manage.py prune_audit, run daily.",
     )
