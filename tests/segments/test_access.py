@@ -65,6 +65,8 @@ URLS = {
     "segments:rotate_keys": ("post", None, {}),
     "segments:set_identity_verification": ("post", None, {"required": "1"}),
     "segments:app_settings": ("get", None, {}),
+    "segments:audit": ("get", None, {"who": "maria"}),
+    "segments:audit_export": ("get", None, {}),
     "segments:members": ("get", None, {}),
     "segments:member_add": ("post", None, {"who": "nobody@example.com", "role": "viewer"}),
     "segments:member_role": ("post", "membership", {"role": "viewer"}),
