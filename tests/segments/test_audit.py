@@ -398,3 +398,12 @@ def test_deleting_an_application__takes_its_entries(app):
     app.delete()
 
     assert AuditEntry.objects.count() == 0
+
+
+def test_a_command__recorded_as_a_command(app):
+    call_command(
+        "create_api_token", str(app.pk), "--name", "CI", "--role", "viewer", stdout=StringIO()
+    )
+
+    entry = last(app)
+    assert (entry.action, entry.via, entry.actor_name) == ("token.created", "command", "a command")

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from callout.actor import Actor, acting
 from experiences.demo import seed_experiences
 from segments import actions
 from segments.demo_events import seed_events
@@ -81,6 +82,10 @@ class Command(BaseCommand):
         parser.add_argument("--users", type=int, default=1000)
 
     @transaction.atomic
+    def execute(self, *args: Any, **options: Any) -> Any:
+        with acting(Actor(via="command")):  # what it writes is a command's (the audit log)
+            return super().execute(*args, **options)
+
     def handle(self, *args: Any, users: int, **options: Any) -> None:
         manager, created = get_user_model().objects.get_or_create(
             username=USERNAME,
