@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from callout.htmx import template_for
 
-from ..access import Role, application_view, forbidden, has_role
+from ..access import Role, application_view
 from ..filters import AuditFilter
 
 ENTRIES_PER_PAGE = 50
@@ -31,10 +31,8 @@ def _entries(request: HttpRequest) -> AuditFilter:
 
 
 @require_GET
-@application_view
+@application_view(read_role=Role.EDITOR)
 def audit_log(request: HttpRequest) -> HttpResponse:
-    if not has_role(request.membership, Role.EDITOR):
-        return forbidden(request, Role.EDITOR)
     filterset = _entries(request)
     page = Paginator(filterset.qs, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
     context = {"filter": filterset, "page": page}
@@ -74,10 +72,8 @@ def _cell(text: str) -> str:
 
 
 @require_GET
-@application_view
+@application_view(read_role=Role.EDITOR)
 def audit_export(request: HttpRequest) -> HttpResponse:
-    if not has_role(request.membership, Role.EDITOR):
-        return forbidden(request, Role.EDITOR)
     filterset = _entries(request)
     filterset.is_valid()
     stamp = timezone.localdate().isoformat()
