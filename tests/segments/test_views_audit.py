@@ -119,6 +119,9 @@ def test_a_bad_date__says_so_and_does_not_fail(client, log):
 
     assert response.status_code == 200
     assert "From: Enter a valid date." in response.content.decode()
+    assert rows(response) == 1  # "No entry matches.", not every entry
+    export = client.get(url(log, "segments:audit_export"), {"since": "yesterday-ish"})
+    assert len(b"".join(export.streaming_content).decode().strip().splitlines()) == 1
 
 
 def test_htmx_filtering__answers_the_results_only(client, log):
