@@ -96,8 +96,9 @@ def events_imported(path: str, result: Any, rejected: int) -> str:
 def delivery(application: Application) -> str:
     day = application.cap_per_day or "no cap"
     session = application.cap_per_session or "no cap"
+    banners = application.max_banners_per_edge
     return (
-        f"Changed delivery: {application.max_banners_per_edge} banners per edge, "
+        f"Changed delivery: {banners} banner{'' if banners == 1 else 's'} per edge, "
         f"{day} per user per day, {session} per session"
     )
 

@@ -169,7 +169,7 @@ def test_key_rotation_and_settings(app):
         ("settings.changed", "Required identity verification (identify calls carry user_hash)"),
         (
             "settings.changed",
-            "Changed delivery: 1 banners per edge, 3 per user per day, no cap per session",
+            "Changed delivery: 1 banner per edge, 3 per user per day, no cap per session",
         ),
         ("settings.changed", "Set the audit log to keep 90 days"),
     ]
