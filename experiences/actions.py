@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import RestrictedError
 from django.utils import timezone
 
+from segments import audit
 from segments.actions import clean_unique_name, unique_or_field_error
 from segments.activity import (
     EXPERIENCE_STATES,
@@ -259,7 +260,9 @@ def experience_create(
             ),
         }
     )
-    return _apply(Experience(application=application, kind=kind), fields)
+    experience = _apply(Experience(application=application, kind=kind), fields)
+    audit.record(application=application, action="experience.created", obj=experience)
+    return experience
 
 
 @transaction.atomic
@@ -324,7 +327,9 @@ def experience_update(
         ),
     }
     fields = _collect({field: check for field, check in checks.items() if check})
-    return _apply(experience, fields)
+    _apply(experience, fields)
+    audit.record(application=application, action="experience.updated", obj=experience)
+    return experience
 
 
 def publish_problems(experience: Experience) -> dict[str, list[str]]:
@@ -359,6 +364,9 @@ def experience_publish(*, experience: Experience, allow_empty_audience: bool = F
         experience.published_at = timezone.now()
         experience.save(update_fields=["status", "published_at", "updated_at"])
         versions.record(experience)
+        audit.record(
+            application=experience.application, action="experience.published", obj=experience
+        )
     return experience
 
 
@@ -369,6 +377,9 @@ def experience_unpublish(*, experience: Experience) -> Experience:
         experience.status = Experience.Status.DRAFT
         experience.save(update_fields=["status", "updated_at"])
         versions.record(experience)
+        audit.record(
+            application=experience.application, action="experience.unpublished", obj=experience
+        )
     return experience
 
 
@@ -386,6 +397,7 @@ def experience_delete(*, experience: Experience) -> None:
     segments = experience_users(experience)
     if segments:
         raise ExperienceInUse(experience, segments)
+    audit.record(application=experience.application, action="experience.deleted", obj=experience)
     try:
         with transaction.atomic():
             experience.delete()

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from segments import audit
 from segments.models import Application
 
 from .models import ApiToken, token_hash
@@ -44,6 +45,12 @@ def api_token_create(
         prefix=plaintext[:8],
         created_by=created_by,
     )
+    audit.record(
+        application=application,
+        action="token.created",
+        obj=token,
+        summary=f"Created the API token “{name}” ({role})",
+    )
     return token, plaintext
 
 
@@ -52,6 +59,7 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit.record(application=token.application, action="token.revoked", obj=token)
     return token
 
 

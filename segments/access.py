@@ -5,7 +5,8 @@ and the membership's role decides what the manager may write.
 Roles rank viewer < editor < owner. ``application_view`` lets every member read (GET, HEAD) and
 asks at least an editor for any other method, so a new view that writes is guarded without
 anyone remembering to; a view that changes what only owners may change says
-``@application_view(write_role=Membership.Role.OWNER)``.
+``@application_view(write_role=Membership.Role.OWNER)``; a page not every member may read (the
+audit log) says ``read_role``.
 """
 
 from collections.abc import Callable
@@ -71,10 +72,15 @@ def forbidden(request: HttpRequest, role: str) -> HttpResponse:
 @overload
 def application_view(view: View) -> View: ...
 @overload
-def application_view(*, write_role: str = Role.EDITOR) -> Callable[[View], View]: ...
-def application_view(view: View | None = None, *, write_role: str = Role.EDITOR) -> Any:
+def application_view(
+    *, write_role: str = Role.EDITOR, read_role: str = Role.VIEWER
+) -> Callable[[View], View]: ...
+def application_view(
+    view: View | None = None, *, write_role: str = Role.EDITOR, read_role: str = Role.VIEWER
+) -> Any:
     """Login required; resolves the ``app_id`` URL argument to ``request.application`` and
-    ``request.membership``; any method but GET / HEAD needs at least ``write_role``."""
+    ``request.membership``; GET / HEAD need at least ``read_role`` (every member, by default),
+    any other method at least ``write_role``."""
 
     def decorate(view: View) -> View:
         @login_required
@@ -83,11 +89,13 @@ def application_view(view: View | None = None, *, write_role: str = Role.EDITOR)
             membership = access_membership(request.user, app_id)
             request.membership = membership
             request.application = membership.application
-            if request.method not in READ_METHODS and not has_role(membership, write_role):
-                return forbidden(request, write_role)
+            needs = read_role if request.method in READ_METHODS else write_role
+            if not has_role(membership, needs):
+                return forbidden(request, needs)
             return view(request, *args, **kwargs)
 
         wrapper.write_role = write_role  # type: ignore[attr-defined]
+        wrapper.read_role = read_role  # type: ignore[attr-defined]
         return wrapper
 
     return decorate(view) if view is not None else decorate

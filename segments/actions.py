@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from callout.db import fetchone_prepared
 
-from . import coerce, companies, merge, operators, themes, tree, versions
+from . import audit, coerce, companies, merge, operators, themes, tree, versions
 from .companies import KEEP, CompanyChange
 from .models import (
     Application,
@@ -72,6 +72,7 @@ def application_create(*, name: str, owner: Any = None) -> Application:
     application = Application.objects.create(name=name)
     if owner is not None:
         Membership.objects.create(user=owner, application=application, role=Membership.Role.OWNER)
+    audit.record(application=application, action="application.created", obj=application)
     return application
 
 
@@ -82,6 +83,7 @@ def application_rotate_keys(*, application: Application) -> Application:
     application.public_key = generate_public_key()
     application.secret_key = generate_secret_key()
     application.save(update_fields=["public_key", "secret_key"])
+    audit.record(application=application, action="keys.rotated", summary=audit.KEYS_ROTATED)
     return application
 
 
@@ -94,6 +96,7 @@ def application_set_identity_verification(
     experiences/signals.py), so every process reads the new setting on its next request."""
     application.require_user_hash = bool(required)
     application.save(update_fields=["require_user_hash"])
+    audit.record(application=application, action="settings.changed", summary=audit.hmac(required))
     return application
 
 
@@ -128,6 +131,29 @@ def application_set_delivery(
         application.refresh_from_db(fields=fields)
         raise
     application.save(update_fields=fields)
+    audit.record(
+        application=application, action="settings.changed", summary=audit.delivery(application)
+    )
+    return application
+
+
+@transaction.atomic
+def application_set_audit_retention(*, application: Application, days: int) -> Application:
+    """How many days the audit log keeps (manage.py prune_audit deletes older entries)."""
+    application.audit_retention_days = days
+    try:
+        application.clean_fields(
+            exclude=[f.name for f in Application._meta.fields if f.name != "audit_retention_days"]
+        )
+    except ValidationError as error:
+        application.refresh_from_db(fields=["audit_retention_days"])
+        raise ValidationError({"days": error.message_dict["audit_retention_days"]}) from None
+    application.save(update_fields=["audit_retention_days"])
+    audit.record(
+        application=application,
+        action="settings.changed",
+        summary=f"Set the audit log to keep {days} days",
+    )
     return application
 
 
@@ -139,6 +165,10 @@ def application_set_theme(*, application: Application, theme: Mapping[str, Any])
     of every process sends the new theme."""
     application.theme = themes.changes(themes.clean(theme))
     application.save(update_fields=["theme"])
+    changed = ", ".join(f"{k} {v}" for k, v in application.theme.items()) or "the built-in look"
+    audit.record(
+        application=application, action="settings.changed", summary=f"Set the theme: {changed}"
+    )
     return application
 
 
@@ -204,6 +234,12 @@ def membership_add(*, application: Application, user: Any, role: str) -> Members
     membership = Membership(application=application, user=user, role=role)
     with unique_or_field_error("user", _already_member(membership)):
         membership.save()
+    audit.record(
+        application=application,
+        action="member.added",
+        obj=membership,
+        summary=f"Added {user.get_username()} as {role}",
+    )
     return membership
 
 
@@ -219,6 +255,12 @@ def membership_change_role(*, membership: Membership, role: str) -> Membership:
     ):
         raise ValidationError({"role": [_last_owner(current)]})
     if current.role != role:
+        audit.record(
+            application=current.application,
+            action="member.role_changed",
+            obj=current,
+            summary=audit.role_changed(current.user, current.role, role),
+        )
         current.role = role
         current.save(update_fields=["role"])
     membership.role = role
@@ -231,6 +273,12 @@ def membership_remove(*, membership: Membership) -> None:
     current = _current(membership)
     if current.role == Membership.Role.OWNER and not _other_owners(current):
         raise ValidationError(_last_owner(current))
+    audit.record(
+        application=current.application,
+        action="member.removed",
+        obj=current,
+        summary=f"Removed {current.user.get_username()} ({current.role})",
+    )
     current.delete()
 
 
@@ -291,6 +339,12 @@ def invite_create(
         created_by=created_by,
         created_at=now,
         expires_at=now + INVITE_LIFETIME,
+    )
+    audit.record(
+        application=application,
+        action="member.invited",
+        obj=invite,
+        summary=f"Invited {invite.invitee} as {role}",
     )
     return invite, token
 
@@ -412,6 +466,12 @@ def invite_accept(*, token: str, user: Any) -> Membership:
     invite.accepted_at = timezone.now()
     invite.accepted_by = user
     invite.save(update_fields=["accepted_at", "accepted_by"])
+    audit.record(
+        application=invite.application,
+        action="member.joined",
+        obj=membership,
+        summary=f"Joined as {invite.role} with the invite for {invite.invitee}",
+    )
     return membership
 
 
@@ -424,6 +484,12 @@ def invite_revoke(*, invite: Invite) -> Invite:
     if invite.revoked_at is None:
         invite.revoked_at = timezone.now()
         invite.save(update_fields=["revoked_at"])
+        audit.record(
+            application=invite.application,
+            action="invite.revoked",
+            obj=invite,
+            summary=f"Revoked the invite for {invite.invitee}",
+        )
     return invite
 
 
@@ -483,7 +549,7 @@ def trait_definition_create(
     if trait_keys_over_limit(application=application, keys=[key], scope=scope):
         raise ValidationError({"key": [trait_limit_message(key, scope)]})
     with unique_or_field_error("key", taken):  # a parallel "Add trait" with this key
-        return TraitDefinition.objects.create(
+        trait = TraitDefinition.objects.create(
             application=application,
             scope=scope,
             key=key,
@@ -492,6 +558,8 @@ def trait_definition_create(
             description=description.strip(),
             auto_discovered=auto_discovered,
         )
+    audit.record(application=application, action="trait.created", obj=trait)
+    return trait
 
 
 def segments_using(trait: TraitDefinition) -> list[Segment]:
@@ -520,6 +588,7 @@ def trait_definition_update(
     trait.save()
     if type is not None:
         _sync_indexes_on_commit(trait.application)
+    audit.record(application=trait.application, action="trait.updated", obj=trait)
     return trait
 
 
@@ -529,6 +598,7 @@ def trait_definition_delete(*, trait: TraitDefinition) -> None:
     if using:
         names = ", ".join(f'"{s.name}"' for s in using)
         raise ValidationError(f'{trait_noun(trait)} "{trait.key}" is used by the rules of {names}.')
+    audit.record(application=trait.application, action="trait.deleted", obj=trait)
     trait.delete()
 
 
@@ -806,6 +876,7 @@ def segment_create(
     segment.save(update_fields=["match"])
     versions.record(segment)
     _sync_indexes_on_commit(application)
+    audit.record(application=application, action="segment.created", obj=segment)
     return segment
 
 
@@ -853,6 +924,7 @@ def segment_update(
     for cached in ("tree", "conditions", "compiled"):
         segment.__dict__.pop(cached, None)
     versions.record(segment)
+    audit.record(application=application, action="segment.updated", obj=segment)
     return segment
 
 
@@ -882,6 +954,7 @@ def segment_delete(*, segment: Segment) -> None:
             f'"{segment.name}" is used by {", ".join(used)}: remove it from them first.',
             code="in_use",
         )
+    audit.record(application=segment.application, action="segment.deleted", obj=segment)
     segment.delete()
     _sync_indexes_on_commit(segment.application)
 

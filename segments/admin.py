@@ -23,9 +23,10 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import actions, events
+from . import actions, audit, events
 from .models import (
     Application,
+    AuditEntry,
     Company,
     CompanyUsersRule,
     EndUser,
@@ -189,6 +190,30 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ("application", "role")
     search_fields = ("user__username", "user__email", "application__name")
     autocomplete_fields = ("user",)
+
+    # Role changes here are the admin's own writes (not an action's): recorded as Engage's are.
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        before = form.initial.get("role") if change else None
+        super().save_model(request, obj, form, change)
+        if not change:
+            summary = f"Added {obj.user.get_username()} as {obj.role}"
+            audit.record(
+                application=obj.application, action="member.added", obj=obj, summary=summary
+            )
+        elif before != obj.role:
+            summary = audit.role_changed(obj.user, before, obj.role)
+            audit.record(
+                application=obj.application, action="member.role_changed", obj=obj, summary=summary
+            )
+
+    def delete_queryset(self, request: HttpRequest, queryset: models.QuerySet[Membership]) -> None:
+        for membership in queryset.select_related("user", "application"):
+            self.delete_model(request, membership)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        summary = f"Removed {obj.user.get_username()} ({obj.role})"
+        audit.record(application=obj.application, action="member.removed", obj=obj, summary=summary)
+        super().delete_model(request, obj)
 
 
 @admin.register(Invite)
@@ -620,6 +645,27 @@ class CompanyUsersRuleAdmin(admin.ModelAdmin):
     @admin.display(description="Application", ordering="segment__application__name")
     def application(self, rule: CompanyUsersRule) -> Application:
         return rule.segment.application
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: entries are never added, changed or deleted by hand (manage.py prune_audit
+    applies the retention)."""
+
+    list_display = ("at", "application", "actor_name", "via", "action", "object_name", "summary")
+    list_filter = ("application", "via", "action")
+    search_fields = ("actor_name", "object_name", "summary", "token_name")
+    date_hierarchy = "at"
+    list_select_related = ("application",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

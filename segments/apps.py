@@ -39,3 +39,4 @@ class SegmentsConfig(AppConfig):
         connection_created.connect(
             register_sqlite_functions, dispatch_uid="segments.sqlite_functions"
         )
+        from . import audit  # noqa: F401  (connects the login signals the audit log records)

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from . import audit
 from .actions import application_lock, unique_or_field_error
 from .behaviour import clean_event_name
 from .models import Application, EventDefinition, EventRule, Segment
@@ -80,12 +81,14 @@ def event_definition_create(
     if event_names_over_limit(application=application, names=[name]):
         raise ValidationError({"name": [event_limit_message(name)]})
     with unique_or_field_error("name", _taken(name)):  # a parallel add, or the first /track
-        return EventDefinition.objects.create(
+        event = EventDefinition.objects.create(
             application=application,
             name=name,
             description=description,
             auto_discovered=auto_discovered,
         )
+    audit.record(application=application, action="event.created", obj=event)
+    return event
 
 
 @transaction.atomic
@@ -93,6 +96,7 @@ def event_definition_update(*, event: EventDefinition, description: str) -> Even
     """The description is all a manager changes: the name is what the app sends."""
     event.description = _clean_description(description)
     event.save(update_fields=["description", "updated_at"])
+    audit.record(application=event.application, action="event.updated", obj=event)
     return event
 
 
@@ -114,4 +118,5 @@ def event_definition_delete(*, event: EventDefinition) -> None:
     if using:
         names = ", ".join(f'"{segment.name}"' for segment in using)
         raise ValidationError(f'Event "{event.name}" is used by the rules of {names}.')
+    audit.record(application=event.application, action="event.deleted", obj=event)
     event.delete()

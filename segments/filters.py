@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from . import tree
 from .coerce import BOOLEAN, DATE, STRING
 from .evaluator import Condition
-from .models import Application, Company, EndUser, Segment, TraitDefinition, trees_of
+from .models import Application, AuditEntry, Company, EndUser, Segment, TraitDefinition, trees_of
 from .operators import RuleError, clean_value
 from .selectors import group_q
 from .sql import conditions_q
@@ -161,3 +161,45 @@ class CompanyFilter(EndUserFilter):
         users = EndUser.objects.filter(application=self.application, company__isnull=False)
         members = users.filter(group_q(group, None, trees.get, self.application.pk))
         return queryset.filter(pk__in=members.values("company_id"))
+
+
+class AuditFilter(django_filters.FilterSet):
+    """The Audit log page: by who, by object (its kind and a piece of its name) and by dates
+    (inclusive, in the server's time zone). The choices are what the application's entries
+    hold, so a deleted person's or a revoked token's entries stay findable."""
+
+    who = django_filters.ChoiceFilter(
+        field_name="actor_name", label="Who", empty_label="Anyone", choices=()
+    )
+    object_type = django_filters.ChoiceFilter(
+        label="Object type", empty_label="Any object", choices=()
+    )
+    object = django_filters.CharFilter(
+        field_name="object_name",
+        lookup_expr="icontains",
+        label="Object name",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Pro users"}),
+    )
+    since = django_filters.DateFilter(
+        field_name="at",
+        lookup_expr="date__gte",
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    until = django_filters.DateFilter(
+        field_name="at",
+        lookup_expr="date__lte",
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    class Meta:
+        model = AuditEntry
+        fields = ["who", "object_type", "object", "since", "until"]
+
+    def __init__(self, *args: Any, application: Application, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        entries = AuditEntry.objects.filter(application=application).order_by()
+        for name, column in (("who", "actor_name"), ("object_type", "object_type")):
+            values = entries.exclude(**{column: ""}).values_list(column, flat=True).distinct()
+            self.filters[name].extra["choices"] = [(v, v) for v in sorted(values, key=str.lower)]

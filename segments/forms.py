@@ -27,7 +27,13 @@ from django.http import QueryDict
 from . import themes
 from .coerce import DATE
 from .evaluator import Condition
-from .models import MAX_BANNERS_PER_EDGE, MAX_CAP, Segment, TraitDefinition
+from .models import (
+    MAX_AUDIT_RETENTION_DAYS,
+    MAX_BANNERS_PER_EDGE,
+    MAX_CAP,
+    Segment,
+    TraitDefinition,
+)
 from .operators import (
     DAYS,
     ISODATE,
@@ -383,4 +389,15 @@ class ThemeForm(forms.Form):
         label="Checklist launcher",
         choices=[("right", "Bottom right"), ("left", "Bottom left")],
         widget=forms.RadioSelect,
+    )
+
+
+class AuditRetentionForm(forms.Form):
+    """The Settings page's audit log retention (``actions.application_set_audit_retention``)."""
+
+    days = forms.IntegerField(
+        label="Keep audit log entries for (days)",
+        min_value=1,
+        max_value=MAX_AUDIT_RETENTION_DAYS,
+        help_text="Older entries are deleted by manage.py prune_audit, run daily.",
     )

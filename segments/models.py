@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q, Value
@@ -22,6 +23,7 @@ from .sql import conditions_q, tree_q
 EVERYONE = "Everyone"
 MAX_BANNERS_PER_EDGE = 5
 MAX_CAP = 1000
+MAX_AUDIT_RETENTION_DAYS = 3650
 
 
 def generate_public_key() -> str:
@@ -73,6 +75,12 @@ class Application(models.Model):
         default=0,
         validators=[MaxValueValidator(50)],
         help_text="Percent of all users never served any experience (0 to 50).",
+    )
+    # The audit log keeps this many days (manage.py prune_audit, run daily, deletes older).
+    audit_retention_days = models.PositiveIntegerField(
+        default=365,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_AUDIT_RETENTION_DAYS)],
+        help_text="Days the audit log keeps its entries.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
@@ -778,3 +786,68 @@ class EventDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} on {self.day}: {self.events}"
+
+
+class AuditQuerySet(models.QuerySet["AuditEntry"]):
+    """Entries are written once and never changed: ``update`` and ``delete`` are refused, so
+    no view, admin action or shell habit edits the log; ``prune`` (manage.py prune_audit,
+    the retention) is the one way entries go."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise PermissionDenied("Audit entries cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionDenied("Audit entries cannot be deleted: prune_audit removes old ones.")
+
+    def prune(self) -> int:
+        """Delete these entries (the retention's command only); how many went."""
+        deleted, _ = models.QuerySet.delete(self)
+        return deleted
+
+
+class AuditEntry(models.Model):
+    """One write in an application, or a login to it: who, when, through what, on which
+    object, in one line (segments/audit.py writes them, inside the write's transaction)."""
+
+    class Via(models.TextChoices):
+        ENGAGE = "engage", "Engage"
+        ADMIN = "admin", "Admin"
+        API = "api", "Management API"
+        IMPORT = "import", "Import"
+        COMMAND = "command", "Command"
+        SYSTEM = "system", "System"
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="audit_entries", db_index=False
+    )
+    at = models.DateTimeField(default=timezone.now)
+    # SET_NULL: deleting a person's account keeps what they did, under actor_name.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=200)
+    via = models.CharField(max_length=10, choices=Via.choices, default=Via.SYSTEM)
+    token_name = models.CharField(max_length=100, blank=True)
+    action = models.CharField(max_length=50)
+    object_type = models.CharField(max_length=50, blank=True)
+    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    object_name = models.CharField(max_length=200, blank=True)
+    summary = models.CharField(max_length=500)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["application", "-at"], name="audit_application_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name}: {self.summary}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise PermissionDenied("Audit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionDenied("Audit entries cannot be deleted: prune_audit removes old ones.")

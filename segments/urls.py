@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import app_settings, install, views
 from .models import TraitDefinition
+from .views import audit
 
 COMPANY = TraitDefinition.Scope.COMPANY
 
@@ -9,7 +10,8 @@ app_name = "segments"
 
 # The sidebar marks Traits for url names starting "trait", Events for "event", Users for
 # "user", Companies for "compan", Members for "member", Install for "install", "rotate_keys"
-# and "set_identity_verification", Settings for "app_settings", else Segments.
+# and "set_identity_verification", Settings for "app_settings", Audit log for "audit", else
+# Segments.
 urlpatterns = [
     path("segments/", views.segment_list, name="list"),
     path("segments/new/", views.segment_create, name="create"),
@@ -45,6 +47,8 @@ urlpatterns = [
     path("companies/<int:pk>/", views.company_detail, name="company_detail"),
     path("settings/", app_settings.app_settings, name="app_settings"),
     path("settings/theme", app_settings.app_theme, name="app_settings_theme"),
+    path("audit/", audit.audit_log, name="audit"),
+    path("audit/export.csv", audit.audit_export, name="audit_export"),
     path("members/", views.member_list, name="members"),
     path("members/new/", views.member_add, name="member_add"),
     path("members/<int:pk>/role/", views.member_role, name="member_role"),

@@ -2,7 +2,8 @@
 is covered the day it is added.
 
 Every URL pattern under ``apps/<app_id>/``, by every role (viewer, editor, owner), by GET / POST,
-built with real ids of the member's own objects. Viewers read everything and write nothing
+built with real ids of the member's own objects. Viewers read everything (but the audit log,
+``read_role``) and write nothing
 (403, not a row changed); editors write all but what ``write_role=owner`` keeps for owners;
 a member of another application gets 404 whatever the method.
 """
@@ -84,6 +85,7 @@ def test_the_matrix_covers_both_engage_apps():
 def test_every_engage_view_goes_through_application_view(name, route, view):
     """The role check lives in access.application_view: a view without it has no role check."""
     assert getattr(view, "write_role", None) in RANK, name
+    assert getattr(view, "read_role", None) in RANK, name
 
 
 def _objects(application: Application) -> dict[str, Any]:
@@ -211,8 +213,12 @@ def test_role_matrix(client, name, route, view, role, method):
     if method == "get":
         if "GET" not in allowed_methods:
             assert status == 405
+        elif RANK[role] < RANK[view.read_role]:
+            # A page kept from some members (the audit log: editors and owners).
+            assert status == 403, (name, role, status)
+            assert "can do this" in response.content.decode()
         else:
-            # Every role reads every page (a redirect is a no-JavaScript fallback).
+            # Every role reads every other page (a redirect is a no-JavaScript fallback).
             assert status in (200, 302), (name, role, status)
             assert snapshot() == before, f"GET {name} wrote"
         return

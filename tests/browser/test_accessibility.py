@@ -197,6 +197,9 @@ def test_the_setup_pages_have_no_accessibility_violation(page: Page, live_server
     audit.check(visit(page, live_server, members), "Members")
     settings = reverse("segments:app_settings", args=[demo.pk])
     audit.check(visit(page, live_server, settings), "Settings")
+    log = reverse("segments:audit", args=[demo.pk])
+    audit.check(visit(page, live_server, log), "Audit log")
+    audit.check(visit(page, live_server, log + "?since=not-a-date"), "Audit log, a bad date")
     audit.assert_clean()
 
 

@@ -68,6 +68,8 @@ URLS = {
     "segments:set_identity_verification": ("post", None, {"required": "1"}),
     "segments:app_settings": ("get", None, {}),
     "segments:app_settings_theme": ("post", None, {"primary": "#000000"}),
+    "segments:audit": ("get", None, {"who": "maria"}),
+    "segments:audit_export": ("get", None, {}),
     "segments:members": ("get", None, {}),
     "segments:member_add": ("post", None, {"who": "nobody@example.com", "role": "viewer"}),
     "segments:member_role": ("post", "membership", {"role": "viewer"}),

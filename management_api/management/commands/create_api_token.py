@@ -4,6 +4,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from callout.actor import Actor, acting
 from segments.models import Application
 
 from ...actions import api_token_create
@@ -17,6 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("app_id", type=int)
         parser.add_argument("--name", required=True)
         parser.add_argument("--role", choices=ApiToken.Role.values, default=ApiToken.Role.VIEWER)
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        with acting(Actor(via="command")):  # what it writes is a command's (the audit log)
+            return super().execute(*args, **options)
 
     def handle(self, *args: Any, app_id: int, name: str, role: str, **options: Any) -> None:
         application = Application.objects.filter(pk=app_id).first()

@@ -31,6 +31,7 @@ stored as given, null removes a trait.
 class Command(ImportUsers):
     help = HELP
     scope = TraitDefinition.Scope.COMPANY
+    noun = "companies"
 
     def run(
         self,

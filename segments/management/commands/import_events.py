@@ -8,7 +8,8 @@ from typing import IO, Any
 
 from django.core.management.base import BaseCommand
 
-from segments import import_events, importing
+from callout.actor import Actor, acting
+from segments import audit, import_events, importing
 from segments.management.commands.import_users import _Progress, application_of
 
 HELP = """Import events into an application, each checked as POST /api/v1/track checks it: one
@@ -41,6 +42,10 @@ class Command(BaseCommand):
             f"users (default {import_events.WRITERS}; 1: one at a time)",
         )
         parser.add_argument("--no-progress", action="store_true")
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        with acting(Actor(via="import")):  # what it writes is the import's (the audit log)
+            return super().execute(*args, **options)
 
     def handle(self, *args: Any, **options: Any) -> None:
         application = application_of(options["app"])
@@ -75,4 +80,9 @@ class Command(BaseCommand):
             f"{result.imported:,} events imported, {result.duplicates:,} already there "
             f"(event_id), {result.users_created:,} users created, {rejected:,} rejected"
             + (f" (see {rejects_path})" if rejected else "")
+        )
+        audit.record(
+            application=application,
+            action="events.imported",
+            summary=audit.events_imported(path, result, rejected),
         )

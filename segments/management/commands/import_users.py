@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
-from segments import actions, coerce, importing
+from callout.actor import Actor, acting
+from segments import actions, audit, coerce, importing
 from segments.models import Application, TraitDefinition
 
 HELP = """Import users into an application, exactly as identify would: every row is validated
@@ -40,6 +41,7 @@ without traits; import them, with their traits, with import_companies.
 class Command(BaseCommand):
     help = HELP
     scope = TraitDefinition.Scope.USER  # the definitions --type declares
+    noun = "users"  # what the audit log says it imported
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("file", help="a .csv or .jsonl file (- for standard input)")
@@ -67,6 +69,10 @@ class Command(BaseCommand):
         parser.add_argument("--rejects", help="where rejected rows go (default: FILE.rejects.csv)")
         parser.add_argument("--batch-size", type=int, default=None)
         parser.add_argument("--no-progress", action="store_true")
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        with acting(Actor(via="import")):  # what it writes is the import's (the audit log)
+            return super().execute(*args, **options)
 
     def handle(self, *args: Any, **options: Any) -> None:
         application = self._application(options["app"])
@@ -102,6 +108,11 @@ class Command(BaseCommand):
             f"{result.created:,} created, {result.updated:,} updated, "
             f"{result.unchanged:,} unchanged, {rejected:,} rejected"
             + (f" (see {rejects_path})" if rejected else "")
+        )
+        audit.record(
+            application=application,
+            action=f"{self.noun}.imported",
+            summary=audit.imported(self.noun, path, result, rejected),
         )
 
     def run(
