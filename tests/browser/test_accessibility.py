@@ -97,6 +97,9 @@ def test_the_segment_pages_have_no_accessibility_violation(page: Page, live_serv
 
     visit(page, live_server, reverse("segments:delete", args=[app_id, free.pk]))
     audit.check(page, "delete segment")
+    everyone = reverse("segments:edit", args=[app_id, demo.everyone.pk])
+    assert page.goto(live_server.url + everyone).status == 403
+    audit.check(page, "Everyone's edit URL: built in, cannot be edited")
     audit.assert_clean()
 
 
