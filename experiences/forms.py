@@ -249,8 +249,10 @@ class Editor:
             }
             content = experience.content if isinstance(experience.content, dict) else {}
         else:
+            # No segment ticked: who sees it is chosen, not Everyone left on by default
+            # (publishing with no audience asks first).
             initial = {
-                "segments": [application.everyone.pk],
+                "segments": [],
                 "frequency": Experience.Frequency.ONCE,
                 "priority": 0,
             }

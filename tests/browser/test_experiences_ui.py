@@ -76,9 +76,9 @@ def build_and_publish_tour(page: Page, live_server, application) -> Experience:
         "#new-project"
     )
 
-    # Who: the form preselects Everyone and states the OR with the reach.
-    expect(page.get_by_label("Everyone")).to_be_checked()
-    page.get_by_label("Everyone").uncheck()
+    # Who: nothing ticked at first (nobody would see it); then the OR with the reach.
+    expect(page.get_by_label("Everyone")).not_to_be_checked()
+    expect(page.locator(".audience")).to_contain_text("No segment chosen")
     page.get_by_label("Free Plan Users").check()
     expect(page.locator(".audience")).to_contain_text("Free Plan Users: 1 user today")
     page.get_by_label("Show on").fill("/dashboard")

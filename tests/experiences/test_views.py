@@ -192,9 +192,20 @@ def test_list__query_count_does_not_grow_with_rows(client, app):
 # --- Editor ------------------------------------------------------------------------------
 
 
-def test_new_experience__targets_everyone_by_default(client, app):
-    editor = client.get(url("create", app, "banner")).context["editor"]
-    assert editor.targeting["segments"].value() == [app.everyone.pk]
+def test_new_experience__starts_with_no_segment_ticked(client, app):
+    response = client.get(url("create", app, "banner"))
+    assert response.context["editor"].targeting["segments"].value() == []
+    choices = response.content.decode().split('class="segment-choices"')[1].split("</fieldset>")[0]
+    assert 'name="segments"' in choices and " checked" not in choices
+
+
+def test_publish__an_experience_with_no_segment_warns_first(client, app):
+    EndUserFactory(application=app)
+    experience = ExperienceFactory(application=app)
+    response = client.post(url("publish", app, experience.pk))
+    assert "Nobody is in this audience today" in response.content.decode()
+    experience.refresh_from_db()
+    assert experience.status == "draft"
 
 
 def test_create_banner__saves_a_draft_with_canonical_content(client, app):
