@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 from experiences.models import Experience
 from tests.factories import (
     EndUserFactory,
+    ExperienceFactory,
     MembershipFactory,
     RuleFactory,
     SegmentFactory,
@@ -133,3 +134,33 @@ def test_a_published_tour_is_served_through_the_json_api_to_a_matching_user_only
     ]
     assert served("u-pro") == []
     assert served("u-free", "/settings") == []
+
+
+WIDE = {"width": 1366, "height": 768}  # the common laptop window
+
+
+def test_the_experiences_table_keeps_a_row_to_two_lines_at_1366px(page: Page, live_server, acme):
+    # A row as the demo has them: two segments, two patterns.
+    admins = SegmentFactory(application=acme, name="Admins")
+    tour = ExperienceFactory(
+        application=acme,
+        name="Welcome tour",
+        frequency="once",
+        url_include=["/dashboard", "/projects/*"],
+    )
+    tour.segments.set([acme.segments.get(name="Free Plan Users"), admins])
+    page.set_viewport_size(WIDE)
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}{reverse('experiences:list', args=[acme.pk])}")
+    cells = page.get_by_role("row").filter(has_text="Welcome tour").get_by_role("cell")
+    frequency = cells.nth(5)
+    # The short word shows; the whole label is still read out.
+    expect(frequency).to_have_text("Once (until dismissed or completed)", use_inner_text=False)
+    line = frequency.evaluate("c => parseFloat(getComputedStyle(c).lineHeight)")
+    text_height = (
+        "c => { const r = document.createRange(); r.selectNodeContents(c);"
+        " return r.getBoundingClientRect().height; }"
+    )
+    assert frequency.evaluate(text_height) <= line + 1  # one line
+    for n in range(cells.count()):
+        assert cells.nth(n).evaluate(text_height) <= 2 * line + 1, n
