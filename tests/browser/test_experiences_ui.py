@@ -164,3 +164,29 @@ def test_the_experiences_table_keeps_a_row_to_two_lines_at_1366px(page: Page, li
     assert frequency.evaluate(text_height) <= line + 1  # one line
     for n in range(cells.count()):
         assert cells.nth(n).evaluate(text_height) <= 2 * line + 1, n
+
+
+@pytest.fixture
+def no_javascript(browser, live_server):
+    context = browser.new_context(java_script_enabled=False)
+    yield context.new_page()
+    context.close()
+
+
+def test_without_javascript__enter_in_test_a_url_does_not_save_the_editor(
+    no_javascript, live_server, acme
+):
+    page = no_javascript
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}{reverse('experiences:create', args=[acme.pk, 'banner'])}")
+    page.get_by_label("Name").fill("Upgrade banner")
+    page.get_by_label("Text").fill("Upgrade now")
+    page.get_by_label("Test a URL").fill("/dashboard")
+    page.get_by_label("Test a URL").press("Enter")
+    page.wait_for_timeout(500)  # a submission would have navigated by now
+    expect(page.get_by_role("heading", name="New banner")).to_be_visible()
+    expect(page.get_by_label("Name")).to_have_value("Upgrade banner")
+    assert not Experience.objects.exists()
+    # Enter in the editor's own fields still saves it.
+    page.get_by_label("Name").press("Enter")
+    expect(page.get_by_role("heading", name="Upgrade banner")).to_be_visible()
