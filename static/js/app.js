@@ -137,3 +137,15 @@ function calloutTimeZone() {
 }
 
 document.addEventListener("DOMContentLoaded", calloutTimeZone);
+
+// An error summary's link (<div class="problem-summary">) puts the focus in the field it
+// names, not only the page's scroll position, so the manager can type the fix straight away.
+document.addEventListener("click", function (event) {
+  var link = event.target.closest(".problem-summary a[href^='#']");
+  if (!link) return;
+  var field = document.getElementById(link.getAttribute("href").slice(1));
+  if (!field) return;
+  event.preventDefault();
+  field.scrollIntoView({ block: "center" });
+  field.focus();
+});

@@ -190,3 +190,21 @@ def test_without_javascript__enter_in_test_a_url_does_not_save_the_editor(
     # Enter in the editor's own fields still saves it.
     page.get_by_label("Name").press("Enter")
     expect(page.get_by_role("heading", name="Upgrade banner")).to_be_visible()
+
+
+def test_a_refused_save_focuses_a_summary_at_the_top_whose_links_reach_the_fields(
+    page: Page, live_server, acme
+):
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}{reverse('experiences:create', args=[acme.pk, 'banner'])}")
+    page.get_by_label("Name").fill("Upgrade banner")
+    page.get_by_label("Text").fill("Upgrade now")
+    page.get_by_label("Show on").fill("dashboard")  # not a pattern: no leading /
+    page.get_by_role("button", name="Save draft").click()
+
+    summary = page.get_by_role("alert").filter(has_text="There is a problem")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("heading", name="There is a problem")).to_be_visible()
+    summary.get_by_role("link", name="Show on:").click()
+    expect(page.get_by_label("Show on")).to_be_focused()
+    assert not Experience.objects.exists()
