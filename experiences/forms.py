@@ -238,6 +238,7 @@ class Editor:
         self.experience = experience
         self.errors: list[str] = []
         self.validated = False  # the error summary lists errors only once is_valid() ran
+        self.focus: dict[str, Any] = {}  # after a row op: which row's which button
         if experience is not None:
             initial: dict[str, Any] = {
                 "name": experience.name,
@@ -293,6 +294,28 @@ class Editor:
         self.validated = True
         valid = all([f.is_valid() for f in self.forms])  # every form, for every error
         return (self.rows is None or self.rows.is_valid()) and valid
+
+    def focus_after(self, op: str) -> None:
+        """Keyboard focus after adding, moving or removing a row, where the manager was: the
+        new row's first field, the moved row's button, or "+ Add" after a removal (htmx
+        focuses the ``autofocus`` element it swaps in; without JavaScript, the browser)."""
+        if self.rows is None or not self.rows.forms:
+            return
+        verb, _, index_text = op.partition(":")
+        last = len(self.rows.forms) - 1
+        if verb == "add":
+            form = self.rows.forms[-1]
+            first = next(name for name, f in form.fields.items() if not f.widget.is_hidden)
+            form.fields[first].widget.attrs["autofocus"] = True
+        elif verb in ("up", "down") and index_text.isdigit():
+            row = int(index_text) + (-1 if verb == "up" else 1)
+            row = min(max(row, 0), last)
+            # At an end its button is disabled: the other one.
+            if (verb == "up" and row == 0) or (verb == "down" and row == last):
+                verb = "down" if verb == "up" else "up"
+            self.focus = {"row": row, "button": verb if last else ""}
+        elif verb == "remove":
+            self.focus = {"button": "add"}
 
     def error_summary(self) -> list[dict[str, str]]:
         """Every error of a failed save, in page order, each with the id of the control it is

@@ -208,3 +208,25 @@ def test_a_refused_save_focuses_a_summary_at_the_top_whose_links_reach_the_field
     summary.get_by_role("link", name="Show on:").click()
     expect(page.get_by_label("Show on")).to_be_focused()
     assert not Experience.objects.exists()
+
+
+def test_keyboard_focus_follows_steps_and_items_as_they_are_added_moved_and_removed(
+    page: Page, live_server, acme
+):
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}{reverse('experiences:create', args=[acme.pk, 'tour'])}")
+    page.get_by_role("button", name="+ Add step").click()
+    expect(step(page, 2).get_by_label("Type")).to_be_focused()  # the new step's first field
+    step(page, 2).get_by_label("Title").fill("Second")
+    page.get_by_role("button", name="Move step 2 up").click()
+    expect(step(page, 1).get_by_label("Title")).to_have_value("Second")
+    # Now first, its up button is disabled: focus on its other one.
+    expect(page.get_by_role("button", name="Move step 1 down")).to_be_focused()
+    page.get_by_role("button", name="Move step 1 down").click()
+    expect(page.get_by_role("button", name="Move step 2 up")).to_be_focused()
+    page.get_by_role("button", name="Remove step 2").click()
+    expect(page.get_by_role("button", name="+ Add step")).to_be_focused()
+
+    page.goto(f"{live_server.url}{reverse('experiences:create', args=[acme.pk, 'checklist'])}")
+    page.get_by_role("button", name="+ Add item").click()
+    expect(page.get_by_role("listitem", name="Item 2").get_by_label("Label")).to_be_focused()

@@ -346,6 +346,13 @@ def test_tour_steps__work_without_javascript_too(client, app):
     assert len(response.context["editor"].rows.forms) == 2
 
 
+def test_tour_steps__an_added_step_has_the_focus_on_its_first_field(client, app):
+    response = client.post(url("create", app, "tour"), tour_data(app, STEPS, op="add"), **HTMX)
+    html = response.content.decode()
+    assert html.count("autofocus") == 1
+    assert re.search(r'<select name="steps-3-type"[^>]*autofocus', html)
+
+
 def test_create_tour__saves_the_steps_in_order(client, app):
     response = client.post(url("create", app, "tour"), tour_data(app, STEPS))
     assert response.status_code == 302
