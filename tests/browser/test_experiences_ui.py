@@ -181,6 +181,8 @@ def test_without_javascript__enter_in_test_a_url_does_not_save_the_editor(
     page.goto(f"{live_server.url}{reverse('experiences:create', args=[acme.pk, 'banner'])}")
     page.get_by_label("Name").fill("Upgrade banner")
     page.get_by_label("Text").fill("Upgrade now")
+    # The segment search needs JavaScript: without, no box, and every segment listed.
+    expect(page.get_by_role("searchbox", name="Search segments")).to_have_count(0)
     page.get_by_label("Test a URL").fill("/dashboard")
     page.get_by_label("Test a URL").press("Enter")
     page.wait_for_timeout(500)  # a submission would have navigated by now
@@ -230,3 +232,35 @@ def test_keyboard_focus_follows_steps_and_items_as_they_are_added_moved_and_remo
     page.goto(f"{live_server.url}{reverse('experiences:create', args=[acme.pk, 'checklist'])}")
     page.get_by_role("button", name="+ Add item").click()
     expect(page.get_by_role("listitem", name="Item 2").get_by_label("Label")).to_be_focused()
+
+
+def test_search_segments_hides_the_others_but_keeps_a_ticked_one_in_view(
+    page: Page, live_server, acme
+):
+    for name in ("Admins", "Free trial ending", "Enterprise"):
+        SegmentFactory(application=acme, name=name)
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}{reverse('experiences:create', args=[acme.pk, 'banner'])}")
+    choices = page.get_by_role("group", name="Segments")
+    choices.get_by_label("Enterprise").check()
+
+    search = page.get_by_role("searchbox", name="Search segments")
+    search.fill("free")
+    expect(choices.get_by_label("Free Plan Users")).to_be_visible()
+    expect(choices.get_by_label("Free trial ending")).to_be_visible()
+    expect(choices.get_by_label("Admins")).to_be_hidden()
+    expect(choices.get_by_label("Everyone")).to_be_hidden()
+    expect(choices.get_by_label("Enterprise")).to_be_visible()  # ticked: still chosen
+    expect(page.get_by_text("3 of 5 segments shown")).to_be_visible()
+    search.press("Enter")  # does not save the editor
+    expect(page.get_by_role("heading", name="New banner")).to_be_visible()
+
+    search.fill("")
+    expect(choices.get_by_label("Admins")).to_be_visible()
+    choices.get_by_label("Free Plan Users").check()
+    page.get_by_label("Name").fill("Upgrade")
+    page.get_by_label("Text").fill("Upgrade now")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("heading", name="Upgrade")).to_be_visible()
+    chosen = Experience.objects.get().segments.order_by("name")
+    assert [s.name for s in chosen] == ["Enterprise", "Free Plan Users"]
