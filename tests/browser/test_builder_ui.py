@@ -352,3 +352,46 @@ def test_without_javascript__a_rule_with_match_case_is_removed_on_the_edit_page(
     expect(page.get_by_role("heading", name="Free admins")).to_be_visible()
     segment.refresh_from_db()
     assert segment.describe() == 'plan equals "free"'
+
+
+# The text a select shows, measured in its own font, against the room inside it (its padding
+# and the arrow taken off). A select's scrollWidth always equals its clientWidth in Chromium,
+# whatever it cuts, so it cannot tell.
+SELECT_TEXT_FITS = """select => {
+    const style = getComputedStyle(select);
+    const context = document.createElement("canvas").getContext("2d");
+    context.font = style.font;
+    const text = select.options[select.selectedIndex].text;
+    const arrow = 16;
+    const room = select.clientWidth - parseFloat(style.paddingLeft)
+        - parseFloat(style.paddingRight) - arrow;
+    return [text, Math.ceil(context.measureText(text).width), Math.floor(room)];
+}"""
+
+
+def test_at_1366px_the_rule_selects_show_their_whole_text(page: Page, live_server, teams):
+    TraitDefinitionFactory(application=teams, key="team_size", label="Team size", type="number")
+    TraitDefinitionFactory(application=teams, key="company_name", label="Company name")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    log_in(page, live_server)
+    page.get_by_role("link", name="Create Segment").click()
+    fill_rule(page.get_by_role("group", name="Rule 1", exact=True), "team_size", "greater_than")
+    # Nested two groups deep, and a text trait with Match case: the narrowest rows.
+    page.get_by_role("button", name="Add group", exact=True).last.click()
+    group2 = page.get_by_role("group", name="Group 2", exact=True)
+    fill_rule(page.get_by_role("group", name="Rule 2.1"), "company_name", "not_contains", "x")
+    group2.get_by_role("button", name="Add group", exact=True).last.click()
+    group22 = page.get_by_role("group", name="Group 2.2", exact=True)
+    group22.get_by_role("button", name="Add rule", exact=True).click()
+    fill_rule(page.get_by_role("group", name="Rule 2.2.1"), "team_size", "greater_than_or_equal")
+
+    selects = page.locator(".rule-row select")
+    assert selects.count() == 8  # trait and operator of four rules
+    for n in range(selects.count()):
+        text, width, room = selects.nth(n).evaluate(SELECT_TEXT_FITS)
+        assert width <= room, f"{text!r} is {width}px in {room}px"
+        # and no select runs out of its rule
+        assert selects.nth(n).evaluate(
+            "s => s.getBoundingClientRect().right"
+            " <= s.closest('fieldset').getBoundingClientRect().right"
+        )
