@@ -1,11 +1,14 @@
 """The segment builder in Debian's Chromium: groups, segment conditions and the keyboard, by
 accessible names."""
 
+import time
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from segments import actions
+from segments.views import segments as views
 from tests.browser.test_segments_ui import log_in
 from tests.factories import EndUserFactory, MembershipFactory, TraitDefinitionFactory
 
@@ -395,3 +398,31 @@ def test_at_1366px_the_rule_selects_show_their_whole_text(page: Page, live_serve
             "s => s.getBoundingClientRect().right"
             " <= s.closest('fieldset').getBoundingClientRect().right"
         )
+
+
+def test_a_preview_superseded_by_a_newer_one_logs_no_error(
+    page: Page, live_server, teams, monkeypatch
+):
+    slow = views._preview_context
+
+    def slow_preview(*args, **kwargs):
+        time.sleep(0.5)  # a preview still on its way when the next keystroke asks again
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(views, "_preview_context", slow_preview)
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, live_server)
+    page.get_by_role("link", name="Create Segment").click()
+    rule = page.get_by_role("group", name="Rule 1", exact=True)
+    fill_rule(rule, "plan", "equals")
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/preview" in r.url else None)
+    rule.get_by_label("Value").press_sequentially("free", delay=450)
+    rule.get_by_label("Value").press_sequentially("x", delay=450)
+    page.wait_for_load_state("networkidle")
+    assert len(asked) >= 2  # several previews were asked for while others were on their way
+    assert asked[-1].endswith("freex") or "value=freex" in asked[-1]  # the newest counts
+    expect(page.locator("#preview-count")).to_contain_text("Matches 0 of 7")
+    assert errors == [], sorted(set(errors))
