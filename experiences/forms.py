@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.formsets import BaseFormSet, formset_factory
 from django.http import QueryDict
 from django.utils.text import slugify
@@ -102,7 +102,8 @@ class TargetingForm(EditorForm):
         self.fields["segments"].queryset = application.segments.prefetch_related(*tree_prefetches())
         # An over-long name is refused with its length, not cut short by the browser unsaid.
         self.fields["name"].widget.attrs.pop("maxlength", None)
-        self.fields["name"].widget.attrs["autofocus"] = True
+        if not self.is_bound:  # sent back with errors, the error summary takes the focus
+            self.fields["name"].widget.attrs["autofocus"] = True
 
     def clean_time_zone(self) -> str:
         name = self.cleaned_data.get("time_zone") or ""
@@ -269,6 +270,8 @@ class Editor:
         self.kind = kind
         self.experience = experience
         self.errors: list[str] = []
+        self.validated = False  # the error summary lists errors only once is_valid() ran
+        self.focus: dict[str, Any] = {}  # after a row op: which row's which button
         if experience is not None:
             initial: dict[str, Any] = {
                 "name": experience.name,
@@ -287,8 +290,10 @@ class Editor:
             }
             content = experience.content if isinstance(experience.content, dict) else {}
         else:
+            # No segment ticked: who sees it is chosen, not Everyone left on by default
+            # (publishing with no audience asks first).
             initial = {
-                "segments": [application.everyone.pk],
+                "segments": [],
                 "frequency": Experience.Frequency.ONCE,
                 "priority": 0,
                 **GOAL_DEFAULTS,
@@ -325,8 +330,68 @@ class Editor:
         return [f for f in (self.targeting, self.content_form) if f is not None]
 
     def is_valid(self) -> bool:
+        self.validated = True
         valid = all([f.is_valid() for f in self.forms])  # every form, for every error
         return (self.rows is None or self.rows.is_valid()) and valid
+
+    def focus_after(self, op: str) -> None:
+        """Keyboard focus after adding, moving or removing a row, where the manager was: the
+        new row's first field, the moved row's button, or "+ Add" after a removal (htmx
+        focuses the ``autofocus`` element it swaps in; without JavaScript, the browser)."""
+        if self.rows is None or not self.rows.forms:
+            return
+        verb, _, index_text = op.partition(":")
+        last = len(self.rows.forms) - 1
+        if verb == "add":
+            form = self.rows.forms[-1]
+            first = next(name for name, f in form.fields.items() if not f.widget.is_hidden)
+            form.fields[first].widget.attrs["autofocus"] = True
+        elif verb in ("up", "down") and index_text.isdigit():
+            row = int(index_text) + (-1 if verb == "up" else 1)
+            row = min(max(row, 0), last)
+            # At an end its button is disabled: the other one.
+            if (verb == "up" and row == 0) or (verb == "down" and row == last):
+                verb = "down" if verb == "up" else "up"
+            self.focus = {"row": row, "button": verb if last else ""}
+        elif verb == "remove":
+            self.focus = {"button": "add"}
+
+    def error_summary(self) -> list[dict[str, str]]:
+        """Every error of a failed save, in page order, each with the id of the control it is
+        about (``href``, "" when none): the summary at the top of the editor links to them,
+        since some sit far below the Save button."""
+        if not self.validated:
+            return []
+        summary: list[dict[str, str]] = []
+
+        def add(form: forms.Form, where: str = "") -> None:
+            for name, messages in form.errors.items():
+                if name == NON_FIELD_ERRORS:
+                    label, target = "", ""
+                else:
+                    field = form[name]
+                    label, target = str(field.label), field.auto_id
+                    if name == "segments":
+                        target = f"{field.auto_id}_0"  # the first checkbox
+                    elif name == "time_zone":  # hidden: the times it was about
+                        label, target = "Start", form["starts_at"].auto_id
+                heading = ", ".join(part for part in (where, label) if part)
+                for message in messages:
+                    text = str(message)
+                    if heading and not (where and text.startswith(where)):  # "Step 2: ..."
+                        text = f"{heading}: {text}"
+                    summary.append({"text": text, "href": target})
+
+        add(self.targeting)
+        if self.content_form is not None:
+            add(self.content_form)
+        if self.rows is not None:
+            for message in self.rows.list_errors:
+                summary.append({"text": str(message), "href": "rows"})
+            for number, form in enumerate(self.rows.forms, start=1):
+                add(form, f"{self.noun.capitalize()} {number}")
+        summary.extend({"text": str(message), "href": ""} for message in self.errors)
+        return summary
 
     def fields(self) -> dict[str, Any]:
         """The action's arguments, once ``is_valid()``."""

@@ -93,6 +93,7 @@ def _edit(
             rows=rows,
             time_zone=zone,
         )
+        editor.focus_after(op)
         context |= {"editor": editor, "experience": experience}
         return render(request, template_for(request, FORM, "rows"), context)
     status = 200

@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -309,9 +309,8 @@ def segment_create(request: HttpRequest) -> HttpResponse:
 def _editable_segment(request: HttpRequest, pk: int) -> Segment | HttpResponse:
     segment = get_in_application(Segment.objects, request, pk=pk)
     if segment.is_builtin:
-        return HttpResponseForbidden(
-            f'The built-in "{segment.name}" segment cannot be edited or deleted.'
-        )
+        # A page in the app's layout saying why, with a way back (not a bare 403).
+        return render(request, "segments/segment_builtin.html", {"segment": segment}, status=403)
     return segment
 
 

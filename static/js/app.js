@@ -137,3 +137,47 @@ function calloutTimeZone() {
 }
 
 document.addEventListener("DOMContentLoaded", calloutTimeZone);
+
+// An error summary's link (<div class="problem-summary">) puts the focus in the field it
+// names, not only the page's scroll position, so the manager can type the fix straight away.
+document.addEventListener("click", function (event) {
+  var link = event.target.closest(".problem-summary a[href^='#']");
+  if (!link) return;
+  var field = document.getElementById(link.getAttribute("href").slice(1));
+  if (!field) return;
+  event.preventDefault();
+  field.scrollIntoView({ block: "center" });
+  field.focus();
+});
+
+// <input data-filter-checks=".segment-choices">: typing hides the checkboxes of that list
+// whose name does not contain the words; a ticked one stays in view (it is still chosen).
+// Without JavaScript the box stays hidden ([data-filter-box]) and the whole list shows.
+function calloutFilterChecks(input) {
+  var list = document.querySelector(input.getAttribute("data-filter-checks"));
+  if (!list) return;
+  var words = input.value.trim().toLowerCase();
+  var labels = list.querySelectorAll("label.check");
+  var shown = 0;
+  labels.forEach(function (label) {
+    var box = label.querySelector("input");
+    var name = (label.querySelector("strong") || label).textContent.toLowerCase();
+    var visible = !words || name.indexOf(words) !== -1 || (box && box.checked);
+    label.hidden = !visible;
+    if (visible) shown += 1;
+  });
+  var status = document.getElementById(input.getAttribute("aria-describedby"));
+  if (status) {
+    status.textContent = words ? shown + " of " + labels.length + " segments shown" : "";
+  }
+}
+
+document.addEventListener("input", function (event) {
+  if (event.target.matches("[data-filter-checks]")) calloutFilterChecks(event.target);
+});
+
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("[data-filter-box]").forEach(function (box) {
+    box.hidden = false;
+  });
+});

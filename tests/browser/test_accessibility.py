@@ -116,6 +116,9 @@ def test_the_segment_pages_have_no_accessibility_violation(page: Page, live_serv
 
     visit(page, live_server, reverse("segments:delete", args=[app_id, free.pk]))
     audit.check(page, "delete segment")
+    everyone = reverse("segments:edit", args=[app_id, demo.everyone.pk])
+    assert page.goto(live_server.url + everyone).status == 403
+    audit.check(page, "Everyone's edit URL: built in, cannot be edited")
     audit.assert_clean()
 
 
@@ -184,6 +187,13 @@ def test_the_experience_pages_have_no_accessibility_violation(page: Page, live_s
     assert len(seen) >= 2  # the demo has several kinds
     for where, path in pages:
         audit.check(visit(page, live_server, path), where)
+    # A refused save: the error summary at the top, the errors by their fields.
+    visit(page, live_server, reverse("experiences:create", args=[app_id, "banner"]))
+    page.get_by_label("Show on").fill("dashboard")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    audit.check(page, "new banner refused, with its error summary")
     audit.assert_clean()
 
 

@@ -1,11 +1,14 @@
 """The segment builder in Debian's Chromium: groups, segment conditions and the keyboard, by
 accessible names."""
 
+import time
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from segments import actions
+from segments.views import segments as views
 from tests.browser.test_segments_ui import log_in
 from tests.factories import EndUserFactory, MembershipFactory, TraitDefinitionFactory
 
@@ -352,3 +355,74 @@ def test_without_javascript__a_rule_with_match_case_is_removed_on_the_edit_page(
     expect(page.get_by_role("heading", name="Free admins")).to_be_visible()
     segment.refresh_from_db()
     assert segment.describe() == 'plan equals "free"'
+
+
+# The text a select shows, measured in its own font, against the room inside it (its padding
+# and the arrow taken off). A select's scrollWidth always equals its clientWidth in Chromium,
+# whatever it cuts, so it cannot tell.
+SELECT_TEXT_FITS = """select => {
+    const style = getComputedStyle(select);
+    const context = document.createElement("canvas").getContext("2d");
+    context.font = style.font;
+    const text = select.options[select.selectedIndex].text;
+    const arrow = 16;
+    const room = select.clientWidth - parseFloat(style.paddingLeft)
+        - parseFloat(style.paddingRight) - arrow;
+    return [text, Math.ceil(context.measureText(text).width), Math.floor(room)];
+}"""
+
+
+def test_at_1366px_the_rule_selects_show_their_whole_text(page: Page, live_server, teams):
+    TraitDefinitionFactory(application=teams, key="team_size", label="Team size", type="number")
+    TraitDefinitionFactory(application=teams, key="company_name", label="Company name")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    log_in(page, live_server)
+    page.get_by_role("link", name="Create Segment").click()
+    fill_rule(page.get_by_role("group", name="Rule 1", exact=True), "team_size", "greater_than")
+    # Nested two groups deep, and a text trait with Match case: the narrowest rows.
+    page.get_by_role("button", name="Add group", exact=True).last.click()
+    group2 = page.get_by_role("group", name="Group 2", exact=True)
+    fill_rule(page.get_by_role("group", name="Rule 2.1"), "company_name", "not_contains", "x")
+    group2.get_by_role("button", name="Add group", exact=True).last.click()
+    group22 = page.get_by_role("group", name="Group 2.2", exact=True)
+    group22.get_by_role("button", name="Add rule", exact=True).click()
+    fill_rule(page.get_by_role("group", name="Rule 2.2.1"), "team_size", "greater_than_or_equal")
+
+    selects = page.locator(".rule-row select")
+    assert selects.count() == 8  # trait and operator of four rules
+    for n in range(selects.count()):
+        text, width, room = selects.nth(n).evaluate(SELECT_TEXT_FITS)
+        assert width <= room, f"{text!r} is {width}px in {room}px"
+        # and no select runs out of its rule
+        assert selects.nth(n).evaluate(
+            "s => s.getBoundingClientRect().right"
+            " <= s.closest('fieldset').getBoundingClientRect().right"
+        )
+
+
+def test_a_preview_superseded_by_a_newer_one_logs_no_error(
+    page: Page, live_server, teams, monkeypatch
+):
+    slow = views._preview_context
+
+    def slow_preview(*args, **kwargs):
+        time.sleep(0.5)  # a preview still on its way when the next keystroke asks again
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(views, "_preview_context", slow_preview)
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, live_server)
+    page.get_by_role("link", name="Create Segment").click()
+    rule = page.get_by_role("group", name="Rule 1", exact=True)
+    fill_rule(rule, "plan", "equals")
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/preview" in r.url else None)
+    rule.get_by_label("Value").press_sequentially("free", delay=450)
+    rule.get_by_label("Value").press_sequentially("x", delay=450)
+    expect(page.locator("#preview-count")).to_contain_text("Matches 0 of 7")  # "freex"
+    page.wait_for_load_state("networkidle")
+    assert len(asked) >= 2  # several previews were asked for while others were on their way
+    assert asked[-1].endswith("value=freex")  # the newest was asked for last
+    assert errors == [], sorted(set(errors))

@@ -196,9 +196,20 @@ def test_list__query_count_does_not_grow_with_rows(client, app):
 # --- Editor ------------------------------------------------------------------------------
 
 
-def test_new_experience__targets_everyone_by_default(client, app):
-    editor = client.get(url("create", app, "banner")).context["editor"]
-    assert editor.targeting["segments"].value() == [app.everyone.pk]
+def test_new_experience__starts_with_no_segment_ticked(client, app):
+    response = client.get(url("create", app, "banner"))
+    assert response.context["editor"].targeting["segments"].value() == []
+    choices = response.content.decode().split('class="segment-choices"')[1].split("</fieldset>")[0]
+    assert 'name="segments"' in choices and " checked" not in choices
+
+
+def test_publish__an_experience_with_no_segment_warns_first(client, app):
+    EndUserFactory(application=app)
+    experience = ExperienceFactory(application=app)
+    response = client.post(url("publish", app, experience.pk))
+    assert "Nobody is in this audience today" in response.content.decode()
+    experience.refresh_from_db()
+    assert experience.status == "draft"
 
 
 def test_create_banner__saves_a_draft_with_canonical_content(client, app):
@@ -239,6 +250,46 @@ def test_create_banner__errors_are_shown_next_to_their_fields(client, app):
     }
     assert set(editor.targeting.errors) == {"name", "url_include"}
     assert 'aria-invalid="true"' in response.content.decode()
+
+
+def test_create_banner__a_failed_save_lists_every_problem_at_the_top_linked_to_its_field(
+    client, app
+):
+    response = client.post(
+        url("create", app, "banner"),
+        targeting(app, url_include="dashboard", name="") | {"content-text": ""},
+    )
+    html = response.content.decode()
+    summary = html.split('id="error-summary"')[1].split("</div>")[0]
+    assert 'id="error-summary" role="alert"' in html
+    assert "There is a problem" in summary
+    links = re.findall(r'<a href="#([^"]+)">([^<]+)</a>', summary)
+    assert [target for target, _text in links] == ["id_name", "id_url_include", "id_content-text"]
+    assert links[0][1] == "Name: Give the experience a name."
+    assert links[1][1].startswith("Show on: ")
+    # The summary takes the focus on arrival, not the Name field.
+    assert "autofocus" in summary.split(">")[0]
+    assert 'name="name"' in html and "autofocus" not in html.split('name="name"')[1].split(">")[0]
+
+
+def test_create_tour__a_step_error_is_in_the_summary_once_named_by_its_step(client, app):
+    steps = [dict(STEPS[0]), {"type": "tooltip", "selector": "", "title": "Two"}]
+    summary = response_summary(client.post(url("create", app, "tour"), tour_data(app, steps)))
+    assert summary == [
+        ("id_steps-1-selector", "Step 2: give the step a CSS selector (#save, .nav a).")
+    ]
+
+
+def test_editor__a_new_form_and_a_step_added_show_no_summary(client, app):
+    assert "error-summary" not in client.get(url("create", app, "tour")).content.decode()
+    response = client.post(url("create", app, "tour"), tour_data(app, STEPS, op="add", name=""))
+    assert "error-summary" not in response.content.decode()
+
+
+def response_summary(response):
+    html = response.content.decode()
+    summary = html.split('id="error-summary"')[1].split("</div>")[0]
+    return re.findall(r'<a href="#([^"]+)">([^<]+)</a>', summary)
 
 
 def test_create_banner__an_over_long_name_is_refused_for_its_length_and_shown_whole(client, app):
@@ -297,6 +348,13 @@ def test_tour_steps__work_without_javascript_too(client, app):
     response = client.post(url("create", app, "tour"), tour_data(app, STEPS, op="remove:0"))
     assert "<html" in response.content.decode()
     assert len(response.context["editor"].rows.forms) == 2
+
+
+def test_tour_steps__an_added_step_has_the_focus_on_its_first_field(client, app):
+    response = client.post(url("create", app, "tour"), tour_data(app, STEPS, op="add"), **HTMX)
+    html = response.content.decode()
+    assert html.count("autofocus") == 1
+    assert re.search(r'<select name="steps-3-type"[^>]*autofocus', html)
 
 
 def test_create_tour__saves_the_steps_in_order(client, app):

@@ -396,6 +396,22 @@ def test_everyone__has_no_edit_or_delete_button_and_the_server_refuses(client, a
     assert everyone.name == "Everyone"
 
 
+def test_everyone__its_edit_url_answers_a_page_saying_why_with_a_way_back(client, app):
+    everyone = app.everyone
+    response = client.get(url("edit", app, everyone.pk))
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert 'rel="stylesheet"' in html  # the app's layout, not a bare 403
+    assert "is built in" in text(response) and "cannot be edited or deleted" in text(response)
+    assert f'href="{url("detail", app, everyone.pk)}"' in html
+    assert client.get(url("delete", app, everyone.pk)).content.decode().count("is built in") == 1
+
+
+def test_list__offers_no_edit_link_for_everyone(client, app):
+    html = client.get(url("list", app)).content.decode()
+    assert url("edit", app, app.everyone.pk) not in html
+
+
 def test_delete__asks_for_confirmation(client, app):
     segment = saved_segment(app, "Admins", [("role", "equals", "admin")])
 
