@@ -16,15 +16,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from segments.access import application_view, get_in_application
 from segments.models import Segment, tree_prefetches
+from segments.versions import compared
 
 from . import actions, versions
 from .diff import diff, outline
 from .models import Experience
 from .selectors import audience_reach
-
-
-def _number(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 @require_GET
@@ -33,14 +30,7 @@ def experience_history(request: HttpRequest, pk: int) -> HttpResponse:
     """Every version, newest first, and two side by side (``old``, ``new``; by default the
     latest against the one before)."""
     experience = get_in_application(Experience.objects, request, pk=pk)
-    # The list without the definitions (a long history stays light); the two compared
-    # read theirs when used.
-    history = list(experience.versions.select_related("user").defer("definition"))
-    by_number = {v.number: v for v in history}
-    new = by_number.get(_number(request.GET.get("new")) or 0) or (history[0] if history else None)
-    old = by_number.get(_number(request.GET.get("old")) or 0)
-    if old is None and new is not None:
-        old = by_number.get(new.number - 1)
+    history, old, new = compared(experience.versions, request.GET)
     context: dict[str, Any] = {"experience": experience, "versions": history, "old": old}
     context["new"] = new
     names = versions.segment_names(experience)

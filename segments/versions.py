@@ -127,3 +127,22 @@ def conflict(segment: Segment, stale: StaleVersion) -> dict[str, Any]:
         "who": latest.actor_name if latest is not None else "Someone",
         "changes": changes_between(segment, stale.expected, stale.latest),
     }
+
+
+def compared(versions: Any, params: Any) -> tuple[list[Any], Any, Any]:
+    """A History page's versions, newest first, without their definitions (a long history
+    stays light; the two compared read theirs when used), and the two it compares: ``new``
+    and ``old`` from the query (version numbers), by default the latest against the one
+    before. Segments' and experiences' alike (``versions``: the object's related manager)."""
+    history = list(versions.select_related("user").defer("definition"))
+    by_number = {version.number: version for version in history}
+
+    def number(name: str) -> int:
+        value = params.get(name)
+        return int(value) if isinstance(value, str) and value.isdigit() else 0
+
+    new = by_number.get(number("new")) or (history[0] if history else None)
+    old = by_number.get(number("old"))
+    if old is None and new is not None:
+        old = by_number.get(new.number - 1)
+    return history, old, new

@@ -23,24 +23,13 @@ from .errors import error_dict
 from .segments import _editable_segment, _published_users_of
 
 
-def _number(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdigit() else None
-
-
 @require_GET
 @application_view
 def segment_history(request: HttpRequest, pk: int) -> HttpResponse:
     """Every version, newest first, and a side-by-side comparison of two (``old`` and ``new``,
     version numbers; by default the latest against the one before)."""
     segment = get_in_application(Segment.objects, request, pk=pk)
-    # The list without the definitions (a long history stays light); the two compared
-    # read theirs when used.
-    history = list(segment.versions.select_related("user").defer("definition"))
-    by_number = {v.number: v for v in history}
-    new = by_number.get(_number(request.GET.get("new")) or 0) or (history[0] if history else None)
-    old = by_number.get(_number(request.GET.get("old")) or 0)
-    if old is None and new is not None:
-        old = by_number.get(new.number - 1)
+    history, old, new = versions.compared(segment.versions, request.GET)
     context: dict[str, Any] = {"segment": segment, "versions": history, "old": old, "new": new}
     if new is not None:
         names, types = (
