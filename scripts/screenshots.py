@@ -75,6 +75,27 @@ def main(base: str) -> None:
         page.goto(app_url + "/users/")
         page.get_by_role("link", name="user-0004").click()
         page.screenshot(path=OUT / "user.png", full_page=True)
+
+        page.goto(app_url + "/segments/")
+        page.get_by_role("link", name="Pro Plan Admins").click()
+        page.get_by_role("link", name="History").first.click()
+        expect(page.get_by_role("heading", name="History", exact=False).first).to_be_visible()
+        page.screenshot(path=OUT / "segment-history.png", full_page=True)
+
+        page.goto(app_url + "/experiences/")
+        page.get_by_role("link", name="Upgrade banner").click()
+        page.get_by_role("link", name="Edit", exact=True).click()
+        preview = page.frame_locator("iframe[title='Preview of the banner']")
+        page.get_by_label("Text").fill("Spring sale: half price on annual plans.")
+        expect(preview.get_by_role("region", name="Upgrade banner")).to_contain_text("Spring")
+        page.screenshot(path=OUT / "experience-editor-live-preview.png", full_page=True)
+
+        page.goto(app_url + "/settings/")
+        page.screenshot(path=OUT / "settings-theme.png", full_page=True)
+
+        page.goto(app_url + "/audit/")
+        expect(page.get_by_role("heading", name="Audit log", exact=False).first).to_be_visible()
+        page.screenshot(path=OUT / "audit-log.png", full_page=True)
         browser.close()
 
 
