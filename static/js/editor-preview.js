@@ -45,11 +45,14 @@
     document.body.addEventListener("htmx:afterSettle", later); // a step added, moved, removed
     window.addEventListener("message", function (event) {
       if (event.origin !== window.location.origin || event.source !== frame.contentWindow) return;
-      if (event.data && event.data.calloutPreviewReady) {
+      if (event.data && event.data.calloutPreviewReady && !ready) {
         ready = true;
         refresh();
       }
     });
+    // The frame announces itself when its script runs; if that was before this listener, ask
+    // again (a frame not loaded yet announces itself later).
+    if (frame.contentWindow) frame.contentWindow.postMessage({ calloutPreviewPing: true }, window.location.origin);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
