@@ -90,3 +90,9 @@ def test_the_segment_page_links_to_the_export(client, app):
     segment = segment_with_rules(app, "Pro", ("plan", "string", "equals", "pro"))
     page = client.get(reverse("segments:detail", args=[app.pk, segment.pk])).content.decode()
     assert "Download members (CSV)" in page and url(segment) in page
+
+
+def test_everyones_export_lists_every_user(client, app):
+    everyone = app.everyone
+    _, *members = rows(client.get(url(everyone)))
+    assert len(members) == 10 == selectors.count_users(app, {"n": everyone.tree})["n"]
