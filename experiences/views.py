@@ -21,6 +21,7 @@ from segments.access import application_view, get_in_application
 from segments.models import EndUser, Segment, tree_prefetches
 
 from . import actions, versions
+from .daily import daily_events
 from .filters import ExperienceFilter
 from .forms import ROWS, Editor, apply_row_op, rows_from_data
 from .models import Experience
@@ -192,6 +193,7 @@ def _detail(request: HttpRequest, experience: Experience, **extra: Any) -> HttpR
         "experience": experience,
         "reach": reach_by_experience([experience])[experience.pk],
         "results": experience_results(experience),
+        "daily": daily_events(experience),
         **extra,
     }
     template = DETAIL

@@ -129,6 +129,16 @@ def count_users(
     return {key: row[f"n{i}"] for i, key in enumerate(keys)}
 
 
+def segment_members(segment: Segment, now: Any = None) -> QuerySet[EndUser]:
+    """The segment's users as ``count_users`` counts them: the same filter, so that an
+    export and the segment's count agree."""
+    application_id = segment.application_id
+    group = segment.tree
+    trees = trees_of(application_id) if _references(group) else {}
+    q = group_q(group, now_seconds(now), trees.get, application_id)
+    return EndUser.objects.filter(application_id=application_id).filter(q)
+
+
 def _hashable(condition: Condition) -> Condition:
     """Aggregates hash their expressions: a list value (``in``) becomes a tuple, which both
     engines read the same way."""

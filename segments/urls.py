@@ -2,7 +2,7 @@ from django.urls import path
 
 from . import app_settings, install, views
 from .models import TraitDefinition
-from .views import audit
+from .views import audit, export
 
 COMPANY = TraitDefinition.Scope.COMPANY
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path("segments/rule-row/", views.segment_rule_row, name="rule_row"),
     path("segments/node/", views.segment_node, name="node"),
     path("segments/<int:pk>/", views.segment_detail, name="detail"),
+    path("segments/<int:pk>/members.csv", export.segment_members_csv, name="segment_members_csv"),
     path("segments/<int:pk>/edit/", views.segment_edit, name="edit"),
     path("segments/<int:pk>/delete/", views.segment_delete, name="delete"),
     path("segments/<int:pk>/history/", views.segment_history, name="history"),

@@ -45,7 +45,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render(request, template_for(request, "segments/audit_log.html", "results"), context)
 
 
-class _Echo:
+class Echo:
     """csv.writer's file: each row written is returned, to be streamed."""
 
     def write(self, value: str) -> str:
@@ -53,7 +53,7 @@ class _Echo:
 
 
 def _rows(entries: QuerySet[AuditEntry]) -> Iterator[str]:
-    writer: Any = csv.writer(_Echo())
+    writer: Any = csv.writer(Echo())
     yield writer.writerow([*CSV_COLUMNS, "summary"])
     # iterator(): rows stream from a cursor in chunks; a year of entries is never a list.
     for entry in entries.iterator(chunk_size=2000):
@@ -66,13 +66,13 @@ def _rows(entries: QuerySet[AuditEntry]) -> Iterator[str]:
                 entry.action,
                 entry.object_type,
                 "" if entry.object_id is None else entry.object_id,
-                _cell(entry.object_name),
-                _cell(entry.summary),
+                csv_cell(entry.object_name),
+                csv_cell(entry.summary),
             ]
         )
 
 
-def _cell(text: str) -> str:
+def csv_cell(text: str) -> str:
     """Names are typed by people: one starting = + - @ would be a formula in a spreadsheet."""
     return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 

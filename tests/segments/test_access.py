@@ -46,6 +46,7 @@ URLS = {
     "segments:edit": ("get", "segment", {}),
     "segments:delete": ("get", "segment", {}),
     "segments:history": ("get", "segment", {}),
+    "segments:segment_members_csv": ("get", "segment", {}),
     "segments:restore": ("post", "segment", {}),
     "segments:traits": ("get", None, {}),
     "segments:traits_company": ("get", None, {}),
