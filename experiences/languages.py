@@ -49,7 +49,7 @@ def _path_order(path: str) -> tuple[int, int]:
     return (int(parts[1]) + 1, 0) if len(parts) == 3 else (0, 0)
 
 
-def _get(content: dict[str, Any], path: str) -> Any:
+def text_at(content: dict[str, Any], path: str) -> Any:
     value: Any = content
     for part in path.split("."):
         if isinstance(value, list) and part.isdigit() and int(part) < len(value):
@@ -77,7 +77,7 @@ def localised(content: dict[str, Any], translations: Translations, tag: str | No
     result = copy.deepcopy(content)
     for path, text in texts.items():
         # Only a text the content has: a path left over from a removed step is ignored.
-        if isinstance(text, str) and text and isinstance(_get(result, path), str):
+        if isinstance(text, str) and text and isinstance(text_at(result, path), str):
             _set(result, path, text)
     return result
 
