@@ -11,12 +11,17 @@ static/callout.js applies the same lookup in the browser.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from .content import BANNER, CHECKLIST, TOOLTIP, TOUR
 
 DEFAULT_LANGUAGES = ["en"]
+MAX_LANGUAGES = 30
+# A BCP 47 tag's shape (RFC 5646): a 2-3 letter language (or 4-8), then subtags of 1-8
+# letters or digits ("pt-BR", "zh-Hant", "es-419"). Shape only: no registry lookup.
+TAG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 
 # Per kind: the translatable fields of the content, and of each step or item.
 TEXT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -145,4 +150,22 @@ def clean_translations(translations: Translations) -> Translations:
         kept = {path: text.strip() for path, text in texts.items() if text.strip()}
         if kept:
             cleaned[tag] = kept
+    return cleaned
+
+
+def clean_languages(languages: Any) -> list[str]:
+    """An application's languages: BCP 47 tags, the first the default, each once (ignoring
+    case). ``ValueError`` with the message when they are not."""
+    if not isinstance(languages, list) or not languages:
+        raise ValueError("Give at least one language, the default first.")
+    if len(languages) > MAX_LANGUAGES:
+        raise ValueError(f"At most {MAX_LANGUAGES} languages.")
+    cleaned: list[str] = []
+    for tag in languages:
+        tag = tag.strip() if isinstance(tag, str) else ""
+        if not TAG.fullmatch(tag):
+            raise ValueError(f'"{tag}" is not a BCP 47 language tag (such as en, pt-BR).')
+        if tag.lower() in (t.lower() for t in cleaned):
+            raise ValueError(f"{tag} is given twice.")
+        cleaned.append(tag)
     return cleaned

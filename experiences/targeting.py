@@ -562,6 +562,7 @@ def _theme_json(stored: Any) -> str | None:
 
 
 def _compile(data: dict[str, Any], version: str) -> Targeting:
+    languages = list(getattr(data["application"], "languages", None) or ["en"])
     return Targeting(
         application=data["application"],
         version=version,
@@ -592,8 +593,13 @@ def _compile(data: dict[str, Any], version: str) -> Targeting:
                 goal_kind=e.get("goal_kind", "none"),
                 goal_page=_goal_page(e) if e.get("goal_kind") == "page" else None,
                 window_days=e.get("window_days", 7),
-                translations=e.get("translations") or {},
-                language=(getattr(data["application"], "languages", None) or ["en"])[0],
+                # Only the enabled languages': a removed one's stay stored, unserved.
+                translations={
+                    tag: texts
+                    for tag, texts in (e.get("translations") or {}).items()
+                    if tag in languages[1:]
+                },
+                language=languages[0],
             )
             for e in data["experiences"]
         ),

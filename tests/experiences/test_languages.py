@@ -1,6 +1,9 @@
+import pytest
+
 from experiences.languages import (
     best_match,
     check_translations,
+    clean_languages,
     clean_translations,
     localised,
     text_fields,
@@ -100,3 +103,15 @@ def test_clean_translations_strips_and_drops_empty_texts_and_languages():
     assert clean_translations({"pt": {"title": " Oi ", "body": " "}, "fr": {"title": ""}}) == {
         "pt": {"title": "Oi"}
     }
+
+
+def test_languages_are_bcp47_tags_each_once():
+    assert clean_languages([" en ", "pt-BR", "zh-Hant", "es-419"]) == [
+        "en",
+        "pt-BR",
+        "zh-Hant",
+        "es-419",
+    ]
+    for bad in ([], "en", ["en", "EN"], ["english!"], ["e"], [3]):
+        with pytest.raises(ValueError):
+            clean_languages(bad)

@@ -3,6 +3,7 @@
 import pytest
 
 from experiences import actions
+from segments import actions as segments_actions
 from tests.factories import ApplicationFactory, EndUserFactory, PublishedExperienceFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,3 +43,13 @@ def test_translations_go_with_the_content_and_the_default_language(client, app):
     assert served["content"] == {"text": "Hi"}
     assert served["translations"] == {"pt": {"text": "Olá"}}
     assert served["language"] == "en"
+
+
+def test_a_language_no_longer_enabled_is_not_served(client, app):
+    experience = app.experiences.get()
+    actions.experience_update(experience=experience, translations={"pt": {"text": "Olá"}})
+    segments_actions.application_set_languages(application=app, languages=["fr", "en"])
+    [served] = _serve(client, app)
+    assert "translations" not in served
+    experience.refresh_from_db()
+    assert experience.translations == {"pt": {"text": "Olá"}}  # kept, should pt come back
