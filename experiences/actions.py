@@ -32,6 +32,7 @@ from segments.models import Application, EndUser, Segment
 
 from . import versions
 from .content import clean_content, clean_url_patterns
+from .languages import DEFAULT_LANGUAGES, check_translations, clean_translations
 from .models import MAX_HOLDOUT_PERCENT, MAX_WINDOW_DAYS, Event, Experience, Exposure, GoalKind
 from .pages import PatternError, compile_pattern
 from .selectors import audience
@@ -188,6 +189,23 @@ def _clean_goal(*, kind: Any, event: Any, url: Any, window: Any, holdout: Any) -
     return out
 
 
+def _clean_translations(
+    application: Application, kind: str, content: Any, translations: Any
+) -> dict:
+    """Translations of ``content`` (experiences/languages.py): text only, for the texts the
+    content has, in the application's other languages; errors keyed ``translations.<tag>...``."""
+    try:
+        content = clean_content(kind, content)
+    except ValidationError:
+        # The content's own errors are reported under content; check against what was given.
+        content = content if isinstance(content, dict) else {}
+    languages = list(application.languages or DEFAULT_LANGUAGES)
+    errors = check_translations(kind, content, translations, languages)
+    if errors:
+        raise ValidationError(errors)
+    return clean_translations(translations)
+
+
 def _collect(checks: dict[str, Any]) -> dict[str, Any]:
     """Run every check (a callable, or a value to keep) and raise all their errors together."""
     results, errors = {}, {}
@@ -235,6 +253,7 @@ def experience_create(
     goal_event: str = "",
     goal_url: str = "",
     conversion_window_days: Any = 7,
+    translations: Any = None,
 ) -> Experience:
     """A new draft. ``segments`` None means Everyone; an empty list means nobody.
     ``starts_at`` / ``ends_at``: its schedule (aware datetimes, stored in UTC; None: no start,
@@ -245,6 +264,9 @@ def experience_create(
         {
             "name": lambda: _clean_name(application, name, None),
             "content": lambda: clean_content(kind, content),
+            "translations": lambda: _clean_translations(
+                application, kind, content, translations or {}
+            ),
             "segments": lambda: _clean_segments(application, segments),
             "url_include": lambda: clean_url_patterns(url_include, "url_include"),
             "url_exclude": lambda: clean_url_patterns(url_exclude, "url_exclude"),
@@ -283,6 +305,7 @@ def experience_update(
     goal_event: str | None = None,
     goal_url: str | None = None,
     conversion_window_days: Any = None,
+    translations: Any = None,
     version: int | None = None,
 ) -> Experience:
     """Change what is given (None keeps a field; but ``starts_at`` / ``ends_at`` None removes
@@ -296,6 +319,16 @@ def experience_update(
     checks = {
         "name": name is not None and (lambda: _clean_name(application, name, experience)),
         "content": content is not None and (lambda: clean_content(experience.kind, content)),
+        # Checked against the content as it will be: given, or stored.
+        "translations": translations is not None
+        and (
+            lambda: _clean_translations(
+                application,
+                experience.kind,
+                experience.content if content is None else content,
+                translations,
+            )
+        ),
         "segments": segments is not None and (lambda: _clean_segments(application, segments)),
         "url_include": url_include is not None
         and (lambda: clean_url_patterns(url_include, "url_include")),

@@ -50,6 +50,19 @@ def diff(
         if field in old and field in new and old[field] != new[field]:
             lines.append(f"{label}: {_measure(old[field])} → {_measure(new[field])}")
     lines += _content(old.get("content") or {}, new.get("content") or {})
+    lines += _translations(old.get("translations") or {}, new.get("translations") or {})
+    return lines
+
+
+def _translations(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """One line per language whose texts changed (docs/experiences.md, "Languages")."""
+    lines = []
+    for tag in sorted(set(old) | set(new)):
+        before, after = old.get(tag) or {}, new.get(tag) or {}
+        if before == after:
+            continue
+        changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+        lines.append(f"Translation ({tag}): {', '.join(changed)}")
     return lines
 
 

@@ -44,6 +44,9 @@ class Experience(models.Model):
     segments = models.ManyToManyField(Segment, related_name="experiences", blank=True)
     # The kind's content (docs/experiences.md): text, steps, items...
     content = models.JSONField(default=dict, blank=True)
+    # Per other language of the application, its texts by field path: {"pt": {"text": ...}}
+    # (experiences/languages.py); a text left out is shown in the default language.
+    translations = models.JSONField(default=dict, blank=True)
     # URL patterns (docs/api.md): no include pattern means every page; exclude wins.
     url_include = models.JSONField(default=list, blank=True)
     url_exclude = models.JSONField(default=list, blank=True)

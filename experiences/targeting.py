@@ -70,6 +70,10 @@ class CompiledExperience:
     goal_kind: str = "none"
     goal_page: UrlPattern | None = None  # goal_kind "page": the pattern (None: does not compile)
     window_days: int = 7
+    # Languages (experiences/languages.py): texts by language and field path, and the
+    # application's default language, the content's (the snippet chooses between them).
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
+    language: str = "en"
 
     @property
     def has_goal(self) -> bool:
@@ -108,6 +112,12 @@ class CompiledExperience:
             "frequency": self.frequency,
             "priority": self.priority,
             "content": self.content,
+            # Only when translated, so an experience in one language is sent as before.
+            **(
+                {"language": self.language, "translations": self.translations}
+                if self.translations
+                else {}
+            ),
         }
 
     @cached_property
@@ -495,6 +505,7 @@ def _load(application_id: int) -> dict[str, Any] | None:
                 "frequency": e.frequency,
                 "priority": e.priority,
                 "content": e.content,
+                "translations": e.translations if isinstance(e.translations, dict) else {},
                 "segment_ids": segment_ids.get(e.pk, []),
                 "include": e.url_include if isinstance(e.url_include, list) else [],
                 "exclude": e.url_exclude if isinstance(e.url_exclude, list) else [],
@@ -551,6 +562,7 @@ def _theme_json(stored: Any) -> str | None:
 
 
 def _compile(data: dict[str, Any], version: str) -> Targeting:
+    languages = list(getattr(data["application"], "languages", None) or ["en"])
     return Targeting(
         application=data["application"],
         version=version,
@@ -581,6 +593,13 @@ def _compile(data: dict[str, Any], version: str) -> Targeting:
                 goal_kind=e.get("goal_kind", "none"),
                 goal_page=_goal_page(e) if e.get("goal_kind") == "page" else None,
                 window_days=e.get("window_days", 7),
+                # Only the enabled languages': a removed one's stay stored, unserved.
+                translations={
+                    tag: texts
+                    for tag, texts in (e.get("translations") or {}).items()
+                    if tag in languages[1:]
+                },
+                language=languages[0],
             )
             for e in data["experiences"]
         ),

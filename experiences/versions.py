@@ -46,6 +46,8 @@ def snapshot(experience: Experience) -> dict[str, Any]:
         "kind": experience.kind,
         "status": experience.status,
         "content": experience.content,
+        # Only when there are some, so versions from before languages read the same.
+        **({"translations": experience.translations} if experience.translations else {}),
         "segments": sorted(experience.segments.values_list("pk", flat=True)),
         "url_include": list(experience.url_include or []),
         "url_exclude": list(experience.url_exclude or []),
@@ -102,6 +104,7 @@ def restore_fields(version: ExperienceVersion) -> dict[str, Any]:
     return {
         "name": kept["name"],
         "content": kept["content"],
+        "translations": kept.get("translations", {}),
         "segments": kept["segments"],
         "url_include": kept["url_include"],
         "url_exclude": kept["url_exclude"],

@@ -18,12 +18,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from callout.htmx import template_for
 from segments.access import application_view, get_in_application
-from segments.models import EndUser, Segment, tree_prefetches
+from segments.models import Application, EndUser, Segment, tree_prefetches
 
 from . import actions, versions
 from .daily import daily_events
 from .filters import ExperienceFilter
 from .forms import ROWS, Editor, apply_row_op, rows_from_data
+from .languages import text_fields, untranslated
 from .models import Experience
 from .preview import preview, try_url
 from .results import csv_rows, experience_results
@@ -194,6 +195,7 @@ def _detail(request: HttpRequest, experience: Experience, **extra: Any) -> HttpR
         "reach": reach_by_experience([experience])[experience.pk],
         "results": experience_results(experience),
         "daily": daily_events(experience),
+        "languages": _languages(application, experience),
         **extra,
     }
     template = DETAIL
@@ -216,6 +218,19 @@ def _detail(request: HttpRequest, experience: Experience, **extra: Any) -> HttpR
     context["time_zone"] = zone.key
     with timezone.override(zone):  # the schedule's times
         return render(request, template, context)
+
+
+def _languages(application: Application, experience: Experience) -> list[dict[str, Any]]:
+    """Per other language of the application, how many texts it translates and which it
+    lacks (shown in the default language): docs/experiences.md, "Languages"."""
+    texts = text_fields(experience.kind, experience.content)
+    rows = []
+    for tag in (application.languages or [])[1:]:
+        missing = untranslated(experience.kind, experience.content, experience.translations, tag)
+        rows.append(
+            {"tag": tag, "done": len(texts) - len(missing), "total": len(texts), "missing": missing}
+        )
+    return rows
 
 
 def _get(request: HttpRequest, pk: int) -> Experience:

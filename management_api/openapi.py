@@ -460,6 +460,15 @@ SCHEMAS: dict[str, Any] = {
             "goal_url": {"type": "string", "description": "goal_kind page: a URL pattern."},
             "conversion_window_days": {"type": "integer", "minimum": 1, "maximum": 90},
             "holdout_percent": {"type": "integer", "minimum": 0, "maximum": 50},
+            "translations": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                },
+                "description": "Per other enabled language, texts by field path "
+                '({"pt": {"text": "..."}}): docs/experiences.md, Languages.',
+            },
         },
     },
     "Interval": {

@@ -172,6 +172,26 @@ def application_set_theme(*, application: Application, theme: Mapping[str, Any])
     return application
 
 
+def application_set_languages(*, application: Application, languages: Any) -> Application:
+    """The languages experiences are written in (docs/experiences.md, "Languages"), the first
+    the default; a ``ValidationError`` on ``languages`` and nothing written when they are not
+    BCP 47 tags. Translations of a language removed stay stored (it may come back) but are
+    not served (experiences/targeting.py sends only the enabled languages')."""
+    from experiences.languages import clean_languages
+
+    try:
+        application.languages = clean_languages(languages)
+    except ValueError as error:
+        raise ValidationError({"languages": [str(error)]}) from None
+    application.save(update_fields=["languages"])
+    audit.record(
+        application=application,
+        action="settings.changed",
+        summary=f"Set the languages: {', '.join(application.languages)}",
+    )
+    return application
+
+
 # --- Members and invites -----------------------------------------------------------------
 
 # An invite link works this long after it is made.

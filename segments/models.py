@@ -34,6 +34,10 @@ def generate_secret_key() -> str:
     return "sk_" + secrets.token_urlsafe(30)
 
 
+def default_languages() -> list[str]:
+    return ["en"]
+
+
 class Application(models.Model):
     """A customer's app. Every other object belongs to exactly one application."""
 
@@ -82,6 +86,9 @@ class Application(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(MAX_AUDIT_RETENTION_DAYS)],
         help_text="Days the audit log keeps its entries.",
     )
+    # Languages (docs/experiences.md, "Languages"): the BCP 47 tags experiences are written in,
+    # the first the default (the language of each experience's content).
+    languages = models.JSONField(default=default_languages, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="applications"

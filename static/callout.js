@@ -29,6 +29,42 @@
     escStack: []
   };
 
+  // --- Languages: BCP 47 lookup, as experiences/languages.py best_match ----------------
+
+  // The first wanted tag, or a shorter prefix of it ("pt-BR", then "pt"), that is available,
+  // ignoring case; a single-letter subtag (an extension's) never ends a prefix.
+  function bestLanguage(available, wanted) {
+    for (var i = 0; i < wanted.length; i++) {
+      var parts = String(wanted[i]).replace(/_/g, "-").toLowerCase().split("-");
+      for (; parts.length; parts.pop()) {
+        if (parts.length > 1 && parts[parts.length - 1].length < 2) continue;
+        for (var j = 0; j < available.length; j++) {
+          if (available[j].toLowerCase() === parts.join("-")) return available[j];
+        }
+      }
+    }
+    return null;
+  }
+
+  // The content with the user's language's texts; a text without a translation stays the
+  // default one, and so does everything when the user's language is the default or unknown.
+  function localised(exp) {
+    var content = exp.content || {};
+    if (!exp.translations) return content;
+    var locale = state.user && state.user.locale;
+    var wanted = locale ? [locale] : navigator.languages || [navigator.language || ""];
+    var tag = bestLanguage([exp.language].concat(Object.keys(exp.translations)), wanted);
+    var texts = tag && exp.translations[tag];
+    if (!texts) return content;
+    content = JSON.parse(JSON.stringify(content));
+    for (var path in texts) {
+      var keys = path.split("."), last = keys.pop(), target = content;
+      while (target && keys.length) target = target[keys.shift()];
+      if (target && typeof target[last] === "string" && texts[path]) target[last] = texts[path];
+    }
+    return content;
+  }
+
   function warn(message) {
     try {
       window.console && console.warn("Callout: " + message);
@@ -137,6 +173,8 @@
     state.user = { id: String(user.id), user_hash: user.user_hash || null };
     var body = credentials();
     body.traits = user.traits || {};
+    // The language the user reads (docs/experiences.md, "Languages"); else the browser's.
+    state.user.locale = body.traits.locale || body.traits.language || null;
     // The user's company ({id, traits}; null takes them out of theirs): only when given, so
     // that an identify without it leaves the company as it is.
     if (user.company !== undefined) body.company = user.company;
@@ -445,7 +483,7 @@
     experiences.forEach(function (exp) {
       if (wanted[exp.id] && !state.mounted[exp.id]) {
         try {
-          state.mounted[exp.id] = KINDS[exp.kind](exp, exp.content || {});
+          state.mounted[exp.id] = KINDS[exp.kind](exp, localised(exp));
         } catch (e) {
           warn('cannot show "' + exp.name + '": ' + ((e && e.message) || e));
         }

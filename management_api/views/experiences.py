@@ -29,6 +29,7 @@ FIELDS = (
     "goal_url",
     "conversion_window_days",
     "holdout_percent",
+    "translations",
 )
 
 
@@ -56,6 +57,8 @@ def experience_json(experience: Experience, version: int | None = None) -> dict[
         "goal_url": experience.goal_url,
         "conversion_window_days": experience.conversion_window_days,
         "holdout_percent": experience.holdout_percent,
+        # Languages (docs/experiences.md): per other language, its texts by field path.
+        "translations": experience.translations,
     }
 
 

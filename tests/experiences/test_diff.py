@@ -67,3 +67,13 @@ def test_a_banner_text():
     old = {**BASE, "kind": "banner", "content": {"text": "Hi", "button_label": ""}}
     new = {**old, "content": {"text": "Hello", "button_label": "Go"}}
     assert diff(old, new) == ['Text: "Hi" → "Hello"', 'Button label: (empty) → "Go"']
+
+
+def test_a_translation_changed_is_one_line_per_language_naming_its_texts():
+    old = BASE | {"translations": {"pt": {"steps.0.title": "Oi"}}}
+    new = BASE | {"translations": {"pt": {"steps.0.title": "Olá", "steps.0.body": "Olá!"}}}
+    assert diff(old, new) == ["Translation (pt): steps.0.body, steps.0.title"]
+
+
+def test_a_version_without_translations_and_one_with_none_are_the_same():
+    assert diff(BASE, BASE | {"translations": {}}) == []

@@ -11,6 +11,7 @@ FIELDS = {
     "id", "version", "name", "kind", "status", "content", "segments", "url_include",
     "url_exclude", "frequency", "priority", "starts_at", "ends_at",
     "goal_kind", "goal_event", "goal_url", "conversion_window_days", "holdout_percent",
+    "translations",
 }  # fmt: skip
 
 
@@ -262,3 +263,16 @@ def test_list__each_experience_with_its_latest_version(api, app):
     api("PUT", f"experiences/{created['id']}", {"priority": 7})
     listed = {e["id"]: e["version"] for e in api("GET", "experiences").json()["results"]}
     assert listed[created["id"]] == 2
+
+
+def test_translations_are_written_and_read_and_a_bad_path_is_a_field_error(api, app):
+    app.languages = ["en", "pt"]
+    app.save(update_fields=["languages"])
+    created = api("POST", "experiences", banner(app, translations={"pt": {"text": "Vá pro"}}))
+    assert created.status_code == 201
+    assert created.json()["translations"] == {"pt": {"text": "Vá pro"}}
+    pk = created.json()["id"]
+    refused = api("PUT", f"experiences/{pk}", {"translations": {"pt": {"title": "x"}}})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["field"] == "translations.pt.title"
+    assert api("GET", f"experiences/{pk}").json()["translations"] == {"pt": {"text": "Vá pro"}}
