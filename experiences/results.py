@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q
 
+from callout.csvexport import safe_cell
 from segments.models import TrackedEvent
 
 from . import stats
@@ -191,11 +192,6 @@ def _goal_words(experience: Experience) -> str:
     return GoalKind(kind).label.lower() if kind in GoalKind.values else kind
 
 
-def _cell(text: str) -> str:
-    """A name as a CSV cell a spreadsheet will not run as a formula."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}"
 
@@ -220,8 +216,8 @@ def csv_rows(results: Results) -> Iterator[str]:
         writer.writerow(
             [
                 experience.pk,
-                _cell(experience.name),
-                _cell(_goal_words(experience)),
+                safe_cell(experience.name),
+                safe_cell(_goal_words(experience)),
                 experience.conversion_window_days,
                 group,
                 found.eligible,

@@ -15,6 +15,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from callout.csvexport import Echo, safe_cell
 from callout.htmx import template_for
 
 from ..access import Role, application_view
@@ -45,13 +46,6 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render(request, template_for(request, "segments/audit_log.html", "results"), context)
 
 
-class Echo:
-    """csv.writer's file: each row written is returned, to be streamed."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def _rows(entries: QuerySet[AuditEntry]) -> Iterator[str]:
     writer: Any = csv.writer(Echo())
     yield writer.writerow([*CSV_COLUMNS, "summary"])
@@ -66,15 +60,10 @@ def _rows(entries: QuerySet[AuditEntry]) -> Iterator[str]:
                 entry.action,
                 entry.object_type,
                 "" if entry.object_id is None else entry.object_id,
-                csv_cell(entry.object_name),
-                csv_cell(entry.summary),
+                safe_cell(entry.object_name),
+                safe_cell(entry.summary),
             ]
         )
-
-
-def csv_cell(text: str) -> str:
-    """Names are typed by people: one starting = + - @ would be a formula in a spreadsheet."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 
 
 @require_GET

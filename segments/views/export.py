@@ -11,10 +11,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
+from callout.csvexport import Echo, safe_cell
+
 from .. import selectors
 from ..access import application_view, get_in_application
 from ..models import EndUser, Segment
-from .audit import Echo, csv_cell
 
 CHUNK_SIZE = 2000
 
@@ -25,7 +26,7 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return csv_cell(str(value))
+    return safe_cell(str(value))
 
 
 def _rows(users: QuerySet[EndUser], keys: Sequence[str]) -> Iterator[str]:
@@ -36,7 +37,7 @@ def _rows(users: QuerySet[EndUser], keys: Sequence[str]) -> Iterator[str]:
         chunk_size=CHUNK_SIZE
     ):
         traits = traits if isinstance(traits, dict) else {}
-        yield writer.writerow([csv_cell(external_id), *(_text(traits.get(k)) for k in keys)])
+        yield writer.writerow([safe_cell(external_id), *(_text(traits.get(k)) for k in keys)])
 
 
 @require_GET
